@@ -1,0 +1,136 @@
+//! [`Loom`]: one terminal plus the registry, the entry point the CLI and the MCP server use.
+//!
+//! It resolves targets against a fresh listing, keeps the registry in step with every listing, and
+//! tells a dead session (known to the registry, pane gone) apart from an unknown one.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::ids::SessionId;
+use crate::model::{SessionInfo, SessionSpec};
+use crate::registry::{Registry, RegistryEntry};
+use crate::target::Target;
+use crate::terminal::{Session, Terminal};
+
+/// A terminal and the registry that remembers its sessions.
+#[derive(Clone)]
+pub struct Loom {
+    terminal: Arc<dyn Terminal>,
+    registry: Option<Arc<Registry>>,
+}
+
+impl Loom {
+    /// Wraps a terminal; `registry` is `None` to keep no file.
+    pub fn new(terminal: Arc<dyn Terminal>, registry: Option<Registry>) -> Self {
+        Loom {
+            terminal,
+            registry: registry.map(Arc::new),
+        }
+    }
+
+    /// The terminal.
+    pub fn terminal(&self) -> &Arc<dyn Terminal> {
+        &self.terminal
+    }
+
+    /// The registry, when one is kept.
+    pub fn registry(&self) -> Option<&Registry> {
+        self.registry.as_deref()
+    }
+
+    /// Lists live sessions and reconciles the registry with them. A registry that cannot be written
+    /// is reported as a warning; the listing still succeeds.
+    pub async fn list_sessions(&self) -> Result<Vec<SessionInfo>> {
+        let live = self.terminal.list_sessions().await?;
+        if let Some(reg) = &self.registry
+            && let Err(e) = reg.reconcile(&self.terminal.key(), &live)
+        {
+            tracing::warn!(error = %e, "registry not updated");
+        }
+        Ok(live)
+    }
+
+    /// Finds the live session a target names. A target that names a session the registry knows but
+    /// whose pane is gone gives [`Error::SessionDead`].
+    pub async fn resolve(&self, target: &Target) -> Result<SessionInfo> {
+        let live = self.list_sessions().await?;
+        match target.resolve(&live) {
+            Ok(s) => Ok(s.clone()),
+            Err(Error::SessionNotFound { target: t }) => {
+                if let Some(entry) = self.dead_entry(target) {
+                    return Err(Error::SessionDead {
+                        id: entry.id.to_string(),
+                        name: entry.name,
+                    });
+                }
+                Err(Error::SessionNotFound { target: t })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn dead_entry(&self, target: &Target) -> Option<RegistryEntry> {
+        let reg = self.registry.as_ref()?;
+        let data = reg.load().ok()?;
+        let key = self.terminal.key();
+        let mine = || data.sessions.values().filter(|e| e.terminal == key);
+        let found: Vec<&RegistryEntry> = match target {
+            Target::Id(id) => mine().filter(|e| e.id == *id).collect(),
+            Target::IdPrefix(p) => mine()
+                .filter(|e| e.id.as_uuid().simple().to_string().starts_with(p.as_str()))
+                .collect(),
+            Target::Name(n) | Target::Bare(n) => {
+                mine().filter(|e| e.name == *n && e.dead).collect()
+            }
+            _ => Vec::new(),
+        };
+        match found.as_slice() {
+            [one] => Some((*one).clone()),
+            _ => None,
+        }
+    }
+
+    /// Resolves a target and opens it.
+    pub async fn session(&self, target: &Target) -> Result<Arc<dyn Session>> {
+        let info = self.resolve(target).await?;
+        self.terminal.open(&info).await
+    }
+
+    /// Creates a session and records it.
+    pub async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {
+        let info = self.terminal.create_session(spec).await?;
+        self.record(std::slice::from_ref(&info));
+        Ok(info)
+    }
+
+    /// Records sessions in the registry (warning on failure).
+    pub fn record(&self, sessions: &[SessionInfo]) {
+        if let Some(reg) = &self.registry
+            && let Err(e) = reg.record(sessions)
+        {
+            tracing::warn!(error = %e, "registry not updated");
+        }
+    }
+
+    /// Every session the registry remembers, dead or alive, for this terminal.
+    pub fn persistent_sessions(&self) -> Result<Vec<RegistryEntry>> {
+        let Some(reg) = &self.registry else {
+            return Ok(Vec::new());
+        };
+        let key = self.terminal.key();
+        Ok(reg
+            .load()?
+            .sessions
+            .into_values()
+            .filter(|e| e.terminal == key)
+            .collect())
+    }
+
+    /// The registry's entry for a session.
+    pub fn entry(&self, id: SessionId) -> Result<Option<RegistryEntry>> {
+        match &self.registry {
+            Some(reg) => reg.get(id),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The persistent session registry: `SessionId` → where the session lives, as a JSON file.
+//!
+//! The file sits in the state dir (`TERMLOOM_STATE_DIR`, else the XDG state dir: `~/.local/state/termloom`).
+//! Every change takes an exclusive lock on `registry.lock`, re-reads the file, applies the change and
+//! writes a temp file that is renamed over the old one, so a CLI and a server writing at the same moment
+//! lose nothing and a reader never sees half a file. A file that does not parse is moved aside
+//! (`registry.json.corrupt-<time>`) with a warning and rebuilt from the backends, which carry every
+//! session's id on the pane itself.
+//!
+//! The registry is a record and a cache, never the authority: native ids in it are hints, and a
+//! session is only ever addressed after its pane has been found carrying its id.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{SessionId, TerminalKey};
+use crate::model::SessionInfo;
+
+/// The environment variable that overrides the state dir.
+pub const STATE_DIR_ENV: &str = "TERMLOOM_STATE_DIR";
+
+/// Current file format version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How stale `last_seen` may get before a listing rewrites it (avoids a write on every listing).
+const LAST_SEEN_SLACK_SECS: i64 = 60;
+
+/// What the registry knows of one session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryEntry {
+    /// The persistent id.
+    pub id: SessionId,
+    /// The terminal (backend, host, socket) it lives in.
+    pub terminal: TerminalKey,
+    /// The last native id seen for it (a hint).
+    pub native: String,
+    /// The last name seen.
+    pub name: String,
+    /// The last workspace seen.
+    pub workspace: String,
+    /// When termloom first saw it.
+    pub created: DateTime<Utc>,
+    /// When termloom last saw it alive.
+    pub last_seen: DateTime<Utc>,
+    /// Its pane was gone at the last listing of its terminal.
+    pub dead: bool,
+    /// Created or tagged by termloom.
+    pub managed: bool,
+    /// The session's default read size, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lines: Option<usize>,
+}
+
+/// The registry file's contents.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryData {
+    /// File format version.
+    pub version: u32,
+    /// Sessions by id.
+    pub sessions: BTreeMap<SessionId, RegistryEntry>,
+}
+
+/// What [`Registry::reconcile`] changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    /// Sessions seen for the first time.
+    pub added: Vec<SessionId>,
+    /// Sessions that were recorded alive but are gone now.
+    pub died: Vec<SessionId>,
+    /// Sessions whose native id, name or workspace changed.
+    pub moved: Vec<SessionId>,
+}
+
+#[derive(Default)]
+struct Cache {
+    stamp: Option<(SystemTime, u64)>,
+    data: RegistryData,
+}
+
+/// A handle on the registry file. Cheap to create; safe to share between threads and processes.
+pub struct Registry {
+    dir: PathBuf,
+    path: PathBuf,
+    lock_path: PathBuf,
+    cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The state dir: `TERMLOOM_STATE_DIR`, else the XDG state dir (`~/.local/state/termloom` on Linux and macOS).
+pub fn default_state_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(STATE_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    use etcetera::BaseStrategy;
+    let base = etcetera::choose_base_strategy().map_err(|e| Error::Registry {
+        path: PathBuf::from("~"),
+        reason: format!("cannot find the home directory: {e}"),
+    })?;
+    Ok(base
+        .state_dir()
+        .unwrap_or_else(|| base.data_dir())
+        .join("termloom"))
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let md = fs::metadata(path).ok()?;
+    Some((md.modified().ok()?, md.len()))
+}
+
+impl Registry {
+    /// Opens (creating the directory if needed) the registry in `state_dir`.
+    pub fn open(state_dir: impl Into<PathBuf>) -> Result<Registry> {
+        let dir = state_dir.into();
+        fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create state dir {}", dir.display()), e))?;
+        Ok(Registry {
+            path: dir.join("registry.json"),
+            lock_path: dir.join("registry.lock"),
+            dir,
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    /// The registry file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The state dir holding it.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn err(&self, reason: impl Into<String>) -> Error {
+        Error::Registry {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<File> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&self.lock_path)
+            .or_else(|e| {
+                // A read-only state dir still allows reading an existing registry without a lock file.
+                if !exclusive && !self.lock_path.exists() {
+                    File::open(&self.dir)
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| {
+                self.err(format!(
+                    "cannot open lock file {}: {e}",
+                    self.lock_path.display()
+                ))
+            })?;
+        if exclusive {
+            f.lock()
+                .map_err(|e| self.err(format!("cannot lock: {e}")))?;
+        } else {
+            f.lock_shared()
+                .map_err(|e| self.err(format!("cannot lock: {e}")))?;
+        }
+        Ok(f)
+    }
+
+    /// Reads the file (the caller holds the lock). A corrupt file is moved aside when `repair` is set.
+    fn read_locked(&self, repair: bool) -> Result<RegistryData> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let st = stamp(&self.path);
+        if st.is_some() && st == cache.stamp {
+            return Ok(cache.data.clone());
+        }
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                cache.stamp = None;
+                cache.data = RegistryData::default();
+                return Ok(RegistryData {
+                    version: FORMAT_VERSION,
+                    ..RegistryData::default()
+                });
+            }
+            Err(e) => return Err(self.err(format!("cannot read: {e}"))),
+        };
+        match serde_json::from_slice::<RegistryData>(&bytes) {
+            Ok(data) => {
+                cache.stamp = st;
+                cache.data = data.clone();
+                Ok(data)
+            }
+            Err(e) => {
+                let aside = self.dir.join(format!(
+                    "registry.json.corrupt-{}",
+                    Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+                ));
+                if repair {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        moved_to = %aside.display(),
+                        error = %e,
+                        "registry file is corrupt; moved aside and rebuilding from the live terminals"
+                    );
+                    fs::rename(&self.path, &aside).map_err(|e2| {
+                        self.err(format!("corrupt ({e}) and cannot be moved aside: {e2}"))
+                    })?;
+                } else {
+                    tracing::warn!(path = %self.path.display(), error = %e, "registry file is corrupt; treating it as empty");
+                }
+                cache.stamp = None;
+                Ok(RegistryData {
+                    version: FORMAT_VERSION,
+                    ..RegistryData::default()
+                })
+            }
+        }
+    }
+
+    fn write_locked(&self, data: &RegistryData) -> Result<()> {
+        let tmp = self.dir.join(format!(
+            ".registry.json.tmp-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let body =
+            serde_json::to_vec_pretty(data).map_err(|e| self.err(format!("cannot encode: {e}")))?;
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&body)?;
+            f.write_all(b"\n")?;
+            f.sync_data()?;
+            fs::rename(&tmp, &self.path)
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.err(format!("cannot write: {e}")));
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.stamp = stamp(&self.path);
+        cache.data = data.clone();
+        Ok(())
+    }
+
+    /// Everything the registry holds.
+    pub fn load(&self) -> Result<RegistryData> {
+        let _lock = self.lock(false)?;
+        self.read_locked(false)
+    }
+
+    /// One entry.
+    pub fn get(&self, id: SessionId) -> Result<Option<RegistryEntry>> {
+        Ok(self.load()?.sessions.remove(&id))
+    }
+
+    /// Applies `change` under the exclusive lock and writes the file if anything changed.
+    pub fn update<R>(&self, change: impl FnOnce(&mut RegistryData) -> R) -> Result<R> {
+        let _lock = self.lock(true)?;
+        let mut data = self.read_locked(true)?;
+        let before = data.clone();
+        let out = change(&mut data);
+        data.version = FORMAT_VERSION;
+        if data != before || stamp(&self.path).is_none() {
+            self.write_locked(&data)?;
+        }
+        Ok(out)
+    }
+
+    /// Records live sessions (first sight, new names or places) without judging others.
+    pub fn record(&self, live: &[SessionInfo]) -> Result<()> {
+        let now = Utc::now();
+        self.update(|d| {
+            for s in live {
+                upsert(d, s, now);
+            }
+        })
+    }
+
+    /// Sets a session's default read size.
+    pub fn set_max_lines(&self, id: SessionId, max_lines: Option<usize>) -> Result<bool> {
+        self.update(|d| match d.sessions.get_mut(&id) {
+            Some(e) => {
+                e.max_lines = max_lines;
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Brings the registry in line with a complete listing of one terminal: records every live
+    /// session and marks dead every entry of that terminal whose session is gone. An entry whose
+    /// native id now belongs to another session (the server restarted and reused it) is marked dead
+    /// too; its id is never matched to the new pane.
+    pub fn reconcile(
+        &self,
+        terminal: &TerminalKey,
+        live: &[SessionInfo],
+    ) -> Result<ReconcileReport> {
+        let now = Utc::now();
+        self.update(|d| {
+            let mut report = ReconcileReport::default();
+            let live_ids: std::collections::HashSet<SessionId> =
+                live.iter().map(|s| s.id).collect();
+            for s in live {
+                match upsert(d, s, now) {
+                    Upsert::Added => report.added.push(s.id),
+                    Upsert::Moved => report.moved.push(s.id),
+                    Upsert::Same => {}
+                }
+            }
+            for e in d.sessions.values_mut() {
+                if e.terminal == *terminal && !e.dead && !live_ids.contains(&e.id) {
+                    e.dead = true;
+                    report.died.push(e.id);
+                }
+            }
+            report
+        })
+    }
+}
+
+enum Upsert {
+    Added,
+    Moved,
+    Same,
+}
+
+fn upsert(d: &mut RegistryData, s: &SessionInfo, now: DateTime<Utc>) -> Upsert {
+    match d.sessions.get_mut(&s.id) {
+        None => {
+            d.sessions.insert(
+                s.id,
+                RegistryEntry {
+                    id: s.id,
+                    terminal: s.terminal.clone(),
+                    native: s.native.id.clone(),
+                    name: s.name.clone(),
+                    workspace: s.workspace.clone(),
+                    created: now,
+                    last_seen: now,
+                    dead: false,
+                    managed: s.managed,
+                    max_lines: None,
+                },
+            );
+            Upsert::Added
+        }
+        Some(e) => {
+            let moved = e.native != s.native.id
+                || e.name != s.name
+                || e.workspace != s.workspace
+                || e.terminal != s.terminal;
+            if moved {
+                e.native = s.native.id.clone();
+                e.name = s.name.clone();
+                e.workspace = s.workspace.clone();
+                e.terminal = s.terminal.clone();
+            }
+            if e.dead
+                || e.managed != s.managed
+                || moved
+                || (now - e.last_seen).num_seconds() > LAST_SEEN_SLACK_SECS
+            {
+                e.last_seen = now;
+            }
+            e.dead = false;
+            e.managed = s.managed;
+            if moved { Upsert::Moved } else { Upsert::Same }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_session;
+
+    #[test]
+    fn records_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        let s = test_session("a", "w", 0, 0);
+        reg.record(std::slice::from_ref(&s)).unwrap();
+        let again = Registry::open(dir.path()).unwrap();
+        let e = again.get(s.id).unwrap().unwrap();
+        assert_eq!(e.name, "a");
+        assert!(!e.dead);
+    }
+
+    #[test]
+    fn reconcile_marks_missing_sessions_dead_and_revives_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        let a = test_session("a", "w", 0, 0);
+        let b = test_session("b", "w", 0, 1);
+        reg.reconcile(&a.terminal, &[a.clone(), b.clone()]).unwrap();
+        let r = reg
+            .reconcile(&a.terminal, std::slice::from_ref(&a))
+            .unwrap();
+        assert_eq!(r.died, vec![b.id]);
+        assert!(reg.get(b.id).unwrap().unwrap().dead);
+        reg.reconcile(&a.terminal, &[a.clone(), b.clone()]).unwrap();
+        assert!(!reg.get(b.id).unwrap().unwrap().dead);
+    }
+
+    #[test]
+    fn reused_native_id_kills_the_old_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        let old = test_session("old", "w", 0, 0);
+        reg.reconcile(&old.terminal, std::slice::from_ref(&old))
+            .unwrap();
+        let mut new = test_session("new", "w", 0, 0);
+        new.native = old.native.clone();
+        reg.reconcile(&new.terminal, std::slice::from_ref(&new))
+            .unwrap();
+        let data = reg.load().unwrap();
+        assert!(data.sessions[&old.id].dead);
+        assert!(!data.sessions[&new.id].dead);
+    }
+
+    #[test]
+    fn corrupt_file_is_moved_aside_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("registry.json"), b"{not json").unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        assert!(reg.load().unwrap().sessions.is_empty());
+        let s = test_session("a", "w", 0, 0);
+        reg.record(std::slice::from_ref(&s)).unwrap();
+        assert!(reg.get(s.id).unwrap().is_some());
+        let aside = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("registry.json.corrupt-")
+            });
+        assert!(aside, "the corrupt file is kept for inspection");
+    }
+
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let reg = Registry::open(&path).unwrap();
+                    for i in 0..25 {
+                        reg.record(&[test_session(&format!("t{t}-{i}"), "w", t, i)])
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(
+            Registry::open(&path)
+                .unwrap()
+                .load()
+                .unwrap()
+                .sessions
+                .len(),
+            100
+        );
+    }
+
+    #[test]
+    fn listing_without_changes_does_not_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        let s = test_session("a", "w", 0, 0);
+        reg.reconcile(&s.terminal, std::slice::from_ref(&s))
+            .unwrap();
+        let before = stamp(reg.path());
+        reg.reconcile(&s.terminal, std::slice::from_ref(&s))
+            .unwrap();
+        assert_eq!(before, stamp(reg.path()));
+    }
+}

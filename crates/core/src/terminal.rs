@@ -1,0 +1,309 @@
+//! The two traits every backend implements: [`Terminal`] (one backend instance) and [`Session`] (one pane).
+//!
+//! Both are object-safe (`Arc<dyn Terminal>`, `Arc<dyn Session>`). A backend supplies a small required
+//! set; the richer calls have default bodies, and what a backend cannot do returns
+//! [`Error::Unsupported`] with a reason (and shows in [`Terminal::capabilities`]), never a panic.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::{Stream, StreamExt};
+
+use crate::error::{Error, Result, compile_regex};
+use crate::ids::{BackendKind, NativeId, SessionId, TerminalKey};
+use crate::key::Key;
+use crate::layout::Layout;
+use crate::model::*;
+use crate::target::Target;
+use crate::text;
+
+/// A stream of a session's output events.
+pub type OutputStream = Pin<Box<dyn Stream<Item = OutputEvent> + Send>>;
+
+/// One backend instance: a tmux server on a host and socket, or the iTerm2 app.
+#[async_trait]
+pub trait Terminal: Send + Sync {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Which instance this is (host and socket).
+    fn key(&self) -> TerminalKey;
+
+    /// What this backend supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Every live session (pane), each with its persistent id. Panes nobody tagged yet are tagged now.
+    async fn list_sessions(&self) -> Result<Vec<SessionInfo>>;
+
+    /// A handle to a live session, after checking that the pane behind `info.native` still carries
+    /// `info.id` (native ids are reused after a server restart).
+    async fn open(&self, info: &SessionInfo) -> Result<Arc<dyn Session>>;
+
+    /// Creates a session (a pane with a shell) as `spec` says.
+    async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo>;
+
+    /// Finds the one live session a target names.
+    async fn resolve(&self, target: &Target) -> Result<SessionInfo> {
+        let all = self.list_sessions().await?;
+        target.resolve(&all).cloned()
+    }
+
+    /// Resolves a target and opens a handle to it.
+    async fn session(&self, target: &Target) -> Result<Arc<dyn Session>> {
+        let info = self.resolve(target).await?;
+        self.open(&info).await
+    }
+
+    /// Lists workspaces.
+    async fn list_workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
+        Err(Error::unsupported(
+            self.kind(),
+            "list workspaces",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Creates a workspace with one session in it; returns that session.
+    async fn create_workspace(&self, spec: &WorkspaceSpec) -> Result<SessionInfo> {
+        let _ = spec;
+        Err(Error::unsupported(
+            self.kind(),
+            "create workspaces",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Destroys a workspace and every process in it.
+    async fn destroy_workspace(&self, name: &str) -> Result<()> {
+        let _ = name;
+        Err(Error::unsupported(
+            self.kind(),
+            "destroy workspaces",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Lists windows, of one workspace or of all.
+    async fn list_windows(&self, workspace: Option<&str>) -> Result<Vec<WindowInfo>> {
+        let _ = workspace;
+        Err(Error::unsupported(
+            self.kind(),
+            "list windows",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Creates a window; returns its first session.
+    async fn create_window(&self, spec: &WindowSpec) -> Result<SessionInfo> {
+        let _ = spec;
+        Err(Error::unsupported(
+            self.kind(),
+            "create windows",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Kills a window and its panes.
+    async fn kill_window(&self, window: &WindowRef) -> Result<()> {
+        let _ = window;
+        Err(Error::unsupported(
+            self.kind(),
+            "kill windows",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Renames a window.
+    async fn rename_window(&self, window: &WindowRef, name: &str) -> Result<()> {
+        let _ = (window, name);
+        Err(Error::unsupported(
+            self.kind(),
+            "rename windows",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Makes a window its workspace's active window.
+    async fn select_window(&self, window: &WindowRef) -> Result<()> {
+        let _ = window;
+        Err(Error::unsupported(
+            self.kind(),
+            "select windows",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Gets (`lines: None`) or sets a workspace's scrollback size in lines; returns the size in force.
+    async fn scrollback(&self, workspace: &str, lines: Option<u32>) -> Result<u32> {
+        let _ = (workspace, lines);
+        Err(Error::unsupported(
+            self.kind(),
+            "configure scrollback",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Builds a layout in a new window; returns each pane's name with its new session.
+    async fn apply_layout(
+        &self,
+        layout: &Layout,
+        placement: &LayoutPlacement,
+    ) -> Result<Vec<(String, SessionInfo)>> {
+        let _ = (layout, placement);
+        Err(Error::unsupported(
+            self.kind(),
+            "apply layouts",
+            "not implemented by this backend",
+        ))
+    }
+}
+
+/// One session: a pane with a shell. Obtained from [`Terminal::open`] or [`Terminal::session`].
+#[async_trait]
+pub trait Session: Send + Sync {
+    /// The persistent id.
+    fn id(&self) -> SessionId;
+
+    /// The backend's id for the pane.
+    fn native(&self) -> &NativeId;
+
+    /// The session's current description.
+    async fn info(&self) -> Result<SessionInfo>;
+
+    /// Types `text` exactly as given (quotes, `$`, `;`, newlines, Unicode), then Enter when asked.
+    async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()>;
+
+    /// Presses keys in order.
+    async fn send_keys(&self, keys: &[Key]) -> Result<()>;
+
+    /// Reads lines.
+    async fn capture(&self, opts: &CaptureOpts) -> Result<Capture>;
+
+    /// Searches the whole scrollback with a regex; matches carry context and absolute line numbers.
+    async fn search(&self, opts: &SearchOpts) -> Result<SearchResult> {
+        let re = if opts.ignore_case {
+            compile_regex(&format!("(?i){}", opts.pattern))?
+        } else {
+            compile_regex(&opts.pattern)?
+        };
+        let all = self
+            .capture(&CaptureOpts {
+                range: ReadRange::Lines {
+                    from: 0,
+                    to: u64::MAX,
+                },
+                max_lines: Some(usize::MAX),
+                ..CaptureOpts::default()
+            })
+            .await?;
+        Ok(text::search(
+            &all.text,
+            all.first_line,
+            &re,
+            opts.context,
+            opts.max_matches.unwrap_or(100),
+        ))
+    }
+
+    /// Splits this session's pane; returns the new session.
+    async fn split(&self, spec: &SplitSpec) -> Result<SessionInfo>;
+
+    /// Renames the session.
+    async fn rename(&self, name: &str) -> Result<()>;
+
+    /// Closes the session (kills its pane).
+    async fn close(&self) -> Result<()>;
+
+    /// Makes this pane the active one in its window, and its window the active one.
+    async fn focus(&self) -> Result<()>;
+
+    /// Resizes or zooms the pane.
+    async fn resize(&self, spec: &ResizeSpec) -> Result<()> {
+        let _ = spec;
+        Err(Error::unsupported(
+            self.native().backend,
+            "resize panes",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Marks the session as managed by termloom (writable under `--scope managed`), or unmarks it.
+    async fn set_managed(&self, managed: bool) -> Result<()> {
+        let _ = managed;
+        Err(Error::unsupported(
+            self.native().backend,
+            "tag sessions",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Runs a command and waits for it to finish (see [`RunOpts`]).
+    async fn run(&self, opts: &RunOpts) -> Result<RunResult> {
+        let _ = opts;
+        Err(Error::unsupported(
+            self.native().backend,
+            "run commands",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Keeps waiting for a run that timed out.
+    async fn wait_run(&self, handle: &RunHandle, timeout: Duration) -> Result<RunResult> {
+        let _ = (handle, timeout);
+        Err(Error::unsupported(
+            self.native().backend,
+            "wait for runs",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Busy or idle, current command, last exit code, cwd.
+    async fn status(&self) -> Result<SessionStatus> {
+        Err(Error::unsupported(
+            self.native().backend,
+            "report status",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Installs shell integration (OSC 133 marks) into the running shell.
+    async fn install_integration(&self) -> Result<()> {
+        Err(Error::unsupported(
+            self.native().backend,
+            "install shell integration",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Streams the session's output.
+    async fn subscribe(&self) -> Result<OutputStream> {
+        Err(Error::unsupported(
+            self.native().backend,
+            "stream output",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Waits until a line of output matches `pattern`; returns that line, or `None` on timeout.
+    async fn wait_for(&self, pattern: &regex::Regex, timeout: Duration) -> Result<Option<String>> {
+        let stream = self.subscribe().await?;
+        let mut lines = Box::pin(text::lines(stream));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, lines.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => return Ok(None),
+                Ok(Some(text::LineEvent::Line(l))) if pattern.is_match(&l) => return Ok(Some(l)),
+                Ok(Some(text::LineEvent::Closed(reason))) => {
+                    return Err(Error::SessionDead {
+                        id: self.id().to_string(),
+                        name: reason,
+                    });
+                }
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+}

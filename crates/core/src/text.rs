@@ -1,0 +1,328 @@
+//! Backend-neutral text handling: ANSI stripping, caps that keep head and tail, regex search with
+//! context, and turning a byte stream into lines.
+
+use futures_util::{Stream, StreamExt};
+use regex::Regex;
+
+use crate::model::{NumberedLine, OutputEvent, SearchMatch, SearchResult};
+
+/// Removes ANSI escape sequences (CSI, OSC, …) and lone control characters other than tab.
+pub fn strip_ansi(s: &str) -> String {
+    let stripped = strip_ansi_escapes::strip_str(s);
+    stripped
+        .chars()
+        .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
+        .collect()
+}
+
+/// Drops trailing lines that are empty or only whitespace.
+pub fn trim_trailing_blank(lines: &mut Vec<String>) {
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+}
+
+/// Text cut to caps, keeping the head and the tail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capped {
+    /// The text that is kept, lines joined by `\n`.
+    pub text: String,
+    /// Whether anything was left out.
+    pub truncated: bool,
+    /// A note naming what was left out.
+    pub note: Option<String>,
+}
+
+/// Joins `lines`, keeping at most `max_lines` lines and `max_bytes` bytes. When cut, the first and last
+/// parts are kept (a third head, two thirds tail: the end is usually what matters) and a marker line
+/// names what was left out. `first_line` is the absolute number of `lines[0]`, for the note.
+pub fn cap(lines: &[String], first_line: u64, max_lines: usize, max_bytes: usize) -> Capped {
+    let n = lines.len();
+    let total_bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    if n <= max_lines && total_bytes <= max_bytes.saturating_add(1) {
+        return Capped {
+            text: lines.join("\n"),
+            truncated: false,
+            note: None,
+        };
+    }
+    let keep_lines = max_lines.max(2).min(n);
+    let head_n = (keep_lines / 3).max(1).min(n);
+    let tail_n = keep_lines - head_n;
+    let mut head: Vec<&str> = lines[..head_n].iter().map(|s| s.as_str()).collect();
+    let mut tail: Vec<&str> = lines[n - tail_n..].iter().map(|s| s.as_str()).collect();
+    // Then honour the byte cap: shrink the head to a third of it and the tail to the rest.
+    let budget = max_bytes.max(64);
+    let head_budget = budget / 3;
+    let mut used = 0;
+    let mut keep = 0;
+    for l in &head {
+        if used + l.len() + 1 > head_budget {
+            break;
+        }
+        used += l.len() + 1;
+        keep += 1;
+    }
+    head.truncate(keep);
+    let tail_budget = budget.saturating_sub(used);
+    let mut used_t = 0;
+    let mut keep_t = 0;
+    for l in tail.iter().rev() {
+        if used_t + l.len() + 1 > tail_budget {
+            break;
+        }
+        used_t += l.len() + 1;
+        keep_t += 1;
+    }
+    let cut_tail = tail.len() - keep_t;
+    tail.drain(..cut_tail);
+    let omitted_from = first_line + head.len() as u64;
+    let omitted_to = first_line + (n - tail.len()) as u64;
+    let omitted = omitted_to - omitted_from;
+    let note = if omitted > 0 {
+        format!(
+            "lines {}-{} of {} left out ({} lines); read that range to see them",
+            omitted_from,
+            omitted_to.saturating_sub(1),
+            first_line + n as u64,
+            omitted
+        )
+    } else {
+        "output cut to the byte cap".to_string()
+    };
+    let mut text = String::new();
+    for l in &head {
+        text.push_str(l);
+        text.push('\n');
+    }
+    text.push_str(&format!("[… {note} …]"));
+    for l in &tail {
+        text.push('\n');
+        text.push_str(l);
+    }
+    // A single line longer than the whole budget: keep its end.
+    if head.is_empty()
+        && tail.is_empty()
+        && let Some(last) = lines.last()
+    {
+        let mut start = last.len().saturating_sub(budget);
+        while !last.is_char_boundary(start) {
+            start += 1;
+        }
+        text.push('\n');
+        text.push_str(&last[start..]);
+    }
+    Capped {
+        text,
+        truncated: true,
+        note: Some(note),
+    }
+}
+
+/// Searches `text` (whose first line is absolute line `first_line`) for `re`, with `context` lines
+/// around each match and at most `max_matches` matches.
+pub fn search(
+    text: &str,
+    first_line: u64,
+    re: &Regex,
+    context: usize,
+    max_matches: usize,
+) -> SearchResult {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut result = SearchResult {
+        matches: Vec::new(),
+        lines_searched: lines.len() as u64,
+        truncated: false,
+    };
+    let numbered = |i: usize| NumberedLine {
+        line: first_line + i as u64,
+        text: lines[i].to_string(),
+    };
+    for (i, l) in lines.iter().enumerate() {
+        if !re.is_match(l) {
+            continue;
+        }
+        if result.matches.len() >= max_matches {
+            result.truncated = true;
+            break;
+        }
+        let before = (i.saturating_sub(context)..i).map(numbered).collect();
+        let after = (i + 1..(i + 1 + context).min(lines.len()))
+            .map(numbered)
+            .collect();
+        result.matches.push(SearchMatch {
+            line: first_line + i as u64,
+            text: (*l).to_string(),
+            before,
+            after,
+        });
+    }
+    result
+}
+
+/// An event of a line stream made by [`lines`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineEvent {
+    /// A complete line, ANSI stripped.
+    Line(String),
+    /// The subscriber missed this many output events.
+    Lagged(u64),
+    /// The stream ended, with the reason.
+    Closed(String),
+}
+
+/// Splits raw output into lines as a person would see them: bytes are gathered until `\n`, ANSI
+/// sequences are stripped, a `\r` inside a line keeps only what was drawn after it. The partial last
+/// line is emitted when the stream closes.
+pub fn lines<S>(stream: S) -> impl Stream<Item = LineEvent> + Send
+where
+    S: Stream<Item = OutputEvent> + Send + 'static,
+{
+    let state = (
+        Box::pin(stream),
+        Vec::<u8>::new(),
+        std::collections::VecDeque::<LineEvent>::new(),
+        false,
+    );
+    futures_util::stream::unfold(
+        state,
+        |(mut stream, mut buf, mut pending, mut done)| async move {
+            loop {
+                if let Some(ev) = pending.pop_front() {
+                    return Some((ev, (stream, buf, pending, done)));
+                }
+                if done {
+                    return None;
+                }
+                match stream.next().await {
+                    Some(OutputEvent::Output(bytes)) => {
+                        buf.extend_from_slice(&bytes);
+                        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                            let raw: Vec<u8> = buf.drain(..=pos).collect();
+                            pending.push_back(LineEvent::Line(clean_line(&raw[..raw.len() - 1])));
+                        }
+                        // A runaway line with no newline is flushed at 64 KiB so memory stays bounded.
+                        if buf.len() > 64 * 1024 {
+                            let raw = std::mem::take(&mut buf);
+                            pending.push_back(LineEvent::Line(clean_line(&raw)));
+                        }
+                    }
+                    Some(OutputEvent::Lagged(n)) => pending.push_back(LineEvent::Lagged(n)),
+                    Some(OutputEvent::Closed { reason }) => {
+                        if !buf.is_empty() {
+                            let raw = std::mem::take(&mut buf);
+                            pending.push_back(LineEvent::Line(clean_line(&raw)));
+                        }
+                        pending.push_back(LineEvent::Closed(reason));
+                        done = true;
+                    }
+                    None => {
+                        if !buf.is_empty() {
+                            let raw = std::mem::take(&mut buf);
+                            pending.push_back(LineEvent::Line(clean_line(&raw)));
+                        }
+                        done = true;
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One raw line of terminal output as text: ANSI stripped, `\r` overwrites honoured.
+pub fn clean_line(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
+    let s = s.strip_suffix('\r').unwrap_or(&s);
+    let last = s
+        .rsplit('\r')
+        .find(|seg| !strip_ansi(seg).is_empty())
+        .unwrap_or("");
+    strip_ansi(last)
+}
+
+/// Keeps lines matching any of `filters` (all lines when `filters` is empty); other events pass.
+pub fn filter_lines<S>(stream: S, filters: Vec<Regex>) -> impl Stream<Item = LineEvent> + Send
+where
+    S: Stream<Item = LineEvent> + Send,
+{
+    stream.filter(move |ev| {
+        let keep = match ev {
+            LineEvent::Line(l) => filters.is_empty() || filters.iter().any(|f| f.is_match(l)),
+            _ => true,
+        };
+        std::future::ready(keep)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("line {i}")).collect()
+    }
+
+    #[test]
+    fn strip_ansi_removes_colours_and_osc() {
+        assert_eq!(strip_ansi("\x1b[31mred\x1b[0m \x1b]133;A\x07ok"), "red ok");
+    }
+
+    #[test]
+    fn cap_keeps_head_and_tail_and_names_the_gap() {
+        let c = cap(&strs(1000), 0, 30, usize::MAX);
+        assert!(c.truncated);
+        assert!(c.text.starts_with("line 0\n"));
+        assert!(c.text.ends_with("line 999"));
+        let note = c.note.unwrap();
+        assert!(note.contains("left out"), "{note}");
+        assert!(c.text.lines().count() <= 31);
+    }
+
+    #[test]
+    fn cap_honours_bytes() {
+        let c = cap(&strs(100_000), 0, usize::MAX, 10_000);
+        assert!(c.text.len() <= 10_200, "{}", c.text.len());
+        assert!(c.text.ends_with("line 99999"));
+    }
+
+    #[test]
+    fn cap_leaves_small_text_alone() {
+        let c = cap(&strs(3), 0, 10, 1000);
+        assert_eq!(c.text, "line 0\nline 1\nline 2");
+        assert!(!c.truncated);
+    }
+
+    #[test]
+    fn search_numbers_lines_and_gives_context() {
+        let text = "a\nb\nerror here\nc\nd";
+        let re = Regex::new("error").unwrap();
+        let r = search(text, 100, &re, 1, 10);
+        assert_eq!(r.matches.len(), 1);
+        let m = &r.matches[0];
+        assert_eq!(m.line, 102);
+        assert_eq!(m.before[0].line, 101);
+        assert_eq!(m.after[0].text, "c");
+    }
+
+    #[tokio::test]
+    async fn lines_assembles_chunks_and_reports_close() {
+        let events = vec![
+            OutputEvent::Output(b"hel".to_vec()),
+            OutputEvent::Output(b"lo\r\n\x1b[1mwor".to_vec()),
+            OutputEvent::Output("ld é\n".as_bytes()[..6].to_vec()),
+            OutputEvent::Output("ld é\n".as_bytes()[6..].to_vec()),
+            OutputEvent::Closed {
+                reason: "pane closed".into(),
+            },
+        ];
+        let got: Vec<LineEvent> = lines(futures_util::stream::iter(events)).collect().await;
+        assert_eq!(
+            got,
+            vec![
+                LineEvent::Line("hello".into()),
+                LineEvent::Line("world é".into()),
+                LineEvent::Closed("pane closed".into())
+            ]
+        );
+    }
+}
