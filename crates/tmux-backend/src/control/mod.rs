@@ -1,0 +1,3 @@
+//! tmux control mode (`tmux -C`): the sans-IO protocol parser and the layout-string parser.
+pub mod layout;
+pub mod parser;

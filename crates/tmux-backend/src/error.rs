@@ -1,0 +1,76 @@
+//! tmux-specific errors and their mapping into core's [`Error`].
+
+use termloom_core::{BackendKind, Error};
+
+/// What can go wrong talking to tmux.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TmuxError {
+    /// The `tmux` binary was not found.
+    #[error("tmux is not installed (or not on PATH as '{0}'); install it, e.g. `apt-get install tmux` or `brew install tmux`")]
+    NotInstalled(String),
+    /// tmux is older than termloom supports.
+    #[error("tmux {found} is too old; termloom needs tmux {needed} or newer")]
+    VersionTooLow {
+        /// The version found.
+        found: String,
+        /// The minimum version.
+        needed: String,
+    },
+    /// A tmux command failed.
+    #[error("tmux {command} failed: {stderr}")]
+    CommandFailed {
+        /// The tmux command (its first word and target).
+        command: String,
+        /// What tmux printed on stderr.
+        stderr: String,
+    },
+    /// No tmux server is running on the socket.
+    #[error("no tmux server running on {0}")]
+    NoServer(String),
+    /// tmux printed something termloom could not parse.
+    #[error("cannot parse tmux output for {field}: {line:?}")]
+    Parse {
+        /// The line.
+        line: String,
+        /// What was being parsed.
+        field: String,
+    },
+    /// Spawning or talking to tmux failed.
+    #[error("cannot run tmux: {0}")]
+    Io(#[from] std::io::Error),
+    /// The control-mode connection went away.
+    #[error("tmux control connection lost: {0}")]
+    ConnectionLost(String),
+    /// A command took too long.
+    #[error("tmux {0} timed out")]
+    Timeout(String),
+}
+
+impl TmuxError {
+    /// True when the message says the target pane, window or session does not exist.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            TmuxError::CommandFailed { stderr, .. } => {
+                stderr.contains("can't find") || stderr.contains("no such") || stderr.contains("not found")
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<TmuxError> for Error {
+    fn from(e: TmuxError) -> Self {
+        match e {
+            TmuxError::ConnectionLost(reason) => Error::ConnectionLost {
+                backend: BackendKind::Tmux,
+                reason,
+            },
+            TmuxError::Timeout(op) => Error::Timeout {
+                op: format!("tmux {op}"),
+                after: std::time::Duration::from_secs(0),
+            },
+            other => Error::backend(BackendKind::Tmux, other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! `-F` formats and their parsing.
+//!
+//! Fields are separated by U+001F (unit separator). tmux prints window names and pane titles with
+//! control characters escaped, so the separator cannot appear in them; user options (`@termloom_*`)
+//! come back raw, which is why termloom stores names percent-encoded ([`encode_value`]). The pane's
+//! current path, which tmux does not escape, is always the last field, and a row that came back
+//! split by a newline inside it is joined again.
+
+use termloom_core::{NativeId, SessionId, SessionInfo, TerminalKey};
+
+use crate::error::TmuxError;
+
+/// The field separator.
+pub const SEP: char = '\u{1f}';
+
+/// The pane user option holding the session's persistent id.
+pub const OPT_ID: &str = "@termloom_id";
+/// The pane user option holding the session's name (percent-encoded).
+pub const OPT_NAME: &str = "@termloom_name";
+/// The pane user option marking a session as managed by termloom (`1`).
+pub const OPT_MANAGED: &str = "@termloom_managed";
+
+/// Joins format fields with [`SEP`].
+pub fn format(fields: &[&str]) -> String {
+    fields.join("\u{1f}")
+}
+
+/// The fields of a pane listing, in order.
+pub const PANE_FIELDS: &[&str] = &[
+    "#{pane_id}",
+    "#{session_id}",
+    "#{session_name}",
+    "#{window_id}",
+    "#{window_index}",
+    "#{window_name}",
+    "#{window_active}",
+    "#{pane_index}",
+    "#{pane_width}",
+    "#{pane_height}",
+    "#{pane_active}",
+    "#{pane_dead}",
+    "#{pane_pid}",
+    "#{pane_current_command}",
+    "#{pane_title}",
+    "#{@termloom_id}",
+    "#{@termloom_managed}",
+    "#{@termloom_name}",
+    "#{pane_current_path}",
+];
+
+/// The `-F` argument for pane listings.
+pub fn pane_format() -> String {
+    format(PANE_FIELDS)
+}
+
+/// Splits tmux output into rows of exactly `n` fields. A row with fewer fields is joined with the
+/// next line (a newline inside the last field); extra separators are kept inside the last field.
+pub fn rows(output: &str, n: usize) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut pending: Option<String> = None;
+    for line in output.split('\n') {
+        let line = match pending.take() {
+            Some(p) => format!("{p}\n{line}"),
+            None => line.to_string(),
+        };
+        let count = line.matches(SEP).count() + 1;
+        if count < n {
+            pending = Some(line);
+            continue;
+        }
+        let mut fields: Vec<String> = line.splitn(n, SEP).map(str::to_string).collect();
+        if let Some(last) = fields.last_mut() {
+            if last.ends_with('\r') {
+                last.pop();
+            }
+        }
+        out.push(fields);
+    }
+    if let Some(p) = pending.filter(|p| !p.trim().is_empty()) {
+        tracing::warn!(row = %p, "incomplete tmux format row dropped");
+    }
+    out
+}
+
+/// Percent-encodes control characters and `%` so a value stored in a user option is one clean line.
+pub fn encode_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '%' || (c as u32) < 0x20 || c as u32 == 0x7f || c == SEP {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reverses [`encode_value`]; malformed escapes are kept as they are.
+pub fn decode_value(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One row of a pane listing, before the id is known for untagged panes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaneRow {
+    /// The pane's native id (`%3`).
+    pub pane_id: String,
+    /// The stored persistent id, if the pane is tagged.
+    pub termloom_id: Option<SessionId>,
+    /// Everything else, with a placeholder id.
+    pub info: SessionInfo,
+}
+
+fn num<T: std::str::FromStr>(field: &str, what: &str) -> Result<T, TmuxError> {
+    field.trim().parse::<T>().map_err(|_| TmuxError::Parse {
+        line: field.to_string(),
+        field: what.to_string(),
+    })
+}
+
+/// Parses one row of [`PANE_FIELDS`].
+pub fn parse_pane(f: &[String], terminal: &TerminalKey) -> Result<PaneRow, TmuxError> {
+    if f.len() != PANE_FIELDS.len() {
+        return Err(TmuxError::Parse {
+            line: f.join("|"),
+            field: "pane row".into(),
+        });
+    }
+    let termloom_id = f[15].parse::<SessionId>().ok();
+    let window_index: u32 = num(&f[4], "window_index")?;
+    let pane_index: u32 = num(&f[7], "pane_index")?;
+    let stored_name = decode_value(&f[17]);
+    let name = if stored_name.is_empty() {
+        format!("{}:{}.{}", f[2], window_index, pane_index)
+    } else {
+        stored_name
+    };
+    let info = SessionInfo {
+        id: termloom_id.unwrap_or_default(),
+        name,
+        native: NativeId::tmux(f[0].clone()),
+        terminal: terminal.clone(),
+        workspace: f[2].clone(),
+        workspace_id: Some(f[1].clone()),
+        window_index,
+        window_name: f[5].clone(),
+        window_id: Some(f[3].clone()),
+        window_active: f[6] == "1",
+        pane_index,
+        width: num(&f[8], "pane_width")?,
+        height: num(&f[9], "pane_height")?,
+        title: f[14].clone(),
+        command: f[13].clone(),
+        cwd: Some(f[18].clone()).filter(|c| !c.is_empty()),
+        pid: f[12].trim().parse().ok(),
+        active: f[10] == "1",
+        dead: f[11] == "1",
+        managed: f[16] == "1",
+    };
+    Ok(PaneRow {
+        pane_id: f[0].clone(),
+        termloom_id,
+        info,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_through_encoding() {
+        for s in ["plain", "a b", "100%", "new\nline", "tab\tsep\u{1f}x", "é ✓ 日本", "%41"] {
+            let e = encode_value(s);
+            assert!(!e.contains('\n') && !e.contains(SEP), "{e:?}");
+            assert_eq!(decode_value(&e), s);
+        }
+        assert_eq!(decode_value("bad%zz%"), "bad%zz%");
+    }
+
+    #[test]
+    fn rows_rejoin_a_newline_in_the_last_field() {
+        let out = "a\u{1f}b\u{1f}/tmp/x\ny\nc\u{1f}d\u{1f}/e";
+        let r = rows(out, 3);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0][2], "/tmp/x\ny");
+        assert_eq!(r[1][0], "c");
+    }
+
+    #[test]
+    fn parses_a_real_row() {
+        let id = SessionId::new();
+        let line = format!(
+            "%3\u{1f}$1\u{1f}my ws\u{1f}@2\u{1f}1\u{1f}edit\u{1f}1\u{1f}0\u{1f}80\u{1f}24\u{1f}1\u{1f}0\u{1f}4242\u{1f}bash\u{1f}host\u{1f}{id}\u{1f}1\u{1f}web%20x\u{1f}/home/u"
+        );
+        let r = rows(&line, PANE_FIELDS.len());
+        let key = TerminalKey { backend: termloom_core::BackendKind::Tmux, host: None, socket: None };
+        let p = parse_pane(&r[0], &key).unwrap();
+        assert_eq!(p.termloom_id, Some(id));
+        assert_eq!(p.info.name, "web x");
+        assert_eq!(p.info.workspace, "my ws");
+        assert_eq!(p.info.pid, Some(4242));
+        assert!(p.info.managed && p.info.active && p.info.window_active);
+    }
+}

@@ -1,0 +1,1 @@
+//! tmux backend tests
