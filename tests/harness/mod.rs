@@ -19,7 +19,10 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// How long a poll may take before a test fails (`TERMLOOM_TEST_TIMEOUT` seconds, default 20).
 pub fn timeout() -> Duration {
-    let secs = std::env::var("TERMLOOM_TEST_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let secs = std::env::var("TERMLOOM_TEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     Duration::from_secs(secs)
 }
 
@@ -70,8 +73,15 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Fails with an install hint when tmux is missing (a skipped test would hide a broken install step).
 pub fn require_tmux() {
-    let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "tmux is not installed: run scripts/setup (or `apt-get install tmux`)");
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "tmux is not installed: run scripts/setup (or `apt-get install tmux`)"
+    );
 }
 
 /// A private, real tmux server for one test.
@@ -102,7 +112,11 @@ impl TmuxServer {
         std::fs::create_dir_all(&home).expect("home");
         std::fs::create_dir_all(&state).expect("state");
         let config = dir.path().join("tmux.conf");
-        std::fs::write(&config, "set -g default-terminal screen\nset -g status off\n").expect("config");
+        std::fs::write(
+            &config,
+            "set -g default-terminal screen\nset -g status off\n",
+        )
+        .expect("config");
         TmuxServer {
             socket: dir.path().join("s"),
             home,
@@ -126,7 +140,10 @@ impl TmuxServer {
             ("PS1".into(), "$ ".into()),
             ("LANG".into(), "C.UTF-8".into()),
             ("LC_ALL".into(), "C.UTF-8".into()),
-            ("TERMLOOM_STATE_DIR".into(), self.state.to_string_lossy().into_owned()),
+            (
+                "TERMLOOM_STATE_DIR".into(),
+                self.state.to_string_lossy().into_owned(),
+            ),
         ]
     }
 
@@ -135,7 +152,11 @@ impl TmuxServer {
         TmuxOptions {
             config_file: Some(self.config.clone()),
             env: self.env(),
-            shell: Some(vec!["/bin/bash".into(), "--norc".into(), "--noprofile".into()]),
+            shell: Some(vec![
+                "/bin/bash".into(),
+                "--norc".into(),
+                "--noprofile".into(),
+            ]),
             ..TmuxOptions::with_socket_path(&self.socket)
         }
     }
@@ -161,13 +182,21 @@ impl TmuxServer {
 
     /// Kills the server (it is started again by the next create).
     pub fn kill_server(&self) {
-        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
     }
 
     /// A `termloom` CLI command bound to this server and state dir.
     pub fn cli(&self) -> Command {
         let mut c = Command::new(bin("termloom"));
-        c.arg("-S").arg(&self.socket).arg("--state-dir").arg(&self.state).envs(self.env());
+        c.arg("-S")
+            .arg(&self.socket)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .envs(self.env());
         c.env("TERMLOOM_TMUX_CONFIG", &self.config);
         c.env("TERMLOOM_SHELL", "/bin/bash --norc --noprofile");
         c

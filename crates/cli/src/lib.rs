@@ -15,10 +15,22 @@ use termloom_tmux::{TmuxOptions, TmuxTerminal};
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct GlobalOpts {
     /// tmux server socket path (like `tmux -S`)
-    #[arg(short = 'S', long = "socket", global = true, env = "TERMLOOM_TMUX_SOCKET", value_name = "PATH")]
+    #[arg(
+        short = 'S',
+        long = "socket",
+        global = true,
+        env = "TERMLOOM_TMUX_SOCKET",
+        value_name = "PATH"
+    )]
     pub socket: Option<PathBuf>,
     /// tmux server socket name (like `tmux -L`)
-    #[arg(short = 'L', long = "socket-name", global = true, value_name = "NAME", conflicts_with = "socket")]
+    #[arg(
+        short = 'L',
+        long = "socket-name",
+        global = true,
+        value_name = "NAME",
+        conflicts_with = "socket"
+    )]
     pub socket_name: Option<String>,
     /// State dir for the registry and logs [default: $TERMLOOM_STATE_DIR or ~/.local/state/termloom]
     #[arg(long, global = true, value_name = "DIR")]
@@ -30,10 +42,22 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "tmux|iterm", default_value = "tmux")]
     pub backend: String,
     /// tmux config file for a server termloom starts (like `tmux -f`)
-    #[arg(long, global = true, env = "TERMLOOM_TMUX_CONFIG", value_name = "FILE", hide = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TERMLOOM_TMUX_CONFIG",
+        value_name = "FILE",
+        hide = true
+    )]
     pub tmux_config: Option<PathBuf>,
     /// Program new panes run instead of tmux's default-shell, as words (e.g. "/bin/bash --norc")
-    #[arg(long, global = true, env = "TERMLOOM_SHELL", value_name = "ARGV", hide = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TERMLOOM_SHELL",
+        value_name = "ARGV",
+        hide = true
+    )]
     pub shell: Option<String>,
     /// Scrollback lines for new workspaces
     #[arg(long, global = true, value_name = "LINES", default_value_t = 50_000)]
@@ -57,9 +81,9 @@ impl GlobalOpts {
     /// tmux backend options from these flags.
     pub fn tmux_options(&self) -> Result<TmuxOptions> {
         let shell = match &self.shell {
-            Some(s) if !s.trim().is_empty() => Some(
-                shlex_split(s).with_context(|| format!("cannot split TERMLOOM_SHELL / --shell {s:?} into words"))?,
-            ),
+            Some(s) if !s.trim().is_empty() => Some(shlex_split(s).with_context(|| {
+                format!("cannot split TERMLOOM_SHELL / --shell {s:?} into words")
+            })?),
             _ => None,
         };
         Ok(TmuxOptions {
@@ -73,35 +97,7 @@ impl GlobalOpts {
 }
 
 fn shlex_split(s: &str) -> Option<Vec<String>> {
-    // Plain whitespace splitting with quotes, enough for a shell path and its flags.
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for c in s.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                any = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if any || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            (None, c) => cur.push(c),
-        }
-    }
-    if quote.is_some() {
-        return None;
-    }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    Some(out)
+    shlex::split(s)
 }
 
 /// Builds the terminal the options name, and the registry in the state dir.
@@ -127,7 +123,10 @@ mod tests {
 
     #[test]
     fn splits_shell_words() {
-        assert_eq!(shlex_split("/bin/bash --norc").unwrap(), ["/bin/bash", "--norc"]);
+        assert_eq!(
+            shlex_split("/bin/bash --norc").unwrap(),
+            ["/bin/bash", "--norc"]
+        );
         assert_eq!(shlex_split("'/a b/sh' -i").unwrap(), ["/a b/sh", "-i"]);
         assert!(shlex_split("'open").is_none());
     }

@@ -141,7 +141,12 @@ pub fn parse_version(v: &str) -> Option<(u32, u32)> {
     let digits = word.rsplit('-').next()?;
     let mut parts = digits.split('.');
     let major = parts.next()?.parse().ok()?;
-    let minor: String = parts.next().unwrap_or("0").chars().take_while(|c| c.is_ascii_digit()).collect();
+    let minor: String = parts
+        .next()
+        .unwrap_or("0")
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     Some((major, minor.parse().unwrap_or(0)))
 }
 
@@ -225,12 +230,20 @@ impl TmuxClient {
     }
 
     /// Runs a command list by spawning tmux, optionally feeding `stdin` (for `load-buffer -`).
-    pub async fn spawn(&self, args: Vec<String>, stdin: Option<&[u8]>) -> Result<String, TmuxError> {
+    pub async fn spawn(
+        &self,
+        args: Vec<String>,
+        stdin: Option<&[u8]>,
+    ) -> Result<String, TmuxError> {
         self.version().await?;
         let what = describe(&args);
         let mut cmd = self.command();
         cmd.args(&args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
@@ -273,7 +286,9 @@ pub fn describe(args: &[String]) -> String {
 
 /// Turns tmux's stderr into a typed error.
 pub fn classify(opts: &TmuxOptions, command: String, stderr: String) -> TmuxError {
-    if stderr.starts_with("no server running") || (stderr.starts_with("error connecting to") && stderr.contains("No such file")) {
+    if stderr.starts_with("no server running")
+        || (stderr.starts_with("error connecting to") && stderr.contains("No such file"))
+    {
         return TmuxError::NoServer(opts.socket_path().display().to_string());
     }
     TmuxError::CommandFailed { command, stderr }
@@ -294,10 +309,22 @@ mod tests {
 
     #[test]
     fn describe_hides_payloads() {
-        let args: Vec<String> = ["send-keys", "-t", "%3", "-l", "--", "secret", ";", "send-keys", "-t", "%3", "Enter"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "send-keys",
+            "-t",
+            "%3",
+            "-l",
+            "--",
+            "secret",
+            ";",
+            "send-keys",
+            "-t",
+            "%3",
+            "Enter",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(describe(&args), "send-keys -t %3 ; send-keys -t %3");
     }
 

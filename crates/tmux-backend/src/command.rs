@@ -83,15 +83,25 @@ pub fn exact_session(name: &str) -> String {
     format!("={name}")
 }
 
+/// An exact target for commands whose `-t` takes a pane or window (`set-option`, `show-options`,
+/// `display-message`): the session's current window and pane, `=name:`.
+pub fn exact_session_window(name: &str) -> String {
+    format!("={name}:")
+}
+
 /// Quotes one argv element for tmux's command parser (control mode sends text lines, not argv).
 ///
 /// Plain words pass as they are; anything else is double-quoted with `\`, `"`, `$` and `~` escaped
 /// and control characters written as octal escapes, so no byte of the argument is interpreted.
 pub fn quote_for_control(arg: &str) -> String {
     let plain = !arg.is_empty()
-        && arg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'%' | b'@' | b'/' | b'.' | b',' | b'=' | b'+' | b':'));
+        && arg.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'_' | b'%' | b'@' | b'/' | b'.' | b',' | b'=' | b'+' | b':'
+                )
+        });
     if plain && !arg.starts_with('%') {
         return arg.to_string();
     }
@@ -103,7 +113,9 @@ pub fn quote_for_control(arg: &str) -> String {
             '"' => out.push_str("\\\""),
             '$' => out.push_str("\\$"),
             '~' => out.push_str("\\~"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\{:03o}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\{:03o}", c as u32))
+            }
             c => out.push(c),
         }
     }

@@ -7,7 +7,9 @@ use termloom_core::{BackendKind, Error};
 #[non_exhaustive]
 pub enum TmuxError {
     /// The `tmux` binary was not found.
-    #[error("tmux is not installed (or not on PATH as '{0}'); install it, e.g. `apt-get install tmux` or `brew install tmux`")]
+    #[error(
+        "tmux is not installed (or not on PATH as '{0}'); install it, e.g. `apt-get install tmux` or `brew install tmux`"
+    )]
     NotInstalled(String),
     /// tmux is older than termloom supports.
     #[error("tmux {found} is too old; termloom needs tmux {needed} or newer")]
@@ -52,7 +54,9 @@ impl TmuxError {
     pub fn is_not_found(&self) -> bool {
         match self {
             TmuxError::CommandFailed { stderr, .. } => {
-                stderr.contains("can't find") || stderr.contains("no such") || stderr.contains("not found")
+                stderr.contains("can't find")
+                    || stderr.contains("no such")
+                    || stderr.contains("not found")
             }
             _ => false,
         }

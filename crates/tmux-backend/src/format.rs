@@ -187,7 +187,15 @@ mod tests {
 
     #[test]
     fn values_round_trip_through_encoding() {
-        for s in ["plain", "a b", "100%", "new\nline", "tab\tsep\u{1f}x", "é ✓ 日本", "%41"] {
+        for s in [
+            "plain",
+            "a b",
+            "100%",
+            "new\nline",
+            "tab\tsep\u{1f}x",
+            "é ✓ 日本",
+            "%41",
+        ] {
             let e = encode_value(s);
             assert!(!e.contains('\n') && !e.contains(SEP), "{e:?}");
             assert_eq!(decode_value(&e), s);
@@ -211,7 +219,11 @@ mod tests {
             "%3\u{1f}$1\u{1f}my ws\u{1f}@2\u{1f}1\u{1f}edit\u{1f}1\u{1f}0\u{1f}80\u{1f}24\u{1f}1\u{1f}0\u{1f}4242\u{1f}bash\u{1f}host\u{1f}{id}\u{1f}1\u{1f}web%20x\u{1f}/home/u"
         );
         let r = rows(&line, PANE_FIELDS.len());
-        let key = TerminalKey { backend: termloom_core::BackendKind::Tmux, host: None, socket: None };
+        let key = TerminalKey {
+            backend: termloom_core::BackendKind::Tmux,
+            host: None,
+            socket: None,
+        };
         let p = parse_pane(&r[0], &key).unwrap();
         assert_eq!(p.termloom_id, Some(id));
         assert_eq!(p.info.name, "web x");

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use termloom_core::text::{cap, trim_trailing_blank};
 use termloom_core::{
-    BackendKind, Capture, CaptureOpts, Cursor, Direction, Error, Key, NativeId, ReadRange, ResizeSpec, Result,
-    SendOpts, Session, SessionId, SessionInfo, SplitSpec,
+    BackendKind, Capture, CaptureOpts, Cursor, Direction, Error, Key, NativeId, ReadRange,
+    ResizeSpec, Result, SendOpts, Session, SessionId, SessionInfo, SplitSpec,
 };
 
 use crate::command::Cmd;
@@ -46,13 +46,21 @@ impl TmuxSession {
     }
 
     async fn run(&self, cmds: Vec<Cmd>) -> Result<String> {
-        self.term.run(cmds).await.map_err(|e| not_found_as(e, self.gone()))
+        self.term
+            .run(cmds)
+            .await
+            .map_err(|e| not_found_as(e, self.gone()))
     }
 }
 
 /// Sends text to a pane exactly: `send-keys -l` for short single-line text, a bracketed paste from a
 /// named buffer for multi-line or long text; then Enter when asked.
-pub(crate) async fn send_text_to(term: &TmuxTerminal, pane: &str, text: &str, enter: bool) -> Result<()> {
+pub(crate) async fn send_text_to(
+    term: &TmuxTerminal,
+    pane: &str,
+    text: &str,
+    enter: bool,
+) -> Result<()> {
     if text.contains('\0') {
         return Err(Error::InvalidArgument("text contains a NUL byte, which a terminal cannot receive; send it as a key or drop it".into()));
     }
@@ -61,22 +69,42 @@ pub(crate) async fn send_text_to(term: &TmuxTerminal, pane: &str, text: &str, en
         let buffer = format!("termloom-{}", uuid::Uuid::new_v4().simple());
         // load-buffer reads the text from stdin: no argv or command-line size limit, no quoting.
         term.client()
-            .spawn(Cmd::new("load-buffer").opt("-b", &buffer).arg("-").into_args(), Some(text.as_bytes()))
+            .spawn(
+                Cmd::new("load-buffer")
+                    .opt("-b", &buffer)
+                    .arg("-")
+                    .into_args(),
+                Some(text.as_bytes()),
+            )
             .await?;
-        let mut cmds = vec![Cmd::new("paste-buffer").arg("-p").arg("-d").opt("-b", &buffer).opt("-t", pane)];
+        let mut cmds = vec![
+            Cmd::new("paste-buffer")
+                .arg("-p")
+                .arg("-d")
+                .opt("-b", &buffer)
+                .opt("-t", pane),
+        ];
         if enter {
             cmds.push(enter_cmd());
         }
         let res = term.run(cmds).await;
         if res.is_err() {
-            let _ = term.run(vec![Cmd::new("delete-buffer").opt("-b", &buffer)]).await;
+            let _ = term
+                .run(vec![Cmd::new("delete-buffer").opt("-b", &buffer)])
+                .await;
         }
         res?;
         return Ok(());
     }
     let mut cmds = Vec::new();
     if !text.is_empty() {
-        cmds.push(Cmd::new("send-keys").opt("-t", pane).arg("-l").arg("--").arg(text));
+        cmds.push(
+            Cmd::new("send-keys")
+                .opt("-t", pane)
+                .arg("-l")
+                .arg("--")
+                .arg(text),
+        );
     }
     if enter {
         cmds.push(enter_cmd());
@@ -108,7 +136,12 @@ fn fnv(s: &str) -> u64 {
 
 impl CursorData {
     fn encode(&self) -> Cursor {
-        Cursor(format!("t1.{}.{}.{:x}", self.pane.trim_start_matches('%'), self.line, self.hash))
+        Cursor(format!(
+            "t1.{}.{}.{:x}",
+            self.pane.trim_start_matches('%'),
+            self.line,
+            self.hash
+        ))
     }
 
     fn decode(c: &Cursor) -> Option<CursorData> {
@@ -127,21 +160,37 @@ impl TmuxSession {
     /// History size and pane height, read together.
     async fn geometry(&self) -> Result<(u64, u64)> {
         let out = self
-            .run(vec![Cmd::new("display-message").arg("-p").opt("-t", self.pane()).arg("#{history_size} #{pane_height}")])
+            .run(vec![
+                Cmd::new("display-message")
+                    .arg("-p")
+                    .opt("-t", self.pane())
+                    .arg("#{history_size} #{pane_height}"),
+            ])
             .await?;
-        let mut it = out.split_whitespace().map(|n| n.parse::<u64>().unwrap_or(0));
+        let mut it = out
+            .split_whitespace()
+            .map(|n| n.parse::<u64>().unwrap_or(0));
         Ok((it.next().unwrap_or(0), it.next().unwrap_or(0)))
     }
 
     /// Captures tmux lines `start..=end` (tmux numbering: 0 is the top of the screen).
-    async fn capture_raw(&self, start: i64, end: Option<i64>, opts: &CaptureOpts) -> Result<Vec<String>> {
+    async fn capture_raw(
+        &self,
+        start: i64,
+        end: Option<i64>,
+        opts: &CaptureOpts,
+    ) -> Result<Vec<String>> {
         let cmd = Cmd::new("capture-pane")
             .arg("-p")
             .flag_if("-e", opts.ansi)
             .flag_if("-J", opts.join_wrapped)
             .opt("-t", self.pane())
             .opt("-S", start.to_string())
-            .opt("-E", end.map(|e| e.to_string()).unwrap_or_else(|| "-".to_string()));
+            .opt(
+                "-E",
+                end.map(|e| e.to_string())
+                    .unwrap_or_else(|| "-".to_string()),
+            );
         let out = self.run(vec![cmd]).await?;
         let out = out.strip_suffix('\n').unwrap_or(&out);
         Ok(out.split('\n').map(str::to_string).collect())
@@ -150,7 +199,10 @@ impl TmuxSession {
     fn cursor_after(&self, lines: &[String], first_line: u64) -> Cursor {
         let last = lines.iter().rposition(|l| !l.trim().is_empty());
         let (line, hash) = match last {
-            Some(i) => (first_line + i as u64, fnv(&termloom_core::text::strip_ansi(&lines[i]))),
+            Some(i) => (
+                first_line + i as u64,
+                fnv(&termloom_core::text::strip_ansi(&lines[i])),
+            ),
             None => (first_line, 0),
         };
         CursorData {
@@ -161,7 +213,14 @@ impl TmuxSession {
         .encode()
     }
 
-    fn finish(&self, mut lines: Vec<String>, first_line: u64, total: u64, opts: &CaptureOpts, default_cap: usize) -> Capture {
+    fn finish(
+        &self,
+        mut lines: Vec<String>,
+        first_line: u64,
+        total: u64,
+        opts: &CaptureOpts,
+        default_cap: usize,
+    ) -> Capture {
         trim_trailing_blank(&mut lines);
         let cursor = self.cursor_after(&lines, first_line);
         let capped = cap(
@@ -182,7 +241,10 @@ impl TmuxSession {
 
     async fn read_since(&self, cursor: &Cursor, opts: &CaptureOpts) -> Result<Capture> {
         let data = CursorData::decode(cursor).ok_or_else(|| {
-            Error::InvalidArgument(format!("'{}' is not a cursor from a read of a tmux session", cursor.0))
+            Error::InvalidArgument(format!(
+                "'{}' is not a cursor from a read of a tmux session",
+                cursor.0
+            ))
         })?;
         if data.pane != self.pane() {
             return Err(Error::InvalidArgument(format!(
@@ -194,7 +256,16 @@ impl TmuxSession {
         }
         let (hist, height) = self.geometry().await?;
         let total = hist + height;
-        let all = self.capture_raw(-(hist as i64), None, &CaptureOpts { ansi: false, ..opts.clone() }).await?;
+        let all = self
+            .capture_raw(
+                -(hist as i64),
+                None,
+                &CaptureOpts {
+                    ansi: false,
+                    ..opts.clone()
+                },
+            )
+            .await?;
         let plain: Vec<String> = all.clone();
         // Find the anchor line: first where it was, then nearest earlier (scrollback trimmed shifts
         // lines up), then anywhere.
@@ -265,7 +336,9 @@ impl Session for TmuxSession {
         }
         let cmd = keys
             .iter()
-            .fold(Cmd::new("send-keys").opt("-t", self.pane()), |c, k| c.arg(k.to_string()));
+            .fold(Cmd::new("send-keys").opt("-t", self.pane()), |c, k| {
+                c.arg(k.to_string())
+            });
         self.run(vec![cmd]).await?;
         Ok(())
     }
@@ -291,7 +364,9 @@ impl Session for TmuxSession {
             }
             ReadRange::Lines { from, to } => {
                 if from > to {
-                    return Err(Error::InvalidArgument(format!("line range {from}-{to} is backwards")));
+                    return Err(Error::InvalidArgument(format!(
+                        "line range {from}-{to} is backwards"
+                    )));
                 }
                 let (hist, height) = self.geometry().await?;
                 let total = hist + height;
@@ -345,15 +420,22 @@ impl Session for TmuxSession {
         check_name("session", name)?;
         self.term.ensure_unique_name(name, Some(self.id)).await?;
         self.run(vec![
-            Cmd::new("set-option").arg("-p").opt("-t", self.pane()).arg(OPT_NAME).arg(format::encode_value(name)),
-            Cmd::new("select-pane").opt("-t", self.pane()).opt("-T", name),
+            Cmd::new("set-option")
+                .arg("-p")
+                .opt("-t", self.pane())
+                .arg(OPT_NAME)
+                .arg(format::encode_value(name)),
+            Cmd::new("select-pane")
+                .opt("-t", self.pane())
+                .opt("-T", name),
         ])
         .await?;
         Ok(())
     }
 
     async fn close(&self) -> Result<()> {
-        self.run(vec![Cmd::new("kill-pane").opt("-t", self.pane())]).await?;
+        self.run(vec![Cmd::new("kill-pane").opt("-t", self.pane())])
+            .await?;
         Ok(())
     }
 
@@ -378,14 +460,21 @@ impl Session for TmuxSession {
         }
         if let Some(zoom) = spec.zoom {
             let zoomed = self
-                .run(vec![Cmd::new("display-message").arg("-p").opt("-t", self.pane()).arg("#{window_zoomed_flag}")])
+                .run(vec![
+                    Cmd::new("display-message")
+                        .arg("-p")
+                        .opt("-t", self.pane())
+                        .arg("#{window_zoomed_flag}"),
+                ])
                 .await?;
             if (zoomed.trim() == "1") != zoom {
                 cmds.push(Cmd::new("resize-pane").arg("-Z").opt("-t", self.pane()));
             }
         }
         if cmds.is_empty() {
-            return Err(Error::InvalidArgument("resize needs a width, a height or zoom".into()));
+            return Err(Error::InvalidArgument(
+                "resize needs a width, a height or zoom".into(),
+            ));
         }
         self.run(cmds).await?;
         Ok(())
@@ -393,9 +482,17 @@ impl Session for TmuxSession {
 
     async fn set_managed(&self, managed: bool) -> Result<()> {
         let cmd = if managed {
-            Cmd::new("set-option").arg("-p").opt("-t", self.pane()).arg(OPT_MANAGED).arg("1")
+            Cmd::new("set-option")
+                .arg("-p")
+                .opt("-t", self.pane())
+                .arg(OPT_MANAGED)
+                .arg("1")
         } else {
-            Cmd::new("set-option").arg("-p").arg("-u").opt("-t", self.pane()).arg(OPT_MANAGED)
+            Cmd::new("set-option")
+                .arg("-p")
+                .arg("-u")
+                .opt("-t", self.pane())
+                .arg(OPT_MANAGED)
         };
         self.run(vec![cmd]).await?;
         Ok(())
@@ -404,7 +501,10 @@ impl Session for TmuxSession {
 
 impl std::fmt::Debug for TmuxSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TmuxSession").field("id", &self.id).field("pane", &self.native.id).finish()
+        f.debug_struct("TmuxSession")
+            .field("id", &self.id)
+            .field("pane", &self.native.id)
+            .finish()
     }
 }
 
@@ -417,7 +517,11 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        let c = CursorData { pane: "%12".into(), line: 4000, hash: 0xdead };
+        let c = CursorData {
+            pane: "%12".into(),
+            line: 4000,
+            hash: 0xdead,
+        };
         assert_eq!(CursorData::decode(&c.encode()), Some(c));
         assert_eq!(CursorData::decode(&Cursor("junk".into())), None);
         assert_eq!(CursorData::decode(&Cursor("t1.x.1.2".into())), None);

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use termloom_core::{
-    BackendKind, Capabilities, Error, Layout, LayoutPlacement, NativeId, Result, Session, SessionId, SessionInfo,
-    SessionSpec, Terminal, TerminalKey, WindowInfo, WindowRef, WindowSpec, WorkspaceInfo, WorkspaceSpec,
+    BackendKind, Capabilities, Error, Layout, LayoutPlacement, NativeId, Result, Session,
+    SessionId, SessionInfo, SessionSpec, Terminal, TerminalKey, WindowInfo, WindowRef, WindowSpec,
+    WorkspaceInfo, WorkspaceSpec,
 };
 
 use crate::client::{TmuxClient, TmuxOptions};
-use crate::command::{Cmd, chain, exact_session};
+use crate::command::{Cmd, chain, exact_session, exact_session_window};
 use crate::error::TmuxError;
 use crate::format::{self, OPT_ID, OPT_MANAGED, OPT_NAME};
 use crate::session::TmuxSession;
@@ -37,20 +38,28 @@ pub struct TmuxTerminal {
 
 impl std::fmt::Debug for TmuxTerminal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TmuxTerminal").field("key", &self.inner.key).finish()
+        f.debug_struct("TmuxTerminal")
+            .field("key", &self.inner.key)
+            .finish()
     }
 }
 
 /// Checks a name given by a caller: not empty, no NUL, not absurdly long.
 pub fn check_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(Error::InvalidArgument(format!("{what} name must not be empty")));
+        return Err(Error::InvalidArgument(format!(
+            "{what} name must not be empty"
+        )));
     }
     if name.contains('\0') {
-        return Err(Error::InvalidArgument(format!("{what} name must not contain a NUL byte")));
+        return Err(Error::InvalidArgument(format!(
+            "{what} name must not contain a NUL byte"
+        )));
     }
     if name.chars().count() > MAX_NAME_LEN {
-        return Err(Error::InvalidArgument(format!("{what} name is longer than {MAX_NAME_LEN} characters")));
+        return Err(Error::InvalidArgument(format!(
+            "{what} name is longer than {MAX_NAME_LEN} characters"
+        )));
     }
     Ok(())
 }
@@ -99,7 +108,16 @@ impl TmuxTerminal {
 
     /// Whether a tmux session (workspace) with exactly this name exists.
     pub async fn has_workspace(&self, name: &str) -> Result<bool> {
-        match self.inner.client.run(Cmd::new("has-session").opt("-t", exact_session(name)).into_args()).await {
+        match self
+            .inner
+            .client
+            .run(
+                Cmd::new("has-session")
+                    .opt("-t", exact_session(name))
+                    .into_args(),
+            )
+            .await
+        {
             Ok(_) => Ok(true),
             Err(TmuxError::NoServer(_)) => Ok(false),
             Err(e @ TmuxError::CommandFailed { .. }) if e.is_not_found() => Ok(false),
@@ -128,11 +146,20 @@ impl TmuxTerminal {
     /// Lists panes (of one target, or all), tagging any pane that has no persistent id yet.
     pub(crate) async fn list_infos(&self, scope: Option<&str>) -> Result<Vec<SessionInfo>> {
         let mut rows = self.list_rows(scope).await?;
-        let untagged: Vec<String> = rows.iter().filter(|r| r.termloom_id.is_none()).map(|r| r.pane_id.clone()).collect();
+        let untagged: Vec<String> = rows
+            .iter()
+            .filter(|r| r.termloom_id.is_none())
+            .map(|r| r.pane_id.clone())
+            .collect();
         if !untagged.is_empty() {
             // `-o` only sets an unset option, so two listers racing agree on one id; re-read after.
             for pane in &untagged {
-                let cmd = Cmd::new("set-option").arg("-o").arg("-p").opt("-t", pane).arg(OPT_ID).arg(SessionId::new().to_string());
+                let cmd = Cmd::new("set-option")
+                    .arg("-o")
+                    .arg("-p")
+                    .opt("-t", pane)
+                    .arg(OPT_ID)
+                    .arg(SessionId::new().to_string());
                 if let Err(e) = self.inner.client.run(cmd.into_args()).await {
                     tracing::debug!(pane = %pane, error = %e, "tagging pane");
                 }
@@ -147,7 +174,11 @@ impl TmuxTerminal {
     }
 
     /// Checks that no live session has this name already.
-    pub(crate) async fn ensure_unique_name(&self, name: &str, except: Option<SessionId>) -> Result<()> {
+    pub(crate) async fn ensure_unique_name(
+        &self,
+        name: &str,
+        except: Option<SessionId>,
+    ) -> Result<()> {
         let all = self.list_infos(None).await?;
         if let Some(s) = all.iter().find(|s| s.name == name && Some(s.id) != except) {
             return Err(Error::InvalidArgument(format!(
@@ -166,11 +197,19 @@ impl TmuxTerminal {
             None => c,
         };
         let mut v = vec![
-            with_t(Cmd::new("set-option").arg("-p")).arg(OPT_ID).arg(id.to_string()),
-            with_t(Cmd::new("set-option").arg("-p")).arg(OPT_MANAGED).arg("1"),
+            with_t(Cmd::new("set-option").arg("-p"))
+                .arg(OPT_ID)
+                .arg(id.to_string()),
+            with_t(Cmd::new("set-option").arg("-p"))
+                .arg(OPT_MANAGED)
+                .arg("1"),
         ];
         if let Some(n) = name {
-            v.push(with_t(Cmd::new("set-option").arg("-p")).arg(OPT_NAME).arg(format::encode_value(n)));
+            v.push(
+                with_t(Cmd::new("set-option").arg("-p"))
+                    .arg(OPT_NAME)
+                    .arg(format::encode_value(n)),
+            );
             v.push(with_t(Cmd::new("select-pane")).opt("-T", n));
         }
         v
@@ -187,7 +226,9 @@ impl TmuxTerminal {
         let mut cmd = cmd;
         for (k, v) in env {
             if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-                return Err(Error::InvalidArgument(format!("invalid environment variable name '{k}'")));
+                return Err(Error::InvalidArgument(format!(
+                    "invalid environment variable name '{k}'"
+                )));
             }
             cmd = cmd.opt("-e", format!("{k}={v}"));
         }
@@ -200,7 +241,12 @@ impl TmuxTerminal {
             .map(str::trim)
             .find(|l| l.starts_with('%'))
             .map(str::to_string)
-            .ok_or_else(|| Error::backend(BackendKind::Tmux, format!("tmux did not report the new pane (got {out:?})")))
+            .ok_or_else(|| {
+                Error::backend(
+                    BackendKind::Tmux,
+                    format!("tmux did not report the new pane (got {out:?})"),
+                )
+            })
     }
 
     /// Fetches one pane's info by its native id.
@@ -244,21 +290,42 @@ impl TmuxTerminal {
         // without interleaving other clients, and a server started by this very list has loaded
         // its config first). After new-session, the next commands target the new pane.
         let mut cmds = vec![
-            Cmd::new("set-option").arg("-gF").arg(SAVED_LIMIT).arg("#{history-limit}"),
-            Cmd::new("set-option").arg("-g").arg("history-limit").arg(limit.to_string()),
+            Cmd::new("set-option")
+                .arg("-gF")
+                .arg(SAVED_LIMIT)
+                .arg("#{history-limit}"),
+            Cmd::new("set-option")
+                .arg("-g")
+                .arg("history-limit")
+                .arg(limit.to_string()),
             create,
         ];
         cmds.extend(Self::tag_cmds(id, session_name, None));
-        cmds.push(Cmd::new("set-option").opt("-t", exact_session(name)).arg("history-limit").arg(limit.to_string()));
-        cmds.push(Cmd::new("set-option").arg("-gF").arg("history-limit").arg(format!("#{{{SAVED_LIMIT}}}")));
+        cmds.push(
+            Cmd::new("set-option")
+                .opt("-t", exact_session_window(name))
+                .arg("history-limit")
+                .arg(limit.to_string()),
+        );
+        cmds.push(
+            Cmd::new("set-option")
+                .arg("-gF")
+                .arg("history-limit")
+                .arg(format!("#{{{SAVED_LIMIT}}}")),
+        );
         cmds.push(Cmd::new("set-option").arg("-gu").arg(SAVED_LIMIT));
         // Spawned, so that a server that is not running yet is started by this command.
-        let out = self.inner.client.spawn(chain(cmds), None).await.map_err(|e| match e {
-            TmuxError::CommandFailed { stderr, .. } if stderr.contains("duplicate session") => {
-                Error::InvalidArgument(format!("a workspace named '{name}' already exists"))
-            }
-            e => e.into(),
-        })?;
+        let out = self
+            .inner
+            .client
+            .spawn(chain(cmds), None)
+            .await
+            .map_err(|e| match e {
+                TmuxError::CommandFailed { stderr, .. } if stderr.contains("duplicate session") => {
+                    Error::InvalidArgument(format!("a workspace named '{name}' already exists"))
+                }
+                e => e.into(),
+            })?;
         Self::created_pane(&out)
     }
 
@@ -287,7 +354,8 @@ impl TmuxTerminal {
             .map_err(|e| not_found_as(e, || Error::WorkspaceNotFound(workspace.to_string())))?;
         let pane = Self::created_pane(&out)?;
         // After `new-window -d` tmux's current target stays on the old pane: tag by id.
-        self.run(Self::tag_cmds(id, session_name, Some(&pane))).await?;
+        self.run(Self::tag_cmds(id, session_name, Some(&pane)))
+            .await?;
         Ok(pane)
     }
 
@@ -313,9 +381,14 @@ impl TmuxTerminal {
             .arg("-P")
             .opt("-F", "#{pane_id}");
         let create = self.shell_args(Self::env_args(create, env)?);
-        let out = self.run(vec![create]).await.map_err(|e| not_found_as(e, || Error::SessionNotFound { target: NativeId::tmux(pane).to_string() }))?;
+        let out = self.run(vec![create]).await.map_err(|e| {
+            not_found_as(e, || Error::SessionNotFound {
+                target: NativeId::tmux(pane).to_string(),
+            })
+        })?;
         let new = Self::created_pane(&out)?;
-        self.run(Self::tag_cmds(id, session_name, Some(&new))).await?;
+        self.run(Self::tag_cmds(id, session_name, Some(&new)))
+            .await?;
         Ok(new)
     }
 
@@ -326,13 +399,19 @@ impl TmuxTerminal {
 
     async fn window_id(&self, w: &WindowRef) -> Result<String> {
         let wins = self.list_windows(Some(&w.workspace)).await?;
-        let found: Vec<&WindowInfo> = wins.iter().filter(|x| w.window.matches(x.index, &x.name)).collect();
+        let found: Vec<&WindowInfo> = wins
+            .iter()
+            .filter(|x| w.window.matches(x.index, &x.name))
+            .collect();
         match found.as_slice() {
             [one] => Ok(one.native.clone()),
             [] => Err(Error::WindowNotFound(w.to_string())),
             many => Err(Error::AmbiguousTarget {
                 target: w.to_string(),
-                candidates: many.iter().map(|x| format!("{}:{} ({})", x.workspace, x.index, x.native)).collect(),
+                candidates: many
+                    .iter()
+                    .map(|x| format!("{}:{} ({})", x.workspace, x.index, x.native))
+                    .collect(),
             }),
         }
     }
@@ -341,7 +420,11 @@ impl TmuxTerminal {
 /// Maps tmux's "can't find …" to the given error, anything else through `From`.
 pub(crate) fn not_found_as(e: Error, f: impl FnOnce() -> Error) -> Error {
     match &e {
-        Error::Backend { message, .. } if message.contains("can't find") || message.contains("no server running") => f(),
+        Error::Backend { message, .. }
+            if message.contains("can't find") || message.contains("no server running") =>
+        {
+            f()
+        }
         _ => e,
     }
 }
@@ -380,14 +463,27 @@ impl Terminal for TmuxTerminal {
 
     async fn open(&self, info: &SessionInfo) -> Result<Arc<dyn Session>> {
         if info.native.backend != BackendKind::Tmux {
-            return Err(Error::InvalidArgument(format!("{} is not a tmux pane", info.native)));
+            return Err(Error::InvalidArgument(format!(
+                "{} is not a tmux pane",
+                info.native
+            )));
         }
         let pane = info.native.id.clone();
         // The native id is a hint: check the pane still carries this session's id.
         let out = self
-            .run(vec![Cmd::new("display-message").arg("-p").opt("-t", &pane).arg(format!("#{{{OPT_ID}}}"))])
+            .run(vec![
+                Cmd::new("display-message")
+                    .arg("-p")
+                    .opt("-t", &pane)
+                    .arg(format!("#{{{OPT_ID}}}")),
+            ])
             .await
-            .map_err(|e| not_found_as(e, || Error::SessionDead { id: info.id.to_string(), name: info.name.clone() }))?;
+            .map_err(|e| {
+                not_found_as(e, || Error::SessionDead {
+                    id: info.id.to_string(),
+                    name: info.name.clone(),
+                })
+            })?;
         if out.trim() != info.id.to_string() {
             return Err(Error::StaleNativeId {
                 id: info.id.to_string(),
@@ -403,12 +499,16 @@ impl Terminal for TmuxTerminal {
             self.ensure_unique_name(n, None).await?;
         }
         let id = SessionId::new();
-        let ws = spec.workspace.clone().unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
+        let ws = spec
+            .workspace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
         let name = spec.name.as_deref();
         let window_name = spec.window.as_deref().or(name);
         let cwd = spec.cwd.as_deref();
         let pane = if !self.has_workspace(&ws).await? {
-            self.new_workspace(&ws, window_name, cwd, &spec.env, spec.size, None, id, name).await?
+            self.new_workspace(&ws, window_name, cwd, &spec.env, spec.size, None, id, name)
+                .await?
         } else {
             let existing = match &spec.window {
                 Some(w) => {
@@ -420,11 +520,20 @@ impl Terminal for TmuxTerminal {
             match existing {
                 Some(win) => {
                     let active = self
-                        .run(vec![Cmd::new("display-message").arg("-p").opt("-t", &win.native).arg("#{pane_id}")])
+                        .run(vec![
+                            Cmd::new("display-message")
+                                .arg("-p")
+                                .opt("-t", &win.native)
+                                .arg("#{pane_id}"),
+                        ])
                         .await?;
-                    self.split_pane(active.trim(), false, false, None, cwd, &spec.env, id, name).await?
+                    self.split_pane(active.trim(), false, false, None, cwd, &spec.env, id, name)
+                        .await?
                 }
-                None => self.new_window(&ws, window_name, cwd, &spec.env, false, id, name).await?,
+                None => {
+                    self.new_window(&ws, window_name, cwd, &spec.env, false, id, name)
+                        .await?
+                }
             }
         };
         if let Some(c) = &spec.command {
@@ -434,8 +543,19 @@ impl Terminal for TmuxTerminal {
     }
 
     async fn list_workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
-        let fmt = format::format(&["#{session_name}", "#{session_id}", "#{session_windows}", "#{session_attached}", "#{session_created}"]);
-        let out = match self.inner.client.run(Cmd::new("list-sessions").opt("-F", fmt).into_args()).await {
+        let fmt = format::format(&[
+            "#{session_name}",
+            "#{session_id}",
+            "#{session_windows}",
+            "#{session_attached}",
+            "#{session_created}",
+        ]);
+        let out = match self
+            .inner
+            .client
+            .run(Cmd::new("list-sessions").opt("-F", fmt).into_args())
+            .await
+        {
             Ok(o) => o,
             Err(TmuxError::NoServer(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
@@ -460,7 +580,10 @@ impl Terminal for TmuxTerminal {
             self.ensure_unique_name(n, None).await?;
         }
         if self.has_workspace(&spec.name).await? {
-            return Err(Error::InvalidArgument(format!("a workspace named '{}' already exists", spec.name)));
+            return Err(Error::InvalidArgument(format!(
+                "a workspace named '{}' already exists",
+                spec.name
+            )));
         }
         let id = SessionId::new();
         let pane = self
@@ -479,9 +602,11 @@ impl Terminal for TmuxTerminal {
     }
 
     async fn destroy_workspace(&self, name: &str) -> Result<()> {
-        self.run(vec![Cmd::new("kill-session").opt("-t", exact_session(name))])
-            .await
-            .map_err(|e| not_found_as(e, || Error::WorkspaceNotFound(name.to_string())))?;
+        self.run(vec![
+            Cmd::new("kill-session").opt("-t", exact_session(name)),
+        ])
+        .await
+        .map_err(|e| not_found_as(e, || Error::WorkspaceNotFound(name.to_string())))?;
         Ok(())
     }
 
@@ -505,7 +630,9 @@ impl Terminal for TmuxTerminal {
             Err(TmuxError::NoServer(_)) if workspace.is_none() => return Ok(Vec::new()),
             Err(e) => {
                 let e: Error = e.into();
-                return Err(not_found_as(e, || Error::WorkspaceNotFound(workspace.unwrap_or_default().to_string())));
+                return Err(not_found_as(e, || {
+                    Error::WorkspaceNotFound(workspace.unwrap_or_default().to_string())
+                }));
             }
         };
         Ok(format::rows(out.trim_end_matches('\n'), 7)
@@ -533,7 +660,15 @@ impl Terminal for TmuxTerminal {
         }
         let id = SessionId::new();
         let pane = self
-            .new_window(&spec.workspace, spec.name.as_deref(), spec.cwd.as_deref(), &[], spec.select, id, spec.session_name.as_deref())
+            .new_window(
+                &spec.workspace,
+                spec.name.as_deref(),
+                spec.cwd.as_deref(),
+                &[],
+                spec.select,
+                id,
+                spec.session_name.as_deref(),
+            )
             .await?;
         if let Some(c) = &spec.command {
             self.type_command(&pane, c).await?;
@@ -543,44 +678,67 @@ impl Terminal for TmuxTerminal {
 
     async fn kill_window(&self, window: &WindowRef) -> Result<()> {
         let id = self.window_id(window).await?;
-        self.run(vec![Cmd::new("kill-window").opt("-t", id)]).await?;
+        self.run(vec![Cmd::new("kill-window").opt("-t", id)])
+            .await?;
         Ok(())
     }
 
     async fn rename_window(&self, window: &WindowRef, name: &str) -> Result<()> {
         check_name("window", name)?;
         let id = self.window_id(window).await?;
-        self.run(vec![Cmd::new("rename-window").opt("-t", id).arg(name)]).await?;
+        self.run(vec![Cmd::new("rename-window").opt("-t", id).arg(name)])
+            .await?;
         Ok(())
     }
 
     async fn select_window(&self, window: &WindowRef) -> Result<()> {
         let id = self.window_id(window).await?;
-        self.run(vec![Cmd::new("select-window").opt("-t", id)]).await?;
+        self.run(vec![Cmd::new("select-window").opt("-t", id)])
+            .await?;
         Ok(())
     }
 
     async fn scrollback(&self, workspace: &str, lines: Option<u32>) -> Result<u32> {
-        let target = exact_session(workspace);
+        let target = exact_session_window(workspace);
         let nf = || Error::WorkspaceNotFound(workspace.to_string());
         if let Some(n) = lines {
             if n == 0 || n > 10_000_000 {
-                return Err(Error::InvalidArgument(format!("scrollback must be 1..=10000000 lines, got {n}")));
+                return Err(Error::InvalidArgument(format!(
+                    "scrollback must be 1..=10000000 lines, got {n}"
+                )));
             }
-            self.run(vec![Cmd::new("set-option").opt("-t", &target).arg("history-limit").arg(n.to_string())])
-                .await
-                .map_err(|e| not_found_as(e, nf))?;
+            self.run(vec![
+                Cmd::new("set-option")
+                    .opt("-t", &target)
+                    .arg("history-limit")
+                    .arg(n.to_string()),
+            ])
+            .await
+            .map_err(|e| not_found_as(e, nf))?;
         }
         let out = self
-            .run(vec![Cmd::new("show-options").arg("-A").arg("-v").opt("-t", &target).arg("history-limit")])
+            .run(vec![
+                Cmd::new("show-options")
+                    .arg("-A")
+                    .arg("-v")
+                    .opt("-t", &target)
+                    .arg("history-limit"),
+            ])
             .await
             .map_err(|e| not_found_as(e, nf))?;
         out.trim().parse().map_err(|_| {
-            Error::backend(BackendKind::Tmux, format!("unexpected history-limit value {:?}", out.trim()))
+            Error::backend(
+                BackendKind::Tmux,
+                format!("unexpected history-limit value {:?}", out.trim()),
+            )
         })
     }
 
-    async fn apply_layout(&self, layout: &Layout, placement: &LayoutPlacement) -> Result<Vec<(String, SessionInfo)>> {
+    async fn apply_layout(
+        &self,
+        layout: &Layout,
+        placement: &LayoutPlacement,
+    ) -> Result<Vec<(String, SessionInfo)>> {
         let plan = layout.plan()?;
         for (_, p) in &plan.panes {
             check_name("session", &p.name)?;
@@ -597,20 +755,54 @@ impl Terminal for TmuxTerminal {
         let n = plan.panes.len();
         let ids: Vec<SessionId> = (0..n).map(|_| SessionId::new()).collect();
         let spec_of = |slot: usize| plan.panes.iter().find(|(s, _)| *s == slot).map(|(_, p)| p);
-        let cwd_of = |slot: usize| spec_of(slot).and_then(|p| p.cwd.clone()).or_else(|| placement.cwd.clone());
+        let cwd_of = |slot: usize| {
+            spec_of(slot)
+                .and_then(|p| p.cwd.clone())
+                .or_else(|| placement.cwd.clone())
+        };
         let name_of = |slot: usize| spec_of(slot).map(|p| p.name.clone());
-        let id_of = |slot: usize| plan.panes.iter().position(|(s, _)| *s == slot).map(|i| ids[i]).unwrap_or_default();
-        let ws = placement.workspace.clone().unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
+        let id_of = |slot: usize| {
+            plan.panes
+                .iter()
+                .position(|(s, _)| *s == slot)
+                .map(|i| ids[i])
+                .unwrap_or_default()
+        };
+        let ws = placement
+            .workspace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
         let window_name = placement.window.clone().or_else(|| name_of(0));
         let first = if self.has_workspace(&ws).await? {
-            self.new_window(&ws, window_name.as_deref(), cwd_of(0).as_deref(), &[], false, id_of(0), name_of(0).as_deref()).await?
+            self.new_window(
+                &ws,
+                window_name.as_deref(),
+                cwd_of(0).as_deref(),
+                &[],
+                false,
+                id_of(0),
+                name_of(0).as_deref(),
+            )
+            .await?
         } else {
-            self.new_workspace(&ws, window_name.as_deref(), cwd_of(0).as_deref(), &[], None, None, id_of(0), name_of(0).as_deref()).await?
+            self.new_workspace(
+                &ws,
+                window_name.as_deref(),
+                cwd_of(0).as_deref(),
+                &[],
+                None,
+                None,
+                id_of(0),
+                name_of(0).as_deref(),
+            )
+            .await?
         };
         let mut slots = vec![first];
         for (i, step) in plan.steps.iter().enumerate() {
             let new_slot = i + 1;
-            let target = slots.get(step.slot).cloned().ok_or_else(|| Error::InvalidArgument("layout plan refers to a missing pane".into()))?;
+            let target = slots.get(step.slot).cloned().ok_or_else(|| {
+                Error::InvalidArgument("layout plan refers to a missing pane".into())
+            })?;
             let pane = self
                 .split_pane(
                     &target,
@@ -631,7 +823,8 @@ impl Terminal for TmuxTerminal {
             }
         }
         if let Some((slot, _)) = plan.panes.iter().find(|(_, p)| p.focus) {
-            self.run(vec![Cmd::new("select-pane").opt("-t", &slots[*slot])]).await?;
+            self.run(vec![Cmd::new("select-pane").opt("-t", &slots[*slot])])
+                .await?;
         }
         let infos = self.list_infos(Some(&slots[0])).await?;
         let mut out = Vec::new();
@@ -640,7 +833,12 @@ impl Terminal for TmuxTerminal {
                 .iter()
                 .find(|s| s.native.id == slots[*slot])
                 .cloned()
-                .ok_or_else(|| Error::backend(BackendKind::Tmux, format!("pane {} vanished while building the layout", slots[*slot])))?;
+                .ok_or_else(|| {
+                    Error::backend(
+                        BackendKind::Tmux,
+                        format!("pane {} vanished while building the layout", slots[*slot]),
+                    )
+                })?;
             out.push((spec.name.clone(), info));
         }
         Ok(out)

@@ -276,10 +276,6 @@ impl Session {
         Ok((session, reader))
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
-    }
-
     /// Writes to the pty (what the user would type). Blocking.
     pub fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         let mut w = lock(&self.writer);

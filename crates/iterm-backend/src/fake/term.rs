@@ -298,6 +298,7 @@ impl Term {
     }
 
     /// The visible screen.
+    #[cfg(test)]
     pub fn screen_lines(&mut self) -> Vec<Line> {
         let first = self.lines_above_screen();
         let rows = usize::from(self.size().0);
