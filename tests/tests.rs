@@ -2,3 +2,4 @@
 //! own real tmux server (see `harness`).
 
 mod tmux_backend;
+mod control;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 
+use crate::control::transport::ControlTransport;
 use crate::error::TmuxError;
 
 /// Which tmux server to talk to.
@@ -41,8 +42,11 @@ pub struct TmuxOptions {
     pub env: Vec<(String, String)>,
     /// The program new panes run instead of tmux's `default-shell` (argv, never a shell string).
     pub shell: Option<Vec<String>>,
-    /// How long one spawned command may take.
+    /// How long one command may take.
     pub command_timeout: Duration,
+    /// Send commands over one long-lived control-mode client (`tmux -C`) instead of spawning a
+    /// process per command. For long-lived programs (the MCP server, `watch`, `run`).
+    pub control: bool,
 }
 
 impl Default for TmuxOptions {
@@ -55,6 +59,7 @@ impl Default for TmuxOptions {
             env: Vec::new(),
             shell: None,
             command_timeout: Duration::from_secs(10),
+            control: false,
         }
     }
 }
@@ -154,16 +159,16 @@ pub fn parse_version(v: &str) -> Option<(u32, u32)> {
 pub struct TmuxClient {
     opts: Arc<TmuxOptions>,
     version: OnceCell<(u32, u32)>,
-    control: std::sync::RwLock<Option<Arc<dyn Transport>>>,
+    control: Option<ControlTransport>,
 }
 
 impl TmuxClient {
     /// A client; nothing is spawned until the first command.
     pub fn new(opts: Arc<TmuxOptions>) -> Self {
         TmuxClient {
+            control: opts.control.then(|| ControlTransport::new(opts.clone())),
             opts,
             version: OnceCell::new(),
-            control: std::sync::RwLock::new(None),
         }
     }
 
@@ -172,11 +177,9 @@ impl TmuxClient {
         &self.opts
     }
 
-    /// Routes commands through `transport` (control mode) instead of spawning.
-    pub fn set_transport(&self, transport: Option<Arc<dyn Transport>>) {
-        if let Ok(mut c) = self.control.write() {
-            *c = transport;
-        }
+    /// The control-mode transport, when enabled.
+    pub fn control(&self) -> Option<&ControlTransport> {
+        self.control.as_ref()
     }
 
     fn command(&self) -> tokio::process::Command {
@@ -222,9 +225,13 @@ impl TmuxClient {
 
     /// Runs one command list and returns its stdout.
     pub async fn run(&self, args: Vec<String>) -> Result<String, TmuxError> {
-        let control = self.control.read().ok().and_then(|c| c.clone());
-        if let Some(t) = control {
-            return t.run(&args).await;
+        if let Some(ct) = &self.control {
+            let no_start = self.version().await? >= (3, 2);
+            match ct.connection(no_start).await {
+                Ok(conn) => return ct.run_on(&conn, &args).await,
+                // No server (or no session to attach to) yet: spawn this one; the next call retries.
+                Err(e) => tracing::debug!(error = %e, "control mode unavailable; spawning tmux"),
+            }
         }
         self.spawn(args, None).await
     }

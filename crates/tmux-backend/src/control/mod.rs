@@ -1,3 +1,4 @@
 //! tmux control mode (`tmux -C`): the sans-IO protocol parser and the layout-string parser.
 pub mod layout;
+pub mod transport;
 pub mod parser;

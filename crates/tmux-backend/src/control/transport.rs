@@ -1,0 +1,453 @@
+//! The long-lived control-mode transport: one `tmux -C` client over pipes, commands written one
+//! line each, replies matched first-in first-out.
+//!
+//! - Replies carry a server-wide command number, so they are matched by order, not by number; the
+//!   attach block (flags 0) is skipped.
+//! - A line `a ; b` gets one reply block per command, and a failing command drops the rest of the
+//!   line. A command list of more than one command is therefore followed by a sentinel line
+//!   (`display-message -p TOKEN`) and its reply is every block up to the sentinel's.
+//! - Arguments are quoted for tmux's command parser ([`quote_for_control`]); an empty line is never
+//!   sent (it would detach).
+//! - When the client dies (server killed or restarted), every call in flight fails at once with
+//!   [`TmuxError::ConnectionLost`], and the next call starts a new client.
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::client::{TmuxOptions, Transport, classify, describe};
+use crate::command::quote_for_control;
+use crate::control::parser::{ControlParser, Event};
+use crate::error::TmuxError;
+
+/// How long connecting (spawning `tmux -C` and reading its attach block) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Capacity of the notification channel; a slow subscriber is told it lagged.
+pub const EVENT_CAPACITY: usize = 4096;
+
+type Blocks = Vec<(bool, Vec<Vec<u8>>)>;
+
+enum Expect {
+    One,
+    UntilSentinel(Vec<u8>),
+}
+
+struct Pending {
+    expect: Expect,
+    blocks: Blocks,
+    tx: Option<oneshot::Sender<Result<Blocks, TmuxError>>>,
+}
+
+struct Shared {
+    pending: Mutex<VecDeque<Pending>>,
+    alive: AtomicBool,
+    reason: Mutex<Option<String>>,
+    events: broadcast::Sender<Arc<Event>>,
+}
+
+impl Shared {
+    fn fail_all(&self, reason: &str) {
+        self.alive.store(false, Ordering::SeqCst);
+        if let Ok(mut r) = self.reason.lock() {
+            r.get_or_insert_with(|| reason.to_string());
+        }
+        let drained: Vec<Pending> = match self.pending.lock() {
+            Ok(mut q) => q.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for mut p in drained {
+            if let Some(tx) = p.tx.take() {
+                let _ = tx.send(Err(TmuxError::ConnectionLost(reason.to_string())));
+            }
+        }
+    }
+
+    fn on_reply(&self, ok: bool, body: Vec<Vec<u8>>) {
+        let Ok(mut q) = self.pending.lock() else {
+            return;
+        };
+        let Some(front) = q.front_mut() else {
+            tracing::debug!("control reply with nobody waiting");
+            return;
+        };
+        let done = match &front.expect {
+            Expect::One => {
+                front.blocks.push((ok, body));
+                true
+            }
+            Expect::UntilSentinel(token) => {
+                if ok && body.len() == 1 && body[0] == *token {
+                    true
+                } else {
+                    front.blocks.push((ok, body));
+                    false
+                }
+            }
+        };
+        if done {
+            if let Some(mut p) = q.pop_front() {
+                if let Some(tx) = p.tx.take() {
+                    let _ = tx.send(Ok(std::mem::take(&mut p.blocks)));
+                }
+            }
+        }
+    }
+}
+
+/// One live `tmux -C` client.
+pub struct Connection {
+    stdin: tokio::sync::Mutex<ChildStdin>,
+    shared: Arc<Shared>,
+    child: Mutex<Option<Child>>,
+    sentinel: AtomicU64,
+    timeout: Duration,
+}
+
+impl Connection {
+    /// Starts `tmux -C attach-session` on the server `opts` names and waits for the attach block.
+    /// `no_start` passes `-N` (tmux 3.2+) so that attaching never starts a server.
+    pub async fn connect(opts: &TmuxOptions, no_start: bool) -> Result<Connection, TmuxError> {
+        if !opts.socket_path().exists() {
+            return Err(TmuxError::NoServer(
+                opts.socket_path().display().to_string(),
+            ));
+        }
+        let mut cmd = tokio::process::Command::new(&opts.tmux_bin);
+        cmd.args(opts.global_args());
+        if no_start {
+            cmd.arg("-N");
+        }
+        cmd.arg("-C")
+            .arg("attach-session")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                TmuxError::NotInstalled(opts.tmux_bin.to_string_lossy().into_owned())
+            }
+            _ => TmuxError::Io(e),
+        })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| TmuxError::ConnectionLost("no stdin".into()))?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| TmuxError::ConnectionLost("no stdout".into()))?;
+        let mut stderr = child.stderr.take();
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(VecDeque::new()),
+            alive: AtomicBool::new(true),
+            reason: Mutex::new(None),
+            events,
+        });
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<(), String>>();
+        let reader_shared = shared.clone();
+        tokio::spawn(async move {
+            let mut parser = ControlParser::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut ready = Some(ready_tx);
+            let mut exit_reason: Option<String> = None;
+            loop {
+                let n = match stdout.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                parser.feed(&buf[..n]);
+                while let Some(ev) = parser.next_event() {
+                    match ev {
+                        Event::Reply {
+                            flags, ok, body, ..
+                        } => {
+                            if flags & 1 == 0 {
+                                // The attach block: the client is ready, or tmux refused ("no sessions").
+                                if let Some(tx) = ready.take() {
+                                    let _ = tx.send(if ok {
+                                        Ok(())
+                                    } else {
+                                        Err(join_body(&body).trim().to_string())
+                                    });
+                                }
+                            } else {
+                                reader_shared.on_reply(ok, body);
+                            }
+                        }
+                        Event::Exit { reason } => {
+                            exit_reason =
+                                Some(reason.unwrap_or_else(|| "tmux control client exited".into()));
+                        }
+                        other => {
+                            let _ = reader_shared.events.send(Arc::new(other));
+                        }
+                    }
+                }
+            }
+            let mut why = exit_reason.unwrap_or_else(|| "tmux server exited".into());
+            if let Some(mut err) = stderr.take() {
+                let mut s = String::new();
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(200), err.read_to_string(&mut s))
+                        .await;
+                let s = s.trim();
+                if !s.is_empty() {
+                    why = s.to_string();
+                }
+            }
+            if let Some(tx) = ready.take() {
+                let _ = tx.send(Err(why.clone()));
+            }
+            reader_shared.fail_all(&why);
+            let _ = reader_shared
+                .events
+                .send(Arc::new(Event::Exit { reason: Some(why) }));
+        });
+        let ready = tokio::time::timeout(CONNECT_TIMEOUT, ready_rx).await;
+        match ready {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(why))) => {
+                let _ = child.start_kill();
+                return Err(classify(opts, "attach-session".into(), why));
+            }
+            Ok(Err(_)) => {
+                let _ = child.start_kill();
+                return Err(TmuxError::ConnectionLost(
+                    "control client ended before attaching".into(),
+                ));
+            }
+            Err(_) => {
+                let _ = child.start_kill();
+                return Err(TmuxError::Timeout("attach-session (control mode)".into()));
+            }
+        }
+        let conn = Connection {
+            stdin: tokio::sync::Mutex::new(stdin),
+            shared,
+            child: Mutex::new(Some(child)),
+            sentinel: AtomicU64::new(0),
+            timeout: opts.command_timeout,
+        };
+        // Commands only: no %output for the attached session's panes (tmux 3.2+; harmless if refused).
+        let _ = conn
+            .request(&[
+                "refresh-client".to_string(),
+                "-f".to_string(),
+                "no-output".to_string(),
+            ])
+            .await;
+        Ok(conn)
+    }
+
+    /// Whether the client is still running.
+    pub fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::SeqCst)
+    }
+
+    /// Notifications this client receives.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.shared.events.subscribe()
+    }
+
+    /// Sends one command list and waits for its reply blocks.
+    async fn request(&self, args: &[String]) -> Result<Blocks, TmuxError> {
+        if !self.is_alive() {
+            let why = self
+                .shared
+                .reason
+                .lock()
+                .ok()
+                .and_then(|r| r.clone())
+                .unwrap_or_else(|| "closed".into());
+            return Err(TmuxError::ConnectionLost(why));
+        }
+        if args.is_empty() {
+            return Err(TmuxError::CommandFailed {
+                command: String::new(),
+                stderr: "empty command".into(),
+            });
+        }
+        let line = to_line(args);
+        let multi = args.iter().any(|a| a == ";");
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut stdin = self.stdin.lock().await;
+            let mut out = line.into_bytes();
+            out.push(b'\n');
+            let expect = if multi {
+                let n = self.sentinel.fetch_add(1, Ordering::Relaxed);
+                let token = format!("termloom-end-{}-{n}", std::process::id());
+                out.extend_from_slice(format!("display-message -p {token}\n").as_bytes());
+                Expect::UntilSentinel(token.into_bytes())
+            } else {
+                Expect::One
+            };
+            if let Ok(mut q) = self.shared.pending.lock() {
+                q.push_back(Pending {
+                    expect,
+                    blocks: Vec::new(),
+                    tx: Some(tx),
+                });
+            }
+            if let Err(e) = async {
+                stdin.write_all(&out).await?;
+                stdin.flush().await
+            }
+            .await
+            {
+                self.shared.fail_all(&format!("cannot write to tmux: {e}"));
+                return Err(TmuxError::ConnectionLost(format!(
+                    "cannot write to tmux: {e}"
+                )));
+            }
+        }
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(TmuxError::ConnectionLost(
+                "tmux control client went away".into(),
+            )),
+            Err(_) => Err(TmuxError::Timeout(describe(args))),
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            if let Some(child) = c.as_mut() {
+                let _ = child.start_kill();
+            }
+            *c = None;
+        }
+    }
+}
+
+/// Reverses argv escaping ([`crate::command::escape_arg`]) and quotes each word for tmux's parser;
+/// `;` elements stay separators.
+pub fn to_line(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a == ";" {
+                ";".to_string()
+            } else {
+                let raw = match a.strip_suffix("\\;") {
+                    Some(head) => format!("{head};"),
+                    None => a.clone(),
+                };
+                quote_for_control(&raw)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn join_body(body: &[Vec<u8>]) -> String {
+    let mut s = String::new();
+    for line in body {
+        s.push_str(&String::from_utf8_lossy(line));
+        s.push('\n');
+    }
+    s
+}
+
+/// A [`Transport`] over a control-mode client that reconnects on demand.
+pub struct ControlTransport {
+    opts: Arc<TmuxOptions>,
+    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+}
+
+impl ControlTransport {
+    /// A transport for the server `opts` names; it connects on first use.
+    pub fn new(opts: Arc<TmuxOptions>) -> Self {
+        ControlTransport {
+            opts,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The live connection, starting one if there is none.
+    pub async fn connection(&self, no_start: bool) -> Result<Arc<Connection>, TmuxError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if c.is_alive() {
+                return Ok(c.clone());
+            }
+        }
+        *guard = None;
+        let c = Arc::new(Connection::connect(&self.opts, no_start).await?);
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Drops the current connection (the next call reconnects).
+    pub async fn reset(&self) {
+        *self.conn.lock().await = None;
+    }
+}
+
+impl ControlTransport {
+    /// Runs a command list on `conn`; `%error` becomes [`TmuxError::CommandFailed`].
+    pub async fn run_on(&self, conn: &Connection, args: &[String]) -> Result<String, TmuxError> {
+        let blocks = conn.request(args).await?;
+        let mut out = String::new();
+        for (ok, body) in &blocks {
+            if *ok {
+                out.push_str(&join_body(body));
+            } else {
+                let stderr = join_body(body).trim().to_string();
+                return Err(classify(&self.opts, describe(args), stderr));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Transport for ControlTransport {
+    async fn run(&self, args: &[String]) -> Result<String, TmuxError> {
+        let conn = self.connection(true).await?;
+        self.run_on(&conn, args).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_unescape_argv_and_quote() {
+        let args: Vec<String> = [
+            "send-keys",
+            "-t",
+            "%3",
+            "-l",
+            "--",
+            "a\\;",
+            ";",
+            "send-keys",
+            "-t",
+            "%3",
+            "Enter",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            to_line(&args),
+            "send-keys -t \"%3\" -l -- \"a;\" ; send-keys -t \"%3\" Enter"
+        );
+    }
+}

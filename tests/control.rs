@@ -1,0 +1,92 @@
+//! Control-mode transport: the same operations over one long-lived `tmux -C` client.
+
+use termloom_core::{CaptureOpts, ReadRange, SendOpts, SessionSpec, Target, Terminal};
+use termloom_tests::{TmuxServer, wait_until};
+use termloom_tmux::{TmuxOptions, TmuxTerminal};
+
+fn control_terminal(srv: &TmuxServer) -> TmuxTerminal {
+    TmuxTerminal::new(TmuxOptions {
+        control: true,
+        ..srv.options()
+    })
+}
+
+#[tokio::test]
+async fn control_mode_creates_sends_and_reads_exactly() {
+    let srv = TmuxServer::start();
+    let t = control_terminal(&srv);
+    // No server yet: the first call falls back to spawning and starts it.
+    assert!(t.list_sessions().await.unwrap().is_empty());
+    t.create_session(&SessionSpec {
+        name: Some("a b".into()),
+        workspace: Some("w s".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let s = t.session(&Target::Name("a b".into())).await.unwrap();
+    let hostile = "printf '%s\\n' \"~x ;\" '$HOME' \"a\\\\b\" 'é✓' ';'";
+    s.send_text(hostile, SendOpts::default()).await.unwrap();
+    let text = wait_until("hostile output", || async {
+        let c = s
+            .capture(&CaptureOpts {
+                range: ReadRange::Tail(30),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        c.text.contains("é✓").then_some(c.text)
+    })
+    .await;
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|l| *l == "~x ;").expect(&text);
+    assert_eq!(
+        &lines[at..at + 5],
+        ["~x ;", "$HOME", "a\\b", "é✓", ";"],
+        "{text}"
+    );
+    // The chain (create + tags) and the failing chain both came back in order: more calls still work.
+    assert!(t.session(&Target::Name("nope".into())).await.is_err());
+    assert_eq!(t.list_sessions().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn control_mode_reconnects_after_the_server_dies() {
+    let srv = TmuxServer::start();
+    let t = control_terminal(&srv);
+    t.create_session(&SessionSpec {
+        name: Some("x".into()),
+        workspace: Some("w".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(t.list_sessions().await.unwrap().len(), 1);
+    srv.kill_server();
+    let started = std::time::Instant::now();
+    // In flight or next: an error or an empty listing, quickly, never a hang.
+    let r = t.list_sessions().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    if let Ok(v) = r {
+        assert!(v.is_empty());
+    }
+    t.create_session(&SessionSpec {
+        name: Some("y".into()),
+        workspace: Some("w2".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let names: Vec<String> = t
+        .list_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["y"]);
+}
