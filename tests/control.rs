@@ -90,3 +90,65 @@ async fn control_mode_reconnects_after_the_server_dies() {
         .collect();
     assert_eq!(names, ["y"]);
 }
+
+#[tokio::test]
+async fn watching_a_session_streams_lines_and_ends_when_the_pane_dies() {
+    use futures_util::StreamExt;
+    use termloom_core::text::{LineEvent, lines};
+    let srv = TmuxServer::start();
+    let t = control_terminal(&srv);
+    t.create_session(&SessionSpec {
+        name: Some("w".into()),
+        workspace: Some("ws".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let keep = t
+        .create_session(&SessionSpec {
+            name: Some("keep".into()),
+            workspace: Some("ws".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let s = t.session(&Target::Name("w".into())).await.unwrap();
+    let mut stream = Box::pin(lines(s.subscribe().await.unwrap()));
+    let mut second = Box::pin(lines(s.subscribe().await.unwrap()));
+    s.send_text("echo streamed-$((6*7))", SendOpts::default())
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(termloom_tests::timeout(), async {
+        while let Some(ev) = stream.next().await {
+            if let LineEvent::Line(l) = ev {
+                if l.trim() == "streamed-42" {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(got);
+    s.close().await.unwrap();
+    let reason = tokio::time::timeout(termloom_tests::timeout(), async {
+        while let Some(ev) = second.next().await {
+            if let LineEvent::Closed(r) = ev {
+                return Some(r);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    assert!(reason.unwrap_or_default().contains("closed"));
+    // The other pane of the workspace is untouched.
+    assert!(
+        t.list_sessions()
+            .await
+            .unwrap()
+            .iter()
+            .any(|x| x.id == keep.id)
+    );
+}

@@ -177,6 +177,11 @@ impl TmuxClient {
         &self.opts
     }
 
+    /// The options, shared.
+    pub fn options_arc(&self) -> Arc<TmuxOptions> {
+        self.opts.clone()
+    }
+
     /// The control-mode transport, when enabled.
     pub fn control(&self) -> Option<&ControlTransport> {
         self.control.as_ref()

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use termloom_core::text::{cap, trim_trailing_blank};
 use termloom_core::{
-    BackendKind, Capture, CaptureOpts, Cursor, Direction, Error, Key, NativeId, ReadRange,
-    ResizeSpec, Result, SendOpts, Session, SessionId, SessionInfo, SplitSpec,
+    BackendKind, Capture, CaptureOpts, Cursor, Direction, Error, Key, NativeId, OutputEvent,
+    OutputStream, ReadRange, ResizeSpec, Result, SendOpts, Session, SessionId, SessionInfo,
+    SplitSpec,
 };
 
 use crate::command::Cmd;
@@ -156,7 +157,53 @@ impl CursorData {
     }
 }
 
+/// Turns a broadcast receiver into an output stream: a lag becomes [`OutputEvent::Lagged`], the
+/// end of the channel ends the stream (after the hub sent `Closed`).
+pub(crate) fn broadcast_stream(
+    rx: tokio::sync::broadcast::Receiver<OutputEvent>,
+) -> impl futures_util::Stream<Item = OutputEvent> + Send + 'static {
+    futures_util::stream::unfold((rx, false), |(mut rx, done)| async move {
+        if done {
+            return None;
+        }
+        match rx.recv().await {
+            Ok(ev @ OutputEvent::Closed { .. }) => Some((ev, (rx, true))),
+            Ok(ev) => Some((ev, (rx, false))),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                Some((OutputEvent::Lagged(n), (rx, false)))
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => Some((
+                OutputEvent::Closed {
+                    reason: "output stream ended".into(),
+                },
+                (rx, true),
+            )),
+        }
+    })
+}
+
 impl TmuxSession {
+    /// The workspace id (`$N`) the pane is in now.
+    pub(crate) async fn workspace_id(&self) -> Result<String> {
+        let out = self
+            .run(vec![
+                Cmd::new("display-message")
+                    .arg("-p")
+                    .opt("-t", self.pane())
+                    .arg("#{session_id}"),
+            ])
+            .await?;
+        Ok(out.trim().to_string())
+    }
+
+    /// A receiver of this pane's output.
+    pub(crate) async fn output_receiver(
+        &self,
+    ) -> Result<tokio::sync::broadcast::Receiver<OutputEvent>> {
+        let ws = self.workspace_id().await?;
+        Ok(self.term.hub().subscribe(&ws, self.pane()).await?)
+    }
+
     /// History size and pane height, read together.
     async fn geometry(&self) -> Result<(u64, u64)> {
         let out = self
@@ -478,6 +525,11 @@ impl Session for TmuxSession {
         }
         self.run(cmds).await?;
         Ok(())
+    }
+
+    async fn subscribe(&self) -> Result<OutputStream> {
+        let rx = self.output_receiver().await?;
+        Ok(Box::pin(broadcast_stream(rx)))
     }
 
     async fn set_managed(&self, managed: bool) -> Result<()> {

@@ -12,6 +12,7 @@ use termloom_core::{
 
 use crate::client::{TmuxClient, TmuxOptions};
 use crate::command::{Cmd, chain, exact_session, exact_session_window};
+use crate::control::output::OutputHub;
 use crate::error::TmuxError;
 use crate::format::{self, OPT_ID, OPT_MANAGED, OPT_NAME};
 use crate::session::TmuxSession;
@@ -28,6 +29,7 @@ pub const MAX_NAME_LEN: usize = 256;
 pub(crate) struct Inner {
     pub client: TmuxClient,
     pub key: TerminalKey,
+    pub hub: OutputHub,
 }
 
 /// One tmux server (host + socket), driven through [`TmuxClient`].
@@ -88,12 +90,19 @@ impl TmuxTerminal {
             host: None,
             socket: Some(opts.socket_path().to_string_lossy().into_owned()),
         };
+        let opts = Arc::new(opts);
         TmuxTerminal {
             inner: Arc::new(Inner {
-                client: TmuxClient::new(Arc::new(opts)),
+                hub: OutputHub::new(opts.clone()),
+                client: TmuxClient::new(opts),
                 key,
             }),
         }
+    }
+
+    /// The output hub (one control client per watched workspace).
+    pub fn hub(&self) -> &OutputHub {
+        &self.inner.hub
     }
 
     /// The command seam.

@@ -35,6 +35,9 @@ pub const EVENT_CAPACITY: usize = 4096;
 
 type Blocks = Vec<(bool, Vec<Vec<u8>>)>;
 
+/// A callback run on the reader task for every notification, in order.
+pub type EventHook = Box<dyn Fn(&Event) + Send + Sync>;
+
 enum Expect {
     One,
     UntilSentinel(Vec<u8>),
@@ -115,6 +118,18 @@ impl Connection {
     /// Starts `tmux -C attach-session` on the server `opts` names and waits for the attach block.
     /// `no_start` passes `-N` (tmux 3.2+) so that attaching never starts a server.
     pub async fn connect(opts: &TmuxOptions, no_start: bool) -> Result<Connection, TmuxError> {
+        Self::connect_with(opts, no_start, None, None).await
+    }
+
+    /// Like [`Connection::connect`], attached to `session` (a `$N` id) and, when `hook` is given,
+    /// calling it inline for every notification (output included) before anything else sees it.
+    /// Without a session the client is a command client (`no-output`).
+    pub async fn connect_with(
+        opts: &TmuxOptions,
+        no_start: bool,
+        session: Option<&str>,
+        hook: Option<EventHook>,
+    ) -> Result<Connection, TmuxError> {
         if !opts.socket_path().exists() {
             return Err(TmuxError::NoServer(
                 opts.socket_path().display().to_string(),
@@ -125,9 +140,11 @@ impl Connection {
         if no_start {
             cmd.arg("-N");
         }
-        cmd.arg("-C")
-            .arg("attach-session")
-            .stdin(Stdio::piped())
+        cmd.arg("-C").arg("attach-session");
+        if let Some(target) = session {
+            cmd.arg("-t").arg(target).arg("-f").arg("ignore-size");
+        }
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -192,6 +209,9 @@ impl Connection {
                                 Some(reason.unwrap_or_else(|| "tmux control client exited".into()));
                         }
                         other => {
+                            if let Some(h) = &hook {
+                                h(&other);
+                            }
                             let _ = reader_shared.events.send(Arc::new(other));
                         }
                     }
@@ -212,9 +232,11 @@ impl Connection {
                 let _ = tx.send(Err(why.clone()));
             }
             reader_shared.fail_all(&why);
-            let _ = reader_shared
-                .events
-                .send(Arc::new(Event::Exit { reason: Some(why) }));
+            let exit = Event::Exit { reason: Some(why) };
+            if let Some(h) = &hook {
+                h(&exit);
+            }
+            let _ = reader_shared.events.send(Arc::new(exit));
         });
         let ready = tokio::time::timeout(CONNECT_TIMEOUT, ready_rx).await;
         match ready {
@@ -241,12 +263,18 @@ impl Connection {
             sentinel: AtomicU64::new(0),
             timeout: opts.command_timeout,
         };
-        // Commands only: no %output for the attached session's panes (tmux 3.2+; harmless if refused).
+        // A command client wants no %output; an output client pauses a pane it falls 5 s behind on
+        // instead of letting tmux buffer without bound (tmux 3.2+; harmless if refused).
+        let flags = if session.is_some() {
+            "pause-after=5"
+        } else {
+            "no-output"
+        };
         let _ = conn
             .request(&[
                 "refresh-client".to_string(),
                 "-f".to_string(),
-                "no-output".to_string(),
+                flags.to_string(),
             ])
             .await;
         Ok(conn)
@@ -262,7 +290,14 @@ impl Connection {
         self.shared.events.subscribe()
     }
 
-    /// Sends one command list and waits for its reply blocks.
+    /// Sends one command list and waits for its reply blocks (`(ok, body lines)` per command).
+    pub async fn request_blocks(
+        &self,
+        args: &[String],
+    ) -> Result<Vec<(bool, Vec<Vec<u8>>)>, TmuxError> {
+        self.request(args).await
+    }
+
     async fn request(&self, args: &[String]) -> Result<Blocks, TmuxError> {
         if !self.is_alive() {
             let why = self

@@ -1,0 +1,219 @@
+//! Output streaming: one control client per watched workspace, routing `%output` by pane.
+//!
+//! tmux sends `%output` only for panes of the session a control client is attached to, so the hub
+//! attaches one output client (`ignore-size`, `pause-after=5`) per workspace that has a watched
+//! pane, and fans each pane's bytes out to its subscribers through a bounded broadcast channel: a
+//! slow subscriber is told it lagged instead of stalling the others or growing memory. Taps
+//! registered with [`OutputHub::tap`] run inline on the reader and see every byte (the session log
+//! uses one). When a pane disappears its subscribers get `Closed { reason }`; when the server exits,
+//! all do.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use termloom_core::OutputEvent;
+use tokio::sync::broadcast;
+
+use crate::client::TmuxOptions;
+use crate::control::parser::Event;
+use crate::control::transport::Connection;
+use crate::error::TmuxError;
+
+/// Per-pane channel capacity, in output chunks.
+pub const PANE_CAPACITY: usize = 2048;
+
+/// A function that sees every output chunk of a pane, inline.
+pub type Tap = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+#[derive(Default)]
+struct Routes {
+    panes: HashMap<u32, broadcast::Sender<OutputEvent>>,
+    taps: HashMap<u32, Vec<Tap>>,
+}
+
+struct Client {
+    conn: Connection,
+    routes: Arc<Mutex<Routes>>,
+}
+
+/// The output clients of one tmux server.
+pub struct OutputHub {
+    opts: Arc<TmuxOptions>,
+    clients: tokio::sync::Mutex<HashMap<String, Arc<Client>>>,
+}
+
+fn close_all(routes: &Mutex<Routes>, reason: &str) {
+    if let Ok(mut r) = routes.lock() {
+        for (_, tx) in r.panes.drain() {
+            let _ = tx.send(OutputEvent::Closed {
+                reason: reason.to_string(),
+            });
+        }
+        r.taps.clear();
+    }
+}
+
+impl OutputHub {
+    /// A hub for the server `opts` names; it connects per workspace on demand.
+    pub fn new(opts: Arc<TmuxOptions>) -> Self {
+        OutputHub {
+            opts,
+            clients: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn client(&self, workspace_id: &str) -> Result<Arc<Client>, TmuxError> {
+        let mut clients = self.clients.lock().await;
+        if let Some(c) = clients.get(workspace_id) {
+            if c.conn.is_alive() {
+                return Ok(c.clone());
+            }
+        }
+        clients.remove(workspace_id);
+        let routes: Arc<Mutex<Routes>> = Arc::new(Mutex::new(Routes::default()));
+        let weak: Weak<Mutex<Routes>> = Arc::downgrade(&routes);
+        let hook = Box::new(move |ev: &Event| {
+            let Some(routes) = weak.upgrade() else { return };
+            match ev {
+                Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
+                    let Ok(r) = routes.lock() else { return };
+                    if let Some(taps) = r.taps.get(pane) {
+                        for t in taps {
+                            t(data);
+                        }
+                    }
+                    if let Some(tx) = r.panes.get(pane) {
+                        let _ = tx.send(OutputEvent::Output(data.clone()));
+                    }
+                }
+                Event::Exit { reason } => {
+                    close_all(&routes, reason.as_deref().unwrap_or("tmux server exited"));
+                }
+                _ => {}
+            }
+        });
+        let conn =
+            Connection::connect_with(&self.opts, true, Some(workspace_id), Some(hook)).await?;
+        let client = Arc::new(Client { conn, routes });
+        clients.insert(workspace_id.to_string(), client.clone());
+        // Watch for panes that go away: a layout change or a closed window may mean a pane died.
+        let watcher = client.clone();
+        let mut events = client.conn.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(ev) => match ev.as_ref() {
+                        Event::LayoutChange { .. }
+                        | Event::WindowClose { .. }
+                        | Event::UnlinkedWindowClose { .. }
+                        | Event::SessionChanged { .. }
+                        | Event::SessionsChanged => prune(&watcher).await,
+                        Event::Pause { pane } => {
+                            // Resume at once; the subscribers are told they missed output.
+                            if let Ok(r) = watcher.routes.lock() {
+                                if let Some(tx) = r.panes.get(pane) {
+                                    let _ = tx.send(OutputEvent::Lagged(1));
+                                }
+                            }
+                            let args = vec![
+                                "refresh-client".to_string(),
+                                "-A".to_string(),
+                                format!("%{pane}:continue"),
+                            ];
+                            let _ = watcher.conn.request_blocks(&args).await;
+                        }
+                        Event::Exit { .. } => break,
+                        _ => {}
+                    },
+                    Err(broadcast::error::RecvError::Lagged(_)) => prune(&watcher).await,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Ok(client)
+    }
+
+    /// Subscribes to the output of pane `pane` (`%N`) in workspace `workspace_id` (`$N`).
+    pub async fn subscribe(
+        &self,
+        workspace_id: &str,
+        pane: &str,
+    ) -> Result<broadcast::Receiver<OutputEvent>, TmuxError> {
+        let n = pane_number(pane)?;
+        let client = self.client(workspace_id).await?;
+        let mut r = client
+            .routes
+            .lock()
+            .map_err(|_| TmuxError::ConnectionLost("output routes poisoned".into()))?;
+        let tx = r
+            .panes
+            .entry(n)
+            .or_insert_with(|| broadcast::channel(PANE_CAPACITY).0);
+        Ok(tx.subscribe())
+    }
+
+    /// Registers a function that sees every output chunk of `pane`, inline on the reader.
+    pub async fn tap(&self, workspace_id: &str, pane: &str, tap: Tap) -> Result<(), TmuxError> {
+        let n = pane_number(pane)?;
+        let client = self.client(workspace_id).await?;
+        let mut r = client
+            .routes
+            .lock()
+            .map_err(|_| TmuxError::ConnectionLost("output routes poisoned".into()))?;
+        r.taps.entry(n).or_default().push(tap);
+        Ok(())
+    }
+}
+
+fn pane_number(pane: &str) -> Result<u32, TmuxError> {
+    pane.trim_start_matches('%')
+        .parse()
+        .map_err(|_| TmuxError::Parse {
+            line: pane.to_string(),
+            field: "pane id".into(),
+        })
+}
+
+/// Ends the streams of panes that no longer exist in the client's session.
+async fn prune(client: &Client) {
+    let watched: Vec<u32> = match client.routes.lock() {
+        Ok(r) => r.panes.keys().chain(r.taps.keys()).copied().collect(),
+        Err(_) => return,
+    };
+    if watched.is_empty() {
+        return;
+    }
+    let args = vec![
+        "list-panes".to_string(),
+        "-s".to_string(),
+        "-F".to_string(),
+        "#{pane_id}".to_string(),
+    ];
+    let live: Vec<u32> = match client.conn.request_blocks(&args).await {
+        Ok(blocks) => blocks
+            .iter()
+            .filter(|(ok, _)| *ok)
+            .flat_map(|(_, body)| body.iter())
+            .filter_map(|l| {
+                String::from_utf8_lossy(l)
+                    .trim()
+                    .trim_start_matches('%')
+                    .parse()
+                    .ok()
+            })
+            .collect(),
+        Err(_) => return,
+    };
+    if let Ok(mut r) = client.routes.lock() {
+        for p in watched {
+            if !live.contains(&p) {
+                if let Some(tx) = r.panes.remove(&p) {
+                    let _ = tx.send(OutputEvent::Closed {
+                        reason: format!("pane %{p} closed"),
+                    });
+                }
+                r.taps.remove(&p);
+            }
+        }
+    }
+}
