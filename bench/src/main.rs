@@ -1,0 +1,62 @@
+//! termloom-bench: measures termloom against the floors (one spawned `tmux` per operation, one raw
+//! `tmux -C` round trip) and against peer MCP servers, on a private tmux server it starts and kills
+//! itself. Results print as Markdown (for BENCHMARKS.md) and are saved as JSON under target/bench/.
+//!
+//! Run: `cargo run --release -p termloom-bench -- all` (see BENCHMARKS.md).
+
+mod mcp;
+mod stats;
+mod tmux;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about = "termloom's benchmark harness")]
+struct Cli {
+    /// Timed iterations per measurement
+    #[arg(long, default_value_t = 300, global = true)]
+    iterations: usize,
+    /// Untimed warm-up iterations
+    #[arg(long, default_value_t = 20, global = true)]
+    warmup: usize,
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand)]
+enum What {
+    /// Control-mode round trip vs spawn-per-command, send+read, run end to end
+    Tmux,
+    /// termloom-mcp over stdio: tool-call latency, startup time, RSS
+    Mcp,
+    /// Everything
+    All,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let cfg = stats::Config {
+        iterations: cli.iterations,
+        warmup: cli.warmup,
+    };
+    rt.block_on(async {
+        let mut sections = Vec::new();
+        if matches!(cli.what, What::Tmux | What::All) {
+            sections.push(tmux::run(&cfg).await?);
+        }
+        if matches!(cli.what, What::Mcp | What::All) {
+            sections.push(mcp::run(&cfg).await?);
+        }
+        println!("{}", stats::machine_note());
+        for s in &sections {
+            println!("{}", s.markdown());
+        }
+        stats::save(&sections)?;
+        anyhow::Ok(())
+    })
+}
