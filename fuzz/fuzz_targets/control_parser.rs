@@ -24,7 +24,11 @@ fn run(stream: &[u8], max_line_len: usize, chunking: Option<u64>) -> Vec<Event> 
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                let size = if state & 0x100 == 0 { 1 } else { 1 + (state % 64) as usize };
+                let size = if state & 0x100 == 0 {
+                    1
+                } else {
+                    1 + (state % 64) as usize
+                };
                 let (chunk, tail) = rest.split_at(size.min(rest.len()));
                 parser.feed(chunk);
                 // Drain as we go, like a real reader would.

@@ -287,10 +287,10 @@ pub fn describe(args: &[String]) -> String {
         } else if a == ";" {
             first = true;
             parts.push(";".into());
-        } else if a == "-t" {
-            if let Some(t) = it.next() {
-                parts.push(format!("-t {t}"));
-            }
+        } else if a == "-t"
+            && let Some(t) = it.next()
+        {
+            parts.push(format!("-t {t}"));
         }
     }
     parts.join(" ")

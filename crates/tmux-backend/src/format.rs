@@ -69,11 +69,10 @@ pub fn rows(output: &str, n: usize) -> Vec<Vec<String>> {
             continue;
         }
         let mut fields: Vec<String> = line.splitn(n, SEP).map(str::to_string).collect();
-        if let Some(last) = fields.last_mut() {
-            if last.ends_with('\r') {
+        if let Some(last) = fields.last_mut()
+            && last.ends_with('\r') {
                 last.pop();
             }
-        }
         out.push(fields);
     }
     if let Some(p) = pending.filter(|p| !p.trim().is_empty()) {

@@ -447,10 +447,7 @@ impl Session for TmuxSession {
                 spec.direction == Direction::Horizontal,
                 spec.before,
                 spec.percent,
-                spec.cwd.as_deref(),
-                &[],
-                id,
-                spec.name.as_deref(),
+                crate::terminal::NewPane { id, name: spec.name.as_deref(), cwd: spec.cwd.as_deref(), env: &[] },
             )
             .await
             .map_err(|e| match e {

@@ -20,6 +20,15 @@ use crate::session::TmuxSession;
 /// The workspace new sessions go to when the caller names none.
 pub const DEFAULT_WORKSPACE: &str = "termloom";
 
+/// What a freshly created pane gets: its id, its name, where and with what environment it starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewPane<'a> {
+    pub id: SessionId,
+    pub name: Option<&'a str>,
+    pub cwd: Option<&'a Path>,
+    pub env: &'a [(String, String)],
+}
+
 /// The global user option that holds the saved `history-limit` while a workspace is created.
 const SAVED_LIMIT: &str = "@termloom_saved_history_limit";
 
@@ -274,13 +283,11 @@ impl TmuxTerminal {
         &self,
         name: &str,
         window: Option<&str>,
-        cwd: Option<&Path>,
-        env: &[(String, String)],
         size: Option<(u16, u16)>,
         history_limit: Option<u32>,
-        id: SessionId,
-        session_name: Option<&str>,
+        p: NewPane<'_>,
     ) -> Result<String> {
+        let NewPane { id, name: session_name, cwd, env } = p;
         check_workspace_name(name)?;
         let limit = history_limit.unwrap_or(self.inner.client.options().history_limit);
         let mut create = Cmd::new("new-session")
@@ -343,12 +350,10 @@ impl TmuxTerminal {
         &self,
         workspace: &str,
         window: Option<&str>,
-        cwd: Option<&Path>,
-        env: &[(String, String)],
         select: bool,
-        id: SessionId,
-        session_name: Option<&str>,
+        p: NewPane<'_>,
     ) -> Result<String> {
+        let NewPane { id, name: session_name, cwd, env } = p;
         let create = Cmd::new("new-window")
             .flag_if("-d", !select)
             .arg("-P")
@@ -375,11 +380,9 @@ impl TmuxTerminal {
         horizontal: bool,
         before: bool,
         percent: Option<u8>,
-        cwd: Option<&Path>,
-        env: &[(String, String)],
-        id: SessionId,
-        session_name: Option<&str>,
+        p: NewPane<'_>,
     ) -> Result<String> {
+        let NewPane { id, name: session_name, cwd, env } = p;
         let create = Cmd::new("split-window")
             .arg("-d")
             .arg(if horizontal { "-h" } else { "-v" })
@@ -516,7 +519,7 @@ impl Terminal for TmuxTerminal {
         let window_name = spec.window.as_deref().or(name);
         let cwd = spec.cwd.as_deref();
         let pane = if !self.has_workspace(&ws).await? {
-            self.new_workspace(&ws, window_name, cwd, &spec.env, spec.size, None, id, name)
+            self.new_workspace(&ws, window_name, spec.size, None, NewPane { id, name, cwd, env: &spec.env })
                 .await?
         } else {
             let existing = match &spec.window {
@@ -536,11 +539,11 @@ impl Terminal for TmuxTerminal {
                                 .arg("#{pane_id}"),
                         ])
                         .await?;
-                    self.split_pane(active.trim(), false, false, None, cwd, &spec.env, id, name)
+                    self.split_pane(active.trim(), false, false, None, NewPane { id, name, cwd, env: &spec.env })
                         .await?
                 }
                 None => {
-                    self.new_window(&ws, window_name, cwd, &spec.env, false, id, name)
+                    self.new_window(&ws, window_name, false, NewPane { id, name, cwd, env: &spec.env })
                         .await?
                 }
             }
@@ -599,12 +602,9 @@ impl Terminal for TmuxTerminal {
             .new_workspace(
                 &spec.name,
                 spec.window.as_deref(),
-                spec.cwd.as_deref(),
-                &spec.env,
                 spec.size,
                 spec.history_limit,
-                id,
-                spec.session_name.as_deref(),
+                NewPane { id, name: spec.session_name.as_deref(), cwd: spec.cwd.as_deref(), env: &spec.env },
             )
             .await?;
         self.pane_info(&pane).await
@@ -672,11 +672,8 @@ impl Terminal for TmuxTerminal {
             .new_window(
                 &spec.workspace,
                 spec.name.as_deref(),
-                spec.cwd.as_deref(),
-                &[],
                 spec.select,
-                id,
-                spec.session_name.as_deref(),
+                NewPane { id, name: spec.session_name.as_deref(), cwd: spec.cwd.as_deref(), env: &[] },
             )
             .await?;
         if let Some(c) = &spec.command {
@@ -786,23 +783,17 @@ impl Terminal for TmuxTerminal {
             self.new_window(
                 &ws,
                 window_name.as_deref(),
-                cwd_of(0).as_deref(),
-                &[],
                 false,
-                id_of(0),
-                name_of(0).as_deref(),
+                NewPane { id: id_of(0), name: name_of(0).as_deref(), cwd: cwd_of(0).as_deref(), env: &[] },
             )
             .await?
         } else {
             self.new_workspace(
                 &ws,
                 window_name.as_deref(),
-                cwd_of(0).as_deref(),
-                &[],
                 None,
                 None,
-                id_of(0),
-                name_of(0).as_deref(),
+                NewPane { id: id_of(0), name: name_of(0).as_deref(), cwd: cwd_of(0).as_deref(), env: &[] },
             )
             .await?
         };
@@ -818,10 +809,12 @@ impl Terminal for TmuxTerminal {
                     step.direction == termloom_core::Direction::Horizontal,
                     false,
                     Some(step.percent),
-                    cwd_of(new_slot).as_deref(),
-                    &[],
-                    id_of(new_slot),
-                    name_of(new_slot).as_deref(),
+                    NewPane {
+                        id: id_of(new_slot),
+                        name: name_of(new_slot).as_deref(),
+                        cwd: cwd_of(new_slot).as_deref(),
+                        env: &[],
+                    },
                 )
                 .await?;
             slots.push(pane);

@@ -64,10 +64,10 @@ impl OutputHub {
 
     async fn client(&self, workspace_id: &str) -> Result<Arc<Client>, TmuxError> {
         let mut clients = self.clients.lock().await;
-        if let Some(c) = clients.get(workspace_id) {
-            if c.conn.is_alive() {
-                return Ok(c.clone());
-            }
+        if let Some(c) = clients.get(workspace_id)
+            && c.conn.is_alive()
+        {
+            return Ok(c.clone());
         }
         clients.remove(workspace_id);
         let routes: Arc<Mutex<Routes>> = Arc::new(Mutex::new(Routes::default()));
@@ -110,10 +110,10 @@ impl OutputHub {
                         | Event::SessionsChanged => prune(&watcher).await,
                         Event::Pause { pane } => {
                             // Resume at once; the subscribers are told they missed output.
-                            if let Ok(r) = watcher.routes.lock() {
-                                if let Some(tx) = r.panes.get(pane) {
-                                    let _ = tx.send(OutputEvent::Lagged(1));
-                                }
+                            if let Ok(r) = watcher.routes.lock()
+                                && let Some(tx) = r.panes.get(pane)
+                            {
+                                let _ = tx.send(OutputEvent::Lagged(1));
                             }
                             let args = vec![
                                 "refresh-client".to_string(),

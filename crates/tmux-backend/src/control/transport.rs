@@ -95,12 +95,11 @@ impl Shared {
                 }
             }
         };
-        if done {
-            if let Some(mut p) = q.pop_front() {
-                if let Some(tx) = p.tx.take() {
-                    let _ = tx.send(Ok(std::mem::take(&mut p.blocks)));
-                }
-            }
+        if done
+            && let Some(mut p) = q.pop_front()
+            && let Some(tx) = p.tx.take()
+        {
+            let _ = tx.send(Ok(std::mem::take(&mut p.blocks)));
         }
     }
 }
@@ -416,10 +415,10 @@ impl ControlTransport {
     /// The live connection, starting one if there is none.
     pub async fn connection(&self, no_start: bool) -> Result<Arc<Connection>, TmuxError> {
         let mut guard = self.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            if c.is_alive() {
-                return Ok(c.clone());
-            }
+        if let Some(c) = guard.as_ref()
+            && c.is_alive()
+        {
+            return Ok(c.clone());
         }
         *guard = None;
         let c = Arc::new(Connection::connect(&self.opts, no_start).await?);
