@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
@@ -16,6 +17,7 @@ import pytest
 WORKSPACE = pathlib.Path(__file__).resolve().parents[2]
 
 
+@functools.lru_cache(maxsize=1)
 def fake_binary() -> pathlib.Path:
     """The fake's binary: $TERMLOOM_FAKE_ITERM, else built with cargo (debug profile)."""
     explicit = os.environ.get("TERMLOOM_FAKE_ITERM")

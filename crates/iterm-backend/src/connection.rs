@@ -209,7 +209,11 @@ pub async fn request_credentials_via_osascript(
                     .into(),
             ));
         }
-        Ok(Err(e)) => return Err(ItermError::Credentials(format!("cannot run osascript: {e}"))),
+        Ok(Err(e)) => {
+            return Err(ItermError::Credentials(format!(
+                "cannot run osascript: {e}"
+            )));
+        }
         Ok(Ok(o)) => o,
     };
     if !output.status.success() {
@@ -413,8 +417,8 @@ impl Connection {
         let link = self.inner.link.lock().await.take();
         if let Some(link) = link {
             let mut sink = link.sink.lock().await;
-            let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(None)))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
             drop(sink);
             link.shared.close("closed by the client");
         }
@@ -518,9 +522,8 @@ impl Connection {
                 )
                 .await?;
             if let Rep::NotificationResponse(r) = rep {
-                let status = enum_name::<proto::notification_response::Status>(
-                    r.status.unwrap_or_default(),
-                );
+                let status =
+                    enum_name::<proto::notification_response::Status>(r.status.unwrap_or_default());
                 if status != "OK" && status != "ALREADY_SUBSCRIBED" {
                     tracing::warn!(%status, "re-subscribing after reconnect failed");
                 }
@@ -542,8 +545,7 @@ impl Connection {
         let mut osascript_error = None;
         if creds.is_none() && opts.use_osascript {
             tried_osascript = true;
-            match request_credentials_via_osascript(&opts.advisory_name, opts.connect_timeout)
-                .await
+            match request_credentials_via_osascript(&opts.advisory_name, opts.connect_timeout).await
             {
                 Ok(c) => {
                     creds = Some(c);
@@ -613,12 +615,13 @@ impl Connection {
             socket: socket.clone(),
             reason: format!("{what} cannot be sent as an HTTP header"),
         };
-        let mut request = "ws://localhost/"
-            .into_client_request()
-            .map_err(|e| ItermError::Connect {
-                socket: socket.clone(),
-                reason: e.to_string(),
-            })?;
+        let mut request =
+            "ws://localhost/"
+                .into_client_request()
+                .map_err(|e| ItermError::Connect {
+                    socket: socket.clone(),
+                    reason: e.to_string(),
+                })?;
         let h = request.headers_mut();
         h.insert(
             "sec-websocket-protocol",
@@ -1317,7 +1320,11 @@ pub fn command_properties(command: &str) -> Vec<proto::ProfileProperty> {
 
 /// Maps a status to `Ok(())`, [`ItermError::SessionNotFound`] (when a session is known) or
 /// [`ItermError::Rpc`]. An unset status is the protocol default, `OK` (0).
-fn check<E>(request: &'static str, raw: Option<i32>, session: Option<&str>) -> Result<(), ItermError>
+fn check<E>(
+    request: &'static str,
+    raw: Option<i32>,
+    session: Option<&str>,
+) -> Result<(), ItermError>
 where
     E: TryFrom<i32> + Copy + EnumName,
 {

@@ -19,5 +19,5 @@ pub mod proto;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use connection::{Connection, ConnectOptions, Credentials, VariableTarget};
+pub use connection::{ConnectOptions, Connection, Credentials, VariableTarget};
 pub use error::ItermError;

@@ -132,8 +132,10 @@ async fn main() -> ExitCode {
         "pid": std::process::id(),
     });
     println!("{ready}");
-    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    {
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(t), Ok(i)) => (t, i),
         _ => {
             eprintln!("termloom-fake-iterm: cannot install signal handlers");
@@ -159,5 +161,6 @@ async fn main() -> ExitCode {
         _ = stdin_closed => {}
     }
     fake.shutdown().await;
-    ExitCode::SUCCESS
+    // Exit now: a blocking stdin read would otherwise hold the runtime's shutdown.
+    std::process::exit(0)
 }

@@ -17,9 +17,9 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use super::state::Core;
 use super::{Event, FakeConfig, lock};
 use crate::connection::{Credentials, SUBPROTOCOL};
-use crate::proto::{self, NotificationType};
 use crate::proto::client_originated_message::Submessage as Req;
 use crate::proto::server_originated_message::Submessage as Rep;
+use crate::proto::{self, NotificationType};
 
 /// A running fake iTerm2. Dropping it (or [`shutdown`](Self::shutdown)) stops the server, kills
 /// every session's program and removes the socket file.
@@ -93,17 +93,27 @@ impl FakeIterm {
         Some(lock(&s.inner).term.contents())
     }
 
-    /// Stops serving and kills every session.
+    /// Stops serving, kills every session and waits (a few seconds at most) until their
+    /// programs are reaped.
     pub async fn shutdown(self) {
-        // Drop does the work; this exists so callers can be explicit.
-        drop(self);
+        self.accept.abort();
+        let reapers = self.core.shutdown();
+        let _ = std::fs::remove_file(&self.socket);
+        let joined = tokio::task::spawn_blocking(move || {
+            for r in reapers {
+                let _ = r.join();
+            }
+        });
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), joined).await;
     }
 }
 
 impl Drop for FakeIterm {
+    /// Without [`shutdown`](Self::shutdown): stops serving and hangs up every session
+    /// (SIGHUP now, SIGKILL shortly after, on helper threads).
     fn drop(&mut self) {
         self.accept.abort();
-        self.core.shutdown();
+        drop(self.core.shutdown());
         let _ = std::fs::remove_file(&self.socket);
     }
 }
@@ -128,19 +138,19 @@ fn reject(code: StatusCode, reason: &str) -> ErrorResponse {
     r
 }
 
-/// Checks an upgrade request the way iTerm2 does; `Err` is the HTTP error reply.
+/// Checks an upgrade request the way iTerm2 does; `Err` is the HTTP status and reason.
 fn check_upgrade(
     req: &Request,
     cookie: Option<&str>,
     key: Option<&str>,
-) -> Result<(), ErrorResponse> {
+) -> Result<(), (StatusCode, String)> {
     let header = |name: &str| {
         req.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let bad = |why: String| Err(reject(StatusCode::BAD_REQUEST, &why));
+    let bad = |why: String| Err((StatusCode::BAD_REQUEST, why));
     match header("sec-websocket-protocol") {
         Some(p) if p.eq_ignore_ascii_case(SUBPROTOCOL) => {}
         other => {
@@ -179,16 +189,13 @@ fn check_upgrade(
         ));
     }
     if parts[0] == "python" && version_lt(parts[1], "0.24") {
-        return Err(reject(
-            StatusCode::NOT_ACCEPTABLE,
-            "Library version too old",
-        ));
+        return Err((StatusCode::NOT_ACCEPTABLE, "Library version too old".into()));
     }
     if let Some(expected) = cookie {
         let ok_cookie = header("x-iterm2-cookie") == Some(expected);
         let ok_key = key.is_none_or(|k| header("x-iterm2-key") == Some(k));
         if !(ok_cookie && ok_key) {
-            return Err(reject(StatusCode::UNAUTHORIZED, "Unauthorized"));
+            return Err((StatusCode::UNAUTHORIZED, "Unauthorized".into()));
         }
     }
     Ok(())
@@ -308,8 +315,11 @@ async fn serve_connection(stream: UnixStream, core: Arc<Core>) {
     let cookie = core.config.cookie.clone();
     let key = core.config.key.clone();
     let version = core.config.protocol_version.clone();
+    // The error type is tungstenite's, so its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
     let callback = move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        check_upgrade(req, cookie.as_deref(), key.as_deref())?;
+        check_upgrade(req, cookie.as_deref(), key.as_deref())
+            .map_err(|(code, why)| reject(code, &why))?;
         let h = resp.headers_mut();
         h.insert(
             "Sec-WebSocket-Protocol",
@@ -360,7 +370,10 @@ async fn serve_connection(stream: UnixStream, core: Arc<Core>) {
                     id: None,
                     submessage: Some(Rep::Notification(n)),
                 };
-                if out.send(Message::Binary(msg.encode_to_vec().into())).is_err() {
+                if out
+                    .send(Message::Binary(msg.encode_to_vec().into()))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -574,7 +587,11 @@ fn get_buffer(core: &Core, r: &proto::GetBufferRequest) -> proto::GetBufferRespo
     }
 }
 
-fn subscribe(core: &Core, subs: &Mutex<Subs>, r: proto::NotificationRequest) -> proto::NotificationResponse {
+fn subscribe(
+    core: &Core,
+    subs: &Mutex<Subs>,
+    r: proto::NotificationRequest,
+) -> proto::NotificationResponse {
     use proto::notification_request::Arguments;
     use proto::notification_response::Status;
     let reply = |s: Status| proto::NotificationResponse {
@@ -793,10 +810,10 @@ mod tests {
         req(&h)
     }
 
-    fn status(r: Result<(), ErrorResponse>) -> u16 {
+    fn status(r: Result<(), (StatusCode, String)>) -> u16 {
         match r {
             Ok(()) => 101,
-            Err(e) => e.status().as_u16(),
+            Err((code, _)) => code.as_u16(),
         }
     }
 
@@ -805,16 +822,38 @@ mod tests {
         let c = Some("c");
         let k = Some("k");
         assert_eq!(status(check_upgrade(&with(&[]), c, k)), 101);
-        assert_eq!(status(check_upgrade(&with(&[("x-iterm2-cookie", "x")]), c, k)), 401);
-        assert_eq!(status(check_upgrade(&with(&[("x-iterm2-cookie", "")]), c, k)), 401);
-        assert_eq!(status(check_upgrade(&with(&[("x-iterm2-key", "x")]), c, k)), 401);
-        assert_eq!(status(check_upgrade(&with(&[("x-iterm2-cookie", "")]), None, None)), 101);
         assert_eq!(
-            status(check_upgrade(&with(&[("sec-websocket-protocol", "x")]), c, k)),
+            status(check_upgrade(&with(&[("x-iterm2-cookie", "x")]), c, k)),
+            401
+        );
+        assert_eq!(
+            status(check_upgrade(&with(&[("x-iterm2-cookie", "")]), c, k)),
+            401
+        );
+        assert_eq!(
+            status(check_upgrade(&with(&[("x-iterm2-key", "x")]), c, k)),
+            401
+        );
+        assert_eq!(
+            status(check_upgrade(&with(&[("x-iterm2-cookie", "")]), None, None)),
+            101
+        );
+        assert_eq!(
+            status(check_upgrade(
+                &with(&[("sec-websocket-protocol", "x")]),
+                c,
+                k
+            )),
             400
         );
-        assert_eq!(status(check_upgrade(&with(&[("origin", "http://evil/")]), c, k)), 400);
-        assert_eq!(status(check_upgrade(&with(&[("host", "example.com")]), c, k)), 400);
+        assert_eq!(
+            status(check_upgrade(&with(&[("origin", "http://evil/")]), c, k)),
+            400
+        );
+        assert_eq!(
+            status(check_upgrade(&with(&[("host", "example.com")]), c, k)),
+            400
+        );
         assert_eq!(
             status(check_upgrade(
                 &with(&[("x-iterm2-library-version", "rust termloom 1")]),
@@ -824,9 +863,16 @@ mod tests {
             400
         );
         assert_eq!(
-            status(check_upgrade(&with(&[("x-iterm2-library-version", "python 0.20")]), c, k)),
+            status(check_upgrade(
+                &with(&[("x-iterm2-library-version", "python 0.20")]),
+                c,
+                k
+            )),
             406
         );
-        assert_eq!(status(check_upgrade(&with(&[("host", "localhost:1912")]), c, k)), 101);
+        assert_eq!(
+            status(check_upgrade(&with(&[("host", "localhost:1912")]), c, k)),
+            101
+        );
     }
 }

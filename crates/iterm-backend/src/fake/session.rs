@@ -106,7 +106,7 @@ const TMUX_START: &[u8] = b"\x1bP1000p";
 /// Something the session saw that the server must act on.
 #[derive(Debug)]
 pub(crate) enum SessionEvent {
-    Prompt(proto::PromptNotification),
+    Prompt(Box<proto::PromptNotification>),
     UserVar { name: String, json: String },
     TmuxStarted,
     TmuxEnded,
@@ -364,11 +364,11 @@ impl Session {
             working_directory: cwd.clone(),
         };
         let notify = |id: &str, event: Event| {
-            SessionEvent::Prompt(proto::PromptNotification {
+            SessionEvent::Prompt(Box::new(proto::PromptNotification {
                 session: Some(self.id.clone()),
                 event: Some(event),
                 unique_prompt_id: Some(id.to_owned()),
-            })
+            }))
         };
         match kind {
             'A' => inner.prompts.push(new_record(at)),
@@ -438,24 +438,28 @@ impl Session {
         Ok(rx)
     }
 
-    /// Marks the session closed and hangs up: SIGHUP, a short grace period, then SIGKILL, and
-    /// the process is reaped, on a helper thread. Idempotent.
-    pub fn kill(&self) {
+    /// Marks the session closed and hangs up: SIGHUP now; then, on a helper thread, a short
+    /// grace period, SIGKILL if needed, and reaping. Idempotent; returns the helper thread.
+    pub fn kill(&self) -> Option<std::thread::JoinHandle<()>> {
         if self.closed.swap(true, Ordering::SeqCst) {
-            return;
+            return None;
         }
         lock(&self.inner).tmux.end();
         lock(&self.writer).take();
         lock(&self.master).take();
-        if let Some(mut child) = lock(&self.child).take() {
-            let spawned = std::thread::Builder::new()
-                .name("fake-iterm-reap".into())
-                .spawn(move || {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                });
-            if let Err(e) = spawned {
+        let mut child = lock(&self.child).take()?;
+        let _ = child.clone_killer().kill();
+        let spawned = std::thread::Builder::new()
+            .name("fake-iterm-reap".into())
+            .spawn(move || {
+                let _ = child.kill();
+                let _ = child.wait();
+            });
+        match spawned {
+            Ok(h) => Some(h),
+            Err(e) => {
                 tracing::warn!(error = %e, "cannot start a reaper thread");
+                None
             }
         }
     }
@@ -478,7 +482,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.kill();
+        let _ = self.kill();
     }
 }
 

@@ -95,7 +95,10 @@ impl Node {
         }
         for i in 0..children.len() {
             if children[i].remove(id) {
-                if let Node::Split { children: inner, .. } = &children[i] {
+                if let Node::Split {
+                    children: inner, ..
+                } = &children[i]
+                {
                     match inner.len() {
                         0 => {
                             children.remove(i);
@@ -121,7 +124,14 @@ impl Node {
     }
 
     /// Assigns each session a rectangle of cells: (id, x, y, cols, rows).
-    fn layout(&self, x: u16, y: u16, cols: u16, rows: u16, out: &mut Vec<(String, u16, u16, u16, u16)>) {
+    fn layout(
+        &self,
+        x: u16,
+        y: u16,
+        cols: u16,
+        rows: u16,
+        out: &mut Vec<(String, u16, u16, u16, u16)>,
+    ) {
         match self {
             Node::Leaf(id) => out.push((id.clone(), x, y, cols.max(1), rows.max(1))),
             Node::Split { vertical, children } => {
@@ -199,9 +209,10 @@ impl State {
     }
 
     pub fn locate_tab(&self, tab: &str) -> Option<(usize, usize)> {
-        self.windows.iter().enumerate().find_map(|(wi, w)| {
-            w.tabs.iter().position(|t| t.id == tab).map(|ti| (wi, ti))
-        })
+        self.windows
+            .iter()
+            .enumerate()
+            .find_map(|(wi, w)| w.tabs.iter().position(|t| t.id == tab).map(|ti| (wi, ti)))
     }
 
     pub fn window_index(&self, window: &str) -> Option<usize> {
@@ -283,7 +294,10 @@ pub(crate) struct Core {
 
 fn session_summary(s: &Session, frame: Option<(u16, u16, u16, u16)>) -> proto::SessionSummary {
     let (rows, cols) = s.size();
-    let title = lock(&s.inner).title.clone().unwrap_or_else(|| default_title(s));
+    let title = lock(&s.inner)
+        .title
+        .clone()
+        .unwrap_or_else(|| default_title(s));
     proto::SessionSummary {
         unique_identifier: Some(s.id.clone()),
         frame: frame.map(|(x, y, c, r)| proto::Frame {
@@ -333,10 +347,7 @@ fn tree_proto(
                 .iter()
                 .filter_map(|c| match c {
                     Node::Leaf(id) => sessions.get(id).map(|s| SplitTreeLink {
-                        child: Some(Child::Session(session_summary(
-                            s,
-                            frames.get(id).copied(),
-                        ))),
+                        child: Some(Child::Session(session_summary(s, frames.get(id).copied()))),
                     }),
                     split => Some(SplitTreeLink {
                         child: Some(Child::Node(tree_proto(split, sessions, frames))),
@@ -516,7 +527,10 @@ impl Core {
     fn start_pump(&self, session: Arc<Session>, mut reader: Box<dyn Read + Send>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let spawned = std::thread::Builder::new()
-            .name(format!("fake-iterm-pty-{}", &session.id[..8.min(session.id.len())]))
+            .name(format!(
+                "fake-iterm-pty-{}",
+                &session.id[..8.min(session.id.len())]
+            ))
             .spawn(move || {
                 let mut buf = vec![0u8; 16 * 1024];
                 loop {
@@ -560,14 +574,16 @@ impl Core {
         self.publish(Event::ScreenUpdate(session.id.clone()));
         for ev in events {
             match ev {
-                SessionEvent::Prompt(p) => self.publish(Event::Prompt(Arc::new(p))),
+                SessionEvent::Prompt(p) => self.publish(Event::Prompt(Arc::new(*p))),
                 SessionEvent::UserVar { name, json } => {
-                    self.publish(Event::Variable(Arc::new(proto::VariableChangedNotification {
-                        scope: Some(proto::VariableScope::Session as i32),
-                        identifier: Some(session.id.clone()),
-                        name: Some(name),
-                        json_new_value: Some(json),
-                    })));
+                    self.publish(Event::Variable(Arc::new(
+                        proto::VariableChangedNotification {
+                            scope: Some(proto::VariableScope::Session as i32),
+                            identifier: Some(session.id.clone()),
+                            name: Some(name),
+                            json_new_value: Some(json),
+                        },
+                    )));
                 }
                 SessionEvent::TmuxStarted => {
                     let mut st = lock(&self.state);
@@ -628,7 +644,7 @@ impl Core {
         let Some(session) = st.sessions.remove(id) else {
             return false;
         };
-        session.kill();
+        let _ = session.kill();
         st.tmux.retain(|c| c.gateway != id);
         if let Some((wi, ti)) = st.locate(id) {
             let tab = &mut st.windows[wi].tabs[ti];
@@ -638,7 +654,10 @@ impl Core {
                 let w = &mut st.windows[wi];
                 w.tabs.remove(ti);
                 if w.selected_tab.as_deref() == Some(tab_id.as_str()) {
-                    w.selected_tab = w.tabs.get(ti.min(w.tabs.len().saturating_sub(1))).map(|t| t.id.clone());
+                    w.selected_tab = w
+                        .tabs
+                        .get(ti.min(w.tabs.len().saturating_sub(1)))
+                        .map(|t| t.id.clone());
                 }
                 if w.tabs.is_empty() {
                     let wid = w.id.clone();
@@ -732,7 +751,13 @@ impl Core {
             command: req.command.clone(),
             props: req.custom_profile_properties.clone(),
         };
-        match self.add_tab(req.window_id.as_deref(), req.tab_index, req.select_tab.unwrap_or(true), &launch, None) {
+        match self.add_tab(
+            req.window_id.as_deref(),
+            req.tab_index,
+            req.select_tab.unwrap_or(true),
+            &launch,
+            None,
+        ) {
             Ok((window_id, tab_id, session_id)) => proto::CreateTabResponse {
                 status: Some(Status::Ok as i32),
                 window_id: Some(window_id),
@@ -1044,7 +1069,12 @@ impl Core {
                         let value = set.value.clone().unwrap_or_else(|| "null".into());
                         if inner.vars.get(&name) != Some(&value) {
                             inner.vars.insert(name.clone(), value.clone());
-                            changes.push((proto::VariableScope::Session, s.id.clone(), name, value));
+                            changes.push((
+                                proto::VariableScope::Session,
+                                s.id.clone(),
+                                name,
+                                value,
+                            ));
                         }
                     }
                 }
@@ -1067,7 +1097,10 @@ impl Core {
                         changes.push((proto::VariableScope::Tab, id.clone(), name, value));
                     }
                 }
-                req.get.iter().map(|n| Self::tab_var(&st, wi, ti, n)).collect()
+                req.get
+                    .iter()
+                    .map(|n| Self::tab_var(&st, wi, ti, n))
+                    .collect()
             }
             Some(Scope::WindowId(id)) => {
                 let wi = if id == "active" {
@@ -1088,7 +1121,10 @@ impl Core {
                         changes.push((proto::VariableScope::Window, wid.clone(), name, value));
                     }
                 }
-                req.get.iter().map(|n| Self::window_var(&st, wi, n)).collect()
+                req.get
+                    .iter()
+                    .map(|n| Self::window_var(&st, wi, n))
+                    .collect()
             }
             Some(Scope::App(_)) => {
                 for set in &req.set {
@@ -1104,12 +1140,14 @@ impl Core {
         };
         drop(st);
         for (scope, identifier, name, value) in changes {
-            self.publish(Event::Variable(Arc::new(proto::VariableChangedNotification {
-                scope: Some(scope as i32),
-                identifier: Some(identifier),
-                name: Some(name),
-                json_new_value: Some(value),
-            })));
+            self.publish(Event::Variable(Arc::new(
+                proto::VariableChangedNotification {
+                    scope: Some(scope as i32),
+                    identifier: Some(identifier),
+                    name: Some(name),
+                    json_new_value: Some(value),
+                },
+            )));
         }
         proto::VariableResponse {
             status: Some(Status::Ok as i32),
@@ -1159,7 +1197,11 @@ impl Core {
             "id" => Value::from(t.id.clone()),
             "currentSession" | "currentSession.id" => Value::from(t.active_session.clone()),
             "window" | "window.id" => Value::from(st.windows[wi].id.clone()),
-            "tmuxWindow" => t.tmux_window_id.clone().map(Value::from).unwrap_or(Value::Null),
+            "tmuxWindow" => t
+                .tmux_window_id
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
             _ => Value::Null,
         }
         .to_string()
@@ -1174,9 +1216,11 @@ impl Core {
         match name {
             "id" => Value::from(w.id.clone()),
             "number" => Value::from(w.number),
-            "currentTab" | "currentTab.id" => {
-                w.selected_tab.clone().map(Value::from).unwrap_or(Value::Null)
-            }
+            "currentTab" | "currentTab.id" => w
+                .selected_tab
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
             _ => Value::Null,
         }
         .to_string()
@@ -1190,9 +1234,11 @@ impl Core {
         match name {
             "pid" => Value::from(std::process::id()),
             "effectiveTheme" => Value::from("dark"),
-            "currentWindow" | "currentWindow.id" => {
-                st.key_window.clone().map(Value::from).unwrap_or(Value::Null)
-            }
+            "currentWindow" | "currentWindow.id" => st
+                .key_window
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
             _ => Value::Null,
         }
         .to_string()
@@ -1411,8 +1457,8 @@ impl Core {
         st.tmux_conn_for_session(&active).map(|c| c.id.clone())
     }
 
-    /// Kills every session (shutdown).
-    pub fn shutdown(&self) {
+    /// Kills every session (shutdown); returns the threads reaping them.
+    pub fn shutdown(&self) -> Vec<std::thread::JoinHandle<()>> {
         let sessions: Vec<Arc<Session>> = {
             let mut st = lock(&self.state);
             st.shut_down = true;
@@ -1420,9 +1466,7 @@ impl Core {
             st.tmux.clear();
             st.sessions.drain().map(|(_, s)| s).collect()
         };
-        for s in sessions {
-            s.kill();
-        }
+        sessions.iter().filter_map(|s| s.kill()).collect()
     }
 
     /// Feeds bytes to a session as if its program printed them (Inject).
@@ -1461,7 +1505,9 @@ mod tests {
         assert_eq!(rects[2], ("b".to_owned(), 41, 12, 40, 12));
         assert!(root.remove("c"));
         assert_eq!(ids(&root), vec!["a", "b"]);
-        assert!(matches!(&root, Node::Split { children, .. } if matches!(children[1], Node::Leaf(_))));
+        assert!(
+            matches!(&root, Node::Split { children, .. } if matches!(children[1], Node::Leaf(_)))
+        );
         assert!(root.remove("a") && root.remove("b"));
         assert!(root.is_empty());
     }

@@ -102,7 +102,12 @@ fn read_lines(screen: &mut vt100::Screen, overflow: u64, first: u64, count: usiz
 
 /// Text from `start` up to (not including) `end`, joining wrapped lines and ending other lines
 /// with `\n`; trailing blanks trimmed.
-fn text_between(screen: &mut vt100::Screen, overflow: u64, start: AbsCoord, end: AbsCoord) -> String {
+fn text_between(
+    screen: &mut vt100::Screen,
+    overflow: u64,
+    start: AbsCoord,
+    end: AbsCoord,
+) -> String {
     if end.y < start.y || start.y < 0 {
         return String::new();
     }
@@ -112,7 +117,11 @@ fn text_between(screen: &mut vt100::Screen, overflow: u64, start: AbsCoord, end:
     for (i, line) in lines.iter().enumerate() {
         let y = start.y + i as i64;
         let chars: Vec<char> = line.text.chars().collect();
-        let from = if y == start.y { start.x.max(0) as usize } else { 0 };
+        let from = if y == start.y {
+            start.x.max(0) as usize
+        } else {
+            0
+        };
         let to = if y == end.y {
             (end.x.max(0) as usize).min(chars.len())
         } else {
@@ -142,7 +151,10 @@ fn decode_base64(input: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut acc = 0u32;
     let mut bits = 0u32;
-    for c in input.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+    for c in input
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
         acc = (acc << 6) | val(c)?;
         bits += 6;
         if bits >= 8 {
@@ -178,8 +190,9 @@ fn percent_decode(s: &str) -> String {
 
 impl vt100::Callbacks for Hooks {
     fn set_window_title(&mut self, _: &mut vt100::Screen, title: &[u8]) {
-        self.events
-            .push(TermEvent::Title(String::from_utf8_lossy(title).into_owned()));
+        self.events.push(TermEvent::Title(
+            String::from_utf8_lossy(title).into_owned(),
+        ));
     }
 
     fn on_scroll(&mut self, _contents: vt100::capture::RowContents<'_>, alternate_screen: bool) {
@@ -232,7 +245,8 @@ impl vt100::Callbacks for Hooks {
                 let url = text(url);
                 if let Some(rest) = url.strip_prefix("file://") {
                     let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
-                    self.events.push(TermEvent::CurrentDir(percent_decode(path)));
+                    self.events
+                        .push(TermEvent::CurrentDir(percent_decode(path)));
                 }
             }
             _ => {}
@@ -267,7 +281,9 @@ impl Term {
     }
 
     pub fn resize(&mut self, rows: u16, cols: u16) {
-        self.parser.screen_mut().set_size(nz(rows, 24), nz(cols, 80));
+        self.parser
+            .screen_mut()
+            .set_size(nz(rows, 24), nz(cols, 80));
     }
 
     /// (rows, cols).
@@ -342,7 +358,9 @@ mod tests {
         });
         assert_eq!(cmd.as_deref(), Some("echo hi"));
         let d_args = ev.iter().find_map(|e| match e {
-            TermEvent::Mark { kind: 'D', args, .. } => Some(args.clone()),
+            TermEvent::Mark {
+                kind: 'D', args, ..
+            } => Some(args.clone()),
             _ => None,
         });
         assert_eq!(d_args, Some(vec!["3".to_owned()]));
