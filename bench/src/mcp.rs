@@ -1,13 +1,213 @@
-//! termloom-mcp over stdio (filled in with the MCP server).
+//! MCP servers over stdio, measured with a raw JSON-RPC client (the same for termloom-mcp and peers):
+//! spawn to `initialize` answered, tool-call latency, idle RSS.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Instant;
 
-use crate::stats::{Config, Section};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-pub async fn run(_cfg: &Config) -> Result<Section> {
+use crate::stats::{Config, Row, Section, measure};
+use crate::tmux::PrivateServer;
+
+/// A minimal MCP client over a child's stdio.
+pub struct RawMcp {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    next_id: u64,
+}
+
+impl RawMcp {
+    /// Spawns the server and completes the initialize handshake.
+    pub async fn start(cmd: &mut tokio::process::Command) -> Result<(RawMcp, std::time::Duration)> {
+        let t = Instant::now();
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().context("stdin")?;
+        let lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let mut c = RawMcp {
+            child,
+            stdin,
+            lines,
+            next_id: 1,
+        };
+        c.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "termloom-bench", "version": "0"}}),
+        )
+        .await?;
+        let startup = t.elapsed();
+        c.notify("notifications/initialized", json!({})).await?;
+        Ok((c, startup))
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    async fn send(&mut self, msg: &Value) -> Result<()> {
+        let mut line = serde_json::to_vec(msg)?;
+        line.push(b'\n');
+        self.stdin.write_all(&line).await?;
+        self.stdin.flush().await?;
+        Ok(())
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Value) -> Result<()> {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}))
+            .await
+    }
+
+    /// Sends a request and returns its result, skipping notifications and server requests.
+    pub async fn request(&mut self, method: &str, params: Value) -> Result<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await?;
+        while let Some(line) = self.lines.next_line().await? {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v.get("id") == Some(&json!(id)) {
+                if let Some(e) = v.get("error") {
+                    bail!("{method}: {e}");
+                }
+                return Ok(v.get("result").cloned().unwrap_or(Value::Null));
+            }
+        }
+        bail!("server closed stdout")
+    }
+
+    /// Calls a tool; a result with isError is an error.
+    pub async fn call(&mut self, tool: &str, args: Value) -> Result<Value> {
+        let r = self
+            .request("tools/call", json!({"name": tool, "arguments": args}))
+            .await?;
+        if r.get("isError") == Some(&json!(true)) {
+            bail!("{tool}: {r}");
+        }
+        Ok(r)
+    }
+}
+
+/// Resident memory of a process in MiB (Linux).
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn sibling_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let p = exe.parent().context("exe dir")?.join(name);
+    anyhow::ensure!(
+        p.exists(),
+        "{} not built: run `cargo build --release --bins` first",
+        p.display()
+    );
+    Ok(p)
+}
+
+fn termloom_mcp(srv: &PrivateServer, state: &Path) -> Result<tokio::process::Command> {
+    let mut c = tokio::process::Command::new(sibling_binary("termloom-mcp")?);
+    c.arg("-S")
+        .arg(&srv.socket)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--tmux-config")
+        .arg(srv.config())
+        .envs(srv.env());
+    Ok(c)
+}
+
+pub async fn run(cfg: &Config) -> Result<Section> {
+    let srv = PrivateServer::new()?;
+    let state = srv.dir.path().join("state");
+    std::fs::create_dir_all(&state)?;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut facts = Vec::new();
+
+    // Startup: spawn to initialize answered (the server connects to tmux lazily).
+    let mut startups = Vec::new();
+    for _ in 0..cfg.warmup.max(20) {
+        let (c, d) = RawMcp::start(&mut termloom_mcp(&srv, &state)?).await?;
+        startups.push(d);
+        drop(c);
+    }
+    startups.sort();
+    facts.push((
+        "spawn → initialize answered, p50".to_string(),
+        format!(
+            "{:.2} ms (n={})",
+            startups[startups.len() / 2].as_secs_f64() * 1000.0,
+            startups.len()
+        ),
+    ));
+
+    let (mut c, _) = RawMcp::start(&mut termloom_mcp(&srv, &state)?).await?;
+    c.call(
+        "create_session",
+        json!({"name": "bench", "workspace": "bench"}),
+    )
+    .await?;
+    let c = std::sync::Arc::new(tokio::sync::Mutex::new(c));
+    let cases: Vec<(&str, &str, Value)> = vec![
+        ("list_sessions", "list_sessions", json!({})),
+        (
+            "send_text",
+            "send_text",
+            json!({"session": "bench", "text": ": ping"}),
+        ),
+        (
+            "read_output (20 lines)",
+            "read_output",
+            json!({"session": "bench", "lines": 20}),
+        ),
+        (
+            "run_command(\"echo X\")",
+            "run_command",
+            json!({"session": "bench", "command": "echo X"}),
+        ),
+    ];
+    for (label, tool, args) in cases {
+        let cc = c.clone();
+        let r = measure(cfg, label, |_| {
+            let cc = cc.clone();
+            let args = args.clone();
+            async move {
+                cc.lock().await.call(tool, args).await?;
+                Ok(())
+            }
+        })
+        .await;
+        match r {
+            Ok(row) => rows.push(row),
+            Err(e) => eprintln!("{label} not measured: {e}"),
+        }
+    }
+    let pid = c.lock().await.pid();
+    if let Some(mib) = pid.and_then(rss_mib) {
+        facts.push((
+            "termloom-mcp RSS after the calls above".to_string(),
+            format!("{mib:.1} MiB"),
+        ));
+    }
     Ok(Section {
-        title: "MCP over stdio (not measured yet)".into(),
-        rows: vec![],
-        facts: vec![],
+        title: "MCP over stdio: termloom-mcp (raw JSON-RPC client, private tmux server)".into(),
+        rows,
+        facts,
     })
 }
