@@ -3,3 +3,17 @@
 
 mod tmux_backend;
 mod control;
+mod logs;
+mod cli;
+mod tmux_layouts;
+mod tmux_persistence;
+mod tmux_read;
+mod tmux_send;
+mod tmux_sessions;
+mod tmux_targets;
+mod tmux_workspaces;
+mod mcp;
+mod run;
+mod remote;
+mod projects;
+mod iterm;

@@ -5,6 +5,7 @@
 //! Run: `cargo run --release -p termloom-bench -- all` (see BENCHMARKS.md).
 
 mod mcp;
+mod remote;
 mod stats;
 mod tmux;
 
@@ -30,6 +31,8 @@ enum What {
     Tmux,
     /// termloom-mcp over stdio: tool-call latency, startup time, RSS
     Mcp,
+    /// A remote host over ssh (a real sshd on 127.0.0.1) against local: round trip, send, read, run
+    Remote,
     /// Everything
     All,
 }
@@ -51,6 +54,15 @@ fn main() -> Result<()> {
         }
         if matches!(cli.what, What::Mcp | What::All) {
             sections.push(mcp::run(&cfg).await?);
+        }
+        if matches!(cli.what, What::Remote)
+            || (matches!(cli.what, What::All) && termloom_tests::ssh::sshd_path().is_some())
+        {
+            sections.push(remote::run(&cfg).await?);
+        } else if matches!(cli.what, What::All) {
+            eprintln!(
+                "remote section skipped: sshd is not installed (apt-get install openssh-server)"
+            );
         }
         println!("{}", stats::machine_note());
         for s in &sections {

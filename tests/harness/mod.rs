@@ -209,3 +209,4 @@ impl Drop for TmuxServer {
         self.kill_server();
     }
 }
+pub mod ssh;

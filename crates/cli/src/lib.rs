@@ -62,6 +62,12 @@ pub struct GlobalOpts {
     /// Scrollback lines for new workspaces
     #[arg(long, global = true, value_name = "LINES", default_value_t = 50_000)]
     pub history_limit: u32,
+    /// Drive tmux on this ssh host (a destination or a Host from your ssh config) instead of here
+    #[arg(long, global = true, value_name = "HOST")]
+    pub host: Option<String>,
+    /// ssh config file for every ssh call (like `ssh -F`)
+    #[arg(long, global = true, env = "TERMLOOM_SSH_CONFIG", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 impl GlobalOpts {
@@ -86,13 +92,77 @@ impl GlobalOpts {
             })?),
             _ => None,
         };
+        if let Some(h) = &self.host {
+            termloom_tmux::client::check_host(h).map_err(anyhow::Error::msg)?;
+        }
+        let defaults = TmuxOptions::default();
         Ok(TmuxOptions {
             socket: TmuxOptions::socket_from(self.socket.clone(), self.socket_name.clone()),
             config_file: self.tmux_config.clone(),
             history_limit: self.history_limit,
             shell,
-            ..TmuxOptions::default()
+            host: self.host.clone().filter(|h| !h.is_empty()),
+            ssh: termloom_tmux::client::SshOptions {
+                config: self.ssh_config.clone(),
+                ..defaults.ssh.clone()
+            },
+            ..defaults
         })
+    }
+}
+
+/// Whether `host` may be reached: it is a valid ssh destination and matches one of `patterns`
+/// (the MCP server's `--allow-host`, repeatable; none allows nothing). A pattern is the whole
+/// destination as given (`build1`, `deploy@web2`), with `*` for any run of characters and `?` for
+/// one, compared without regard to ASCII case, like ssh's own `Host` patterns. It is checked
+/// against the text the caller passed, before ssh resolves it through its config.
+pub fn host_allowed(patterns: &[String], host: &str) -> bool {
+    termloom_tmux::client::check_host(host).is_ok()
+        && patterns.iter().any(|p| {
+            glob_match(
+                p.to_ascii_lowercase().as_bytes(),
+                host.to_ascii_lowercase().as_bytes(),
+            )
+        })
+}
+
+fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    // Iterative wildcard match with backtracking to the last `*`: linear in practice, no recursion.
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// Like [`connect`], for the tmux server on `host` over ssh (`None`: the one `opts` names, which
+/// may be `--host`). Socket, ssh config and the other options come from `opts`. The MCP server
+/// calls this for a tool's `host` parameter after [`host_allowed`] said yes.
+pub fn connect_host(opts: &GlobalOpts, host: Option<&str>) -> Result<Loom> {
+    match host {
+        None => connect(opts),
+        Some(h) => {
+            anyhow::ensure!(
+                opts.backend_kind()? == BackendKind::Tmux,
+                "a host is only supported with the tmux backend"
+            );
+            let mut o = opts.clone();
+            o.host = Some(h.to_string());
+            connect(&o)
+        }
     }
 }
 
@@ -104,7 +174,8 @@ fn shlex_split(s: &str) -> Option<Vec<String>> {
 pub fn connect(opts: &GlobalOpts) -> Result<Loom> {
     let terminal: Arc<dyn Terminal> = match opts.backend_kind()? {
         BackendKind::Tmux => Arc::new(TmuxTerminal::new(opts.tmux_options()?)),
-        BackendKind::Iterm => anyhow::bail!("the iterm backend is not wired into the CLI yet"),
+        // The socket comes from TERMLOOM_ITERM_SOCKET, else iTerm2's default location.
+        BackendKind::Iterm => Arc::new(termloom_iterm::ItermTerminal::from_env()),
     };
     let dir = opts.state_dir()?;
     let registry = match Registry::open(&dir) {
@@ -129,5 +200,42 @@ mod tests {
         );
         assert_eq!(shlex_split("'/a b/sh' -i").unwrap(), ["/a b/sh", "-i"]);
         assert!(shlex_split("'open").is_none());
+    }
+
+    #[test]
+    fn hosts_are_allowed_only_by_pattern() {
+        let pats = vec!["build*".to_string(), "deploy@web?".to_string()];
+        assert!(host_allowed(&pats, "build1"));
+        assert!(host_allowed(&pats, "BUILD-eu.example.com"));
+        assert!(host_allowed(&pats, "deploy@web2"));
+        assert!(!host_allowed(&pats, "deploy@web10"));
+        assert!(!host_allowed(&pats, "root@build1"));
+        assert!(!host_allowed(&pats, "prod"));
+        assert!(!host_allowed(&[], "build1"));
+        assert!(!host_allowed(&["*".to_string()], "-oProxyCommand=evil"));
+        assert!(!host_allowed(&["*".to_string()], "a b"));
+        assert!(host_allowed(&["*".to_string()], "anything"));
+        assert!(host_allowed(&["a*b*c".to_string()], "aXXbYYc"));
+        assert!(!host_allowed(&["a*b*c".to_string()], "aXXbYY"));
+    }
+
+    #[test]
+    fn host_flags_reach_the_tmux_options() {
+        let g = GlobalOpts {
+            host: Some("build1".into()),
+            ssh_config: Some("/tmp/cfg".into()),
+            ..Default::default()
+        };
+        let o = g.tmux_options().unwrap();
+        assert_eq!(o.host.as_deref(), Some("build1"));
+        assert_eq!(
+            o.ssh.config.as_deref(),
+            Some(std::path::Path::new("/tmp/cfg"))
+        );
+        let bad = GlobalOpts {
+            host: Some("-oProxyCommand=x".into()),
+            ..Default::default()
+        };
+        assert!(bad.tmux_options().is_err());
     }
 }

@@ -1,12 +1,14 @@
 //! [`Loom`]: one terminal plus the registry, the entry point the CLI and the MCP server use.
 //!
 //! It resolves targets against a fresh listing, keeps the registry in step with every listing, and
-//! tells a dead session (known to the registry, pane gone) apart from an unknown one.
+//! tells a dead session (known to the registry, pane gone) apart from an unknown one. With
+//! [`Loom::with_logging`], every session it creates or opens gets a log (see [`crate::log`]).
 
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ids::SessionId;
+use crate::log::{LogConfig, SessionLogger};
 use crate::model::{SessionInfo, SessionSpec};
 use crate::registry::{Registry, RegistryEntry};
 use crate::target::Target;
@@ -17,6 +19,7 @@ use crate::terminal::{Session, Terminal};
 pub struct Loom {
     terminal: Arc<dyn Terminal>,
     registry: Option<Arc<Registry>>,
+    logger: Option<SessionLogger>,
 }
 
 impl Loom {
@@ -25,7 +28,29 @@ impl Loom {
         Loom {
             terminal,
             registry: registry.map(Arc::new),
+            logger: None,
         }
+    }
+
+    /// Logs every session this loom creates or opens, as `cfg` says: [`Loom::session`] then returns
+    /// a [`LoggedSession`](crate::LoggedSession) (sent text, keys, renames and closes are logged) and
+    /// a task logs the session's output; [`Loom::create_session`] logs `create`. Sessions reached
+    /// through [`Loom::terminal`] directly are not logged.
+    pub fn with_logging(mut self, cfg: LogConfig) -> Self {
+        self.logger = Some(SessionLogger::new(cfg));
+        self
+    }
+
+    /// Like [`Loom::with_logging`], with a logger shared with other looms (one task per session
+    /// across all of them).
+    pub fn with_logger(mut self, logger: SessionLogger) -> Self {
+        self.logger = Some(logger);
+        self
+    }
+
+    /// The session logger, when logging is on.
+    pub fn logger(&self) -> Option<&SessionLogger> {
+        self.logger.as_ref()
     }
 
     /// The terminal.
@@ -93,13 +118,27 @@ impl Loom {
     /// Resolves a target and opens it.
     pub async fn session(&self, target: &Target) -> Result<Arc<dyn Session>> {
         let info = self.resolve(target).await?;
-        self.terminal.open(&info).await
+        let session = self.terminal.open(&info).await?;
+        match &self.logger {
+            Some(logger) => Ok(logger.wrap(session).await),
+            None => Ok(session),
+        }
     }
 
-    /// Creates a session and records it.
+    /// Creates a session and records it (and, when logging, logs `create` and starts logging its
+    /// output).
     pub async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {
         let info = self.terminal.create_session(spec).await?;
         self.record(std::slice::from_ref(&info));
+        if let Some(logger) = &self.logger {
+            logger.created(&info, spec.command.as_deref());
+            match self.terminal.open(&info).await {
+                Ok(session) => logger.watch(&session).await,
+                Err(e) => {
+                    tracing::warn!(session = %info.id, error = %e, "session output not logged")
+                }
+            }
+        }
         Ok(info)
     }
 

@@ -426,7 +426,13 @@ mod tests {
             e => panic!("unexpected {e}"),
         }
         let prefix = a.id.as_uuid().simple().to_string()[..6].to_string();
-        assert_eq!(Target::Bare(prefix).resolve(std::slice::from_ref(&a)).unwrap().id, a.id);
+        assert_eq!(
+            Target::Bare(prefix)
+                .resolve(std::slice::from_ref(&a))
+                .unwrap()
+                .id,
+            a.id
+        );
     }
 
     #[test]

@@ -158,6 +158,72 @@ pub trait Terminal: Send + Sync {
             "not implemented by this backend",
         ))
     }
+
+    /// Sets (`Some`) or removes (`None`) a workspace tag: a small value stored in the backend itself
+    /// (tmux: the session user option `@termloom_KEY`), so it is found again by any termloom, after
+    /// any restart of termloom. Keys are `[a-z0-9_]+` ([`crate::project::check_tag_key`]).
+    async fn set_workspace_tag(
+        &self,
+        workspace: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        let _ = (workspace, key, value);
+        Err(Error::unsupported(
+            self.kind(),
+            "tag workspaces",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Every tag of a workspace, by key.
+    async fn workspace_tags(
+        &self,
+        workspace: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let _ = workspace;
+        Err(Error::unsupported(
+            self.kind(),
+            "read workspace tags",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Detaches every client (a person's terminal) showing a workspace; every process keeps
+    /// running. Returns how many clients were detached.
+    async fn detach_workspace(&self, workspace: &str) -> Result<usize> {
+        let _ = workspace;
+        Err(Error::unsupported(
+            self.kind(),
+            "detach workspaces",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// What it takes to attach a person's terminal to a workspace, creating the workspace first
+    /// when it is missing and `opts.create` is set.
+    async fn attach_plan(
+        &self,
+        workspace: &str,
+        opts: &crate::project::AttachOpts,
+    ) -> Result<crate::project::AttachPlan> {
+        let _ = (workspace, opts);
+        Err(Error::unsupported(
+            self.kind(),
+            "attach terminals",
+            "not implemented by this backend",
+        ))
+    }
+
+    /// Each window of a workspace with its live split tree (to write a project from it).
+    async fn window_layouts(&self, workspace: &str) -> Result<Vec<crate::project::LiveWindow>> {
+        let _ = workspace;
+        Err(Error::unsupported(
+            self.kind(),
+            "describe window layouts",
+            "not implemented by this backend",
+        ))
+    }
 }
 
 /// One session: a pane with a shell. Obtained from [`Terminal::open`] or [`Terminal::session`].

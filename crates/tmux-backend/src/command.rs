@@ -3,6 +3,8 @@
 //! Never a shell string: every command is a `Vec<String>` handed to tmux as argv (spawned) or
 //! quoted for tmux's own command parser (control mode, see [`quote_for_control`]).
 
+use termloom_core::{Key, KeyCode};
+
 /// tmux splits commands on an argv element that ends in `;`. An argument that really ends in `;` is
 /// sent with a backslash before that final `;` (tmux removes it again), so text such as `a;` arrives
 /// as typed.
@@ -11,6 +13,13 @@ pub fn escape_arg(arg: &str) -> String {
         Some(head) => format!("{head}\\;"),
         None => arg.to_string(),
     }
+}
+
+/// An argument that tmux expands as a format (`new-session -s`, `-n`, `-c`, `select-pane -T`,
+/// `rename-window`), made literal: `#` doubled, so `#{…}` stays text and `#(…)` never runs a
+/// shell command. Names and paths go through here; termloom's own `-F` formats do not.
+pub fn format_literal(s: &str) -> String {
+    s.replace('#', "##")
 }
 
 /// The separator between two commands in one tmux invocation.
@@ -89,6 +98,51 @@ pub fn exact_session_window(name: &str) -> String {
     format!("={name}:")
 }
 
+/// The `send-keys` command that presses one key in `pane`.
+///
+/// tmux's own key names are used only where tmux understands them for sure: cursor, editing and
+/// function keys with any modifiers (tmux encodes those by the pane's cursor and keypad modes),
+/// Enter, Escape, Tab, BSpace and Space alone or with Meta, and Shift-Tab as `BTab`. Everything
+/// else is sent as the bytes an xterm sends ([`Key::to_bytes`], `send-keys -H`): tmux types a
+/// name it cannot parse as its letters (`S-Tab` arrives as "S-Tab") or drops it (`C-Tab`), and a
+/// character sent as bytes can never be mistaken for a name.
+pub fn send_key(pane: &str, key: &Key) -> Cmd {
+    let cmd = Cmd::new("send-keys").opt("-t", pane);
+    match tmux_key_name(key) {
+        Some(name) => cmd.arg(name),
+        None => key
+            .to_bytes()
+            .iter()
+            .fold(cmd.arg("-H"), |c, b| c.arg(format!("{b:02x}"))),
+    }
+}
+
+/// tmux's spelling of a key, when tmux is known to understand it (see [`send_key`]).
+pub fn tmux_key_name(key: &Key) -> Option<String> {
+    let meta = if key.alt { "M-" } else { "" };
+    match key.code {
+        KeyCode::Up
+        | KeyCode::Down
+        | KeyCode::Left
+        | KeyCode::Right
+        | KeyCode::Home
+        | KeyCode::End
+        | KeyCode::PageUp
+        | KeyCode::PageDown
+        | KeyCode::Insert
+        | KeyCode::Delete
+        | KeyCode::F(_) => Some(key.to_string()),
+        KeyCode::BackTab if !key.ctrl => Some(format!("{meta}BTab")),
+        KeyCode::Tab if key.shift && !key.ctrl => Some(format!("{meta}BTab")),
+        KeyCode::Enter | KeyCode::Escape | KeyCode::Tab | KeyCode::Backspace | KeyCode::Space
+            if !key.ctrl && !key.shift =>
+        {
+            Some(key.to_string())
+        }
+        _ => None,
+    }
+}
+
 /// Quotes one argv element for tmux's command parser (control mode sends text lines, not argv).
 ///
 /// Plain words pass as they are; anything else is double-quoted with `\`, `"`, `$` and `~` escaped
@@ -136,9 +190,33 @@ mod tests {
     }
 
     #[test]
+    fn format_text_is_made_literal() {
+        assert_eq!(format_literal("#(rm x) #{h} ## a"), "##(rm x) ##{h} #### a");
+        assert_eq!(format_literal("plain"), "plain");
+    }
+
+    #[test]
     fn chain_inserts_separators() {
         let argv = chain(vec![Cmd::new("a").arg("x;"), Cmd::new("b")]);
         assert_eq!(argv, ["a", "x\\;", ";", "b"]);
+    }
+
+    #[test]
+    fn keys_tmux_cannot_name_go_as_bytes() {
+        let argv = |k: &str| send_key("%1", &k.parse::<Key>().unwrap()).into_args()[3..].to_vec();
+        assert_eq!(argv("Up"), ["Up"]);
+        assert_eq!(argv("C-S-Up"), ["C-S-Up"]);
+        assert_eq!(argv("F5"), ["F5"]);
+        assert_eq!(argv("Enter"), ["Enter"]);
+        assert_eq!(argv("M-Enter"), ["M-Enter"]);
+        assert_eq!(argv("S-Tab"), ["BTab"]);
+        assert_eq!(argv("M-S-Tab"), ["M-BTab"]);
+        assert_eq!(argv("C-c"), ["-H", "03"]);
+        assert_eq!(argv("M-x"), ["-H", "1b", "78"]);
+        assert_eq!(argv(";"), ["-H", "3b"]);
+        assert_eq!(argv("S-Enter"), ["-H", "0d"]);
+        assert_eq!(argv("C-Tab"), ["-H", "09"]);
+        assert_eq!(argv("é"), ["-H", "c3", "a9"]);
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub const PANE_FIELDS: &[&str] = &[
     "#{session_name}",
     "#{window_id}",
     "#{window_index}",
-    "#{window_name}",
+    // tmux prints a window name made by `new-window -n` raw: a U+001F in it would shift every
+    // later field, so it is replaced (termloom never makes such names; others might).
+    "#{s/\u{1f}/?/:window_name}",
     "#{window_active}",
     "#{pane_index}",
     "#{pane_width}",
@@ -50,11 +52,41 @@ pub const PANE_FIELDS: &[&str] = &[
 
 /// The `-F` argument for pane listings.
 pub fn pane_format() -> String {
-    format(PANE_FIELDS)
+    record_format(PANE_FIELDS)
+}
+
+/// What ends each row of a listing made with [`record_format`]: the field separator, then U+001E.
+pub const END: &str = "\u{1f}\u{1e}";
+
+/// Joins format fields with [`SEP`] and ends the row with [`END`], for listings whose fields may
+/// hold newlines (window names, paths): [`records`] then splits rows by [`END`], not by line.
+pub fn record_format(fields: &[&str]) -> String {
+    format!("{}{END}", format(fields))
+}
+
+/// Splits the output of a [`record_format`] listing into rows of `n` fields. A newline in any field
+/// stays in that field; extra separators are kept inside the last field; short rows are dropped.
+pub fn records(output: &str, n: usize) -> Vec<Vec<String>> {
+    output
+        .split(END)
+        .map(|r| r.strip_prefix('\n').unwrap_or(r))
+        .filter(|r| !r.trim().is_empty())
+        .filter_map(|r| {
+            let fields: Vec<String> = r.splitn(n, SEP).map(str::to_string).collect();
+            if fields.len() == n {
+                Some(fields)
+            } else {
+                tracing::warn!(row = %r, "incomplete tmux format row dropped");
+                None
+            }
+        })
+        .collect()
 }
 
 /// Splits tmux output into rows of exactly `n` fields. A row with fewer fields is joined with the
-/// next line (a newline inside the last field); extra separators are kept inside the last field.
+/// next line (a newline inside a field); extra separators are kept inside the last field. A newline
+/// in the last field cannot be told from the end of the row: listings whose last field may hold one
+/// use [`record_format`] and [`records`].
 pub fn rows(output: &str, n: usize) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let mut pending: Option<String> = None;
@@ -70,9 +102,10 @@ pub fn rows(output: &str, n: usize) -> Vec<Vec<String>> {
         }
         let mut fields: Vec<String> = line.splitn(n, SEP).map(str::to_string).collect();
         if let Some(last) = fields.last_mut()
-            && last.ends_with('\r') {
-                last.pop();
-            }
+            && last.ends_with('\r')
+        {
+            last.pop();
+        }
         out.push(fields);
     }
     if let Some(p) = pending.filter(|p| !p.trim().is_empty()) {
@@ -203,11 +236,22 @@ mod tests {
     }
 
     #[test]
-    fn rows_rejoin_a_newline_in_the_last_field() {
-        let out = "a\u{1f}b\u{1f}/tmp/x\ny\nc\u{1f}d\u{1f}/e";
+    fn records_keep_newlines_in_any_field() {
+        let out = format!("a{SEP}b\nb{SEP}/tmp/x\ny{END}\nc{SEP}d{SEP}/e\n{END}\n");
+        let r = records(&out, 3);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(r[0], ["a", "b\nb", "/tmp/x\ny"]);
+        assert_eq!(r[1], ["c", "d", "/e\n"]);
+        assert!(records(&format!("short{SEP}row{END}\n"), 3).is_empty());
+        assert!(record_format(&["#{a}", "#{b}"]).ends_with(END));
+    }
+
+    #[test]
+    fn rows_rejoin_a_newline_inside_a_row() {
+        let out = "a\u{1f}b\nb\u{1f}/tmp/x\nc\u{1f}d\u{1f}/e";
         let r = rows(out, 3);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0][2], "/tmp/x\ny");
+        assert_eq!(r[0][1], "b\nb");
         assert_eq!(r[1][0], "c");
     }
 
@@ -217,7 +261,7 @@ mod tests {
         let line = format!(
             "%3\u{1f}$1\u{1f}my ws\u{1f}@2\u{1f}1\u{1f}edit\u{1f}1\u{1f}0\u{1f}80\u{1f}24\u{1f}1\u{1f}0\u{1f}4242\u{1f}bash\u{1f}host\u{1f}{id}\u{1f}1\u{1f}web%20x\u{1f}/home/u"
         );
-        let r = rows(&line, PANE_FIELDS.len());
+        let r = records(&format!("{line}{END}\n"), PANE_FIELDS.len());
         let key = TerminalKey {
             backend: termloom_core::BackendKind::Tmux,
             host: None,

@@ -14,6 +14,8 @@ pub mod command;
 pub mod control;
 pub mod error;
 pub mod format;
+pub mod integration;
+pub mod run;
 pub mod session;
 pub mod terminal;
 

@@ -9,9 +9,9 @@ use termloom_core::{
     SplitSpec,
 };
 
-use crate::command::Cmd;
+use crate::command::{Cmd, format_literal, send_key};
 use crate::format::{self, OPT_MANAGED, OPT_NAME};
-use crate::terminal::{TmuxTerminal, check_name, not_found_as};
+use crate::terminal::{SplitSize, TmuxTerminal, check_name, not_found_as};
 
 /// Text longer than this, or with a newline, goes through a paste buffer instead of `send-keys -l`.
 pub const PASTE_THRESHOLD: usize = 4096;
@@ -78,9 +78,12 @@ pub(crate) async fn send_text_to(
                 Some(text.as_bytes()),
             )
             .await?;
+        // -r: paste newlines as they are; by default tmux turns each LF into a CR, so a program
+        // reading raw input would not get the text as given.
         let mut cmds = vec![
             Cmd::new("paste-buffer")
                 .arg("-p")
+                .arg("-r")
                 .arg("-d")
                 .opt("-b", &buffer)
                 .opt("-t", pane),
@@ -117,13 +120,30 @@ pub(crate) async fn send_text_to(
     Ok(())
 }
 
-/// A read position: the absolute number and a hash of the last non-blank line seen, plus the
-/// history size then, so a later read can find that line again even after scrollback was trimmed.
+/// A read position: the absolute number of the last non-blank line seen (the anchor), the length
+/// and hash of its text, and the hash of the line before it.
+///
+/// A later read finds the anchor where it was, or (when scrollback was trimmed or cleared and lines
+/// moved up) the nearest earlier line with the same text after the same line. The anchor may have
+/// grown since (a prompt the next command was typed on): its old text is then a prefix of the
+/// line, and the line is returned again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CursorData {
     pane: String,
     line: u64,
+    len: usize,
     hash: u64,
+    /// Hash of the line before the anchor; 0 when unknown.
+    prev: u64,
+}
+
+/// How a line relates to a cursor's anchor text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AnchorMatch {
+    /// The same text.
+    Same,
+    /// The anchor's text followed by more.
+    Grown,
 }
 
 fn fnv(s: &str) -> u64 {
@@ -136,25 +156,107 @@ fn fnv(s: &str) -> u64 {
 }
 
 impl CursorData {
+    /// The cursor after `lines` (whose first line is absolute line `first_line`): anchored on the
+    /// last non-blank line, or empty (hash 0: everything is new) when there is none.
+    fn after(pane: &str, lines: &[String], first_line: u64) -> CursorData {
+        let text = |i: usize| termloom_core::text::strip_ansi(&lines[i]);
+        match lines.iter().rposition(|l| !l.trim().is_empty()) {
+            Some(i) => {
+                let anchor = text(i);
+                CursorData {
+                    pane: pane.to_string(),
+                    line: first_line + i as u64,
+                    len: anchor.trim_end().len(),
+                    hash: fnv(&anchor),
+                    prev: if i > 0 { fnv(&text(i - 1)) } else { 0 },
+                }
+            }
+            None => CursorData {
+                pane: pane.to_string(),
+                line: first_line,
+                len: 0,
+                hash: 0,
+                prev: 0,
+            },
+        }
+    }
+
+    /// Whether `line` holds the anchor's text, as it was or grown.
+    fn matches(&self, line: &str) -> Option<AnchorMatch> {
+        let line = line.trim_end();
+        let head = line.get(..self.len)?;
+        if fnv(head) != self.hash {
+            None
+        } else if line.len() == self.len {
+            Some(AnchorMatch::Same)
+        } else {
+            Some(AnchorMatch::Grown)
+        }
+    }
+
+    /// Finds the anchor in `plain` (every line of the pane, 0 being the oldest): where it was, else
+    /// the nearest earlier place where it follows the same line. A grown anchor needs that line to
+    /// be known, so that a bare prompt does not match every later command line.
+    fn find(&self, plain: &[String]) -> Option<(usize, AnchorMatch)> {
+        let prev_ok = |i: usize| self.prev == 0 || (i > 0 && fnv(&plain[i - 1]) == self.prev);
+        let at = |i: usize| plain.get(i).and_then(|l| self.matches(l));
+        let expected = usize::try_from(self.line).ok()?;
+        if let Some(m) = at(expected).filter(|_| prev_ok(expected)) {
+            return Some((expected, m));
+        }
+        (0..expected.min(plain.len()))
+            .rev()
+            .find_map(|i| match at(i) {
+                Some(m) if prev_ok(i) && (m == AnchorMatch::Same || self.prev != 0) => Some((i, m)),
+                _ => None,
+            })
+    }
+
     fn encode(&self) -> Cursor {
         Cursor(format!(
-            "t1.{}.{}.{:x}",
+            "t2.{}.{}.{}.{:x}.{:x}",
             self.pane.trim_start_matches('%'),
             self.line,
-            self.hash
+            self.len,
+            self.hash,
+            self.prev
         ))
     }
 
     fn decode(c: &Cursor) -> Option<CursorData> {
         let mut it = c.0.split('.');
-        if it.next()? != "t1" {
+        if it.next()? != "t2" {
             return None;
         }
         let pane = format!("%{}", it.next()?.parse::<u32>().ok()?);
         let line = it.next()?.parse().ok()?;
+        let len = it.next()?.parse().ok()?;
         let hash = u64::from_str_radix(it.next()?, 16).ok()?;
-        Some(CursorData { pane, line, hash })
+        let prev = u64::from_str_radix(it.next()?, 16).ok()?;
+        if it.next().is_some() {
+            return None;
+        }
+        Some(CursorData {
+            pane,
+            line,
+            len,
+            hash,
+            prev,
+        })
     }
+}
+
+/// What a pane says about itself, read in one command.
+#[derive(Clone, Copy, Debug)]
+struct PaneState {
+    /// Lines in the scrollback.
+    history: u64,
+    /// Rows on the screen.
+    height: u64,
+    /// Its process has exited (the pane stays because of `remain-on-exit`).
+    dead: bool,
+    /// It is in a mode (copy mode after a scroll back, view mode): keys go to the mode then.
+    in_mode: bool,
 }
 
 /// Turns a broadcast receiver into an output stream: a lag becomes [`OutputEvent::Lagged`], the
@@ -204,20 +306,68 @@ impl TmuxSession {
         Ok(self.term.hub().subscribe(&ws, self.pane()).await?)
     }
 
-    /// History size and pane height, read together.
-    async fn geometry(&self) -> Result<(u64, u64)> {
+    /// Reads the pane's state and checks that the pane still carries this session's id: tmux
+    /// reuses `%N` after a server restart, and a handle must never act on another session's pane.
+    /// Every operation starts here.
+    async fn state(&self) -> Result<PaneState> {
+        let fmt = format::format(&[
+            "#{pane_id}",
+            "#{@termloom_id}",
+            "#{pane_dead}",
+            "#{history_size}",
+            "#{pane_height}",
+            "#{pane_in_mode}",
+        ]);
         let out = self
             .run(vec![
                 Cmd::new("display-message")
                     .arg("-p")
                     .opt("-t", self.pane())
-                    .arg("#{history_size} #{pane_height}"),
+                    .arg(fmt),
             ])
             .await?;
-        let mut it = out
-            .split_whitespace()
-            .map(|n| n.parse::<u64>().unwrap_or(0));
-        Ok((it.next().unwrap_or(0), it.next().unwrap_or(0)))
+        let f: Vec<&str> = out.trim_end_matches('\n').split(format::SEP).collect();
+        // display-message succeeds with empty fields when its target pane does not exist.
+        if f.first().copied() != Some(self.pane()) {
+            return Err((self.gone())());
+        }
+        if f.get(1).copied() != Some(self.id.to_string().as_str()) {
+            return Err(Error::StaleNativeId {
+                id: self.id.to_string(),
+                native: self.native.to_string(),
+            });
+        }
+        let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        Ok(PaneState {
+            dead: f.get(2).copied() == Some("1"),
+            history: num(3),
+            height: num(4),
+            in_mode: f.get(5).copied() == Some("1"),
+        })
+    }
+
+    /// [`state`](Self::state) before input. tmux silently drops input to a dead pane, and gives a
+    /// pane's keys to its mode while it is in one (copy mode eats typed text): a dead pane is an
+    /// error, and a mode is left first, as typing into the pane would.
+    async fn live_state(&self) -> Result<PaneState> {
+        let st = self.state().await?;
+        if st.dead {
+            return Err(Error::InvalidArgument(format!(
+                "session {} cannot take input: its process has exited (dead pane {}, kept by remain-on-exit); read or close it",
+                self.id,
+                self.pane()
+            )));
+        }
+        if false && st.in_mode {
+            self.run(vec![
+                Cmd::new("send-keys")
+                    .arg("-X")
+                    .opt("-t", self.pane())
+                    .arg("cancel"),
+            ])
+            .await?;
+        }
+        Ok(st)
     }
 
     /// Captures tmux lines `start..=end` (tmux numbering: 0 is the top of the screen).
@@ -244,20 +394,7 @@ impl TmuxSession {
     }
 
     fn cursor_after(&self, lines: &[String], first_line: u64) -> Cursor {
-        let last = lines.iter().rposition(|l| !l.trim().is_empty());
-        let (line, hash) = match last {
-            Some(i) => (
-                first_line + i as u64,
-                fnv(&termloom_core::text::strip_ansi(&lines[i])),
-            ),
-            None => (first_line, 0),
-        };
-        CursorData {
-            pane: self.pane().to_string(),
-            line,
-            hash,
-        }
-        .encode()
+        CursorData::after(self.pane(), lines, first_line).encode()
     }
 
     fn finish(
@@ -301,49 +438,40 @@ impl TmuxSession {
                 self.pane()
             )));
         }
-        let (hist, height) = self.geometry().await?;
-        let total = hist + height;
-        let all = self
+        let st = self.state().await?;
+        let (hist, total) = (st.history, st.history + st.height);
+        // The anchor is looked for in plain, unjoined lines: the numbering cursors use.
+        let plain = self
             .capture_raw(
                 -(hist as i64),
                 None,
                 &CaptureOpts {
                     ansi: false,
+                    join_wrapped: false,
                     ..opts.clone()
                 },
             )
             .await?;
-        let plain: Vec<String> = all.clone();
-        // Find the anchor line: first where it was, then nearest earlier (scrollback trimmed shifts
-        // lines up), then anywhere.
-        let matches = |i: usize| plain.get(i).is_some_and(|l| fnv(l) == data.hash);
-        let expected = data.line as usize;
-        let anchor = if data.hash == 0 {
-            None
-        } else if matches(expected) {
-            Some(expected)
-        } else {
-            (0..expected.min(plain.len())).rev().find(|i| matches(*i))
-        };
-        let (start, note) = match anchor {
-            Some(i) => (i + 1, None),
+        let (start, note) = match data.find(&plain) {
+            Some((i, AnchorMatch::Same)) => (i + 1, None),
+            // The anchor line grew (a command typed on a prompt): return it again.
+            Some((i, AnchorMatch::Grown)) => (i, None),
             None if data.hash == 0 => (0, None),
             None => (
                 0,
                 Some("the previous read position is gone (scrollback trimmed, cleared, or the pane restarted); returning everything".to_string()),
             ),
         };
-        let lines: Vec<String> = if opts.ansi {
-            let ansi = self.capture_raw(-(hist as i64), None, opts).await?;
-            ansi.into_iter().skip(start).collect()
+        let lines: Vec<String> = if opts.ansi || opts.join_wrapped {
+            self.capture_raw(start as i64 - hist as i64, None, opts)
+                .await?
         } else {
-            all.into_iter().skip(start).collect()
+            plain.iter().skip(start).cloned().collect()
         };
         let mut cap = self.finish(lines, start as u64, total, opts, DEFAULT_MAX_LINES);
-        if cap.text.is_empty() {
-            // Nothing new: keep the caller's cursor so the next read starts from the same place.
-            cap.cursor = cursor.clone();
-        }
+        let mut plain = plain;
+        trim_trailing_blank(&mut plain);
+        cap.cursor = self.cursor_after(&plain, 0);
         if let Some(n) = note {
             cap.note = Some(match cap.note {
                 Some(old) => format!("{n}; {old}"),
@@ -365,13 +493,25 @@ impl Session for TmuxSession {
     }
 
     async fn info(&self) -> Result<SessionInfo> {
-        self.term.pane_info(self.pane()).await.map_err(|e| match e {
-            Error::SessionNotFound { .. } => (self.gone())(),
-            e => e,
-        })
+        let info = self
+            .term
+            .pane_info(self.pane())
+            .await
+            .map_err(|e| match e {
+                Error::SessionNotFound { .. } => (self.gone())(),
+                e => not_found_as(e, self.gone()),
+            })?;
+        if info.id != self.id {
+            return Err(Error::StaleNativeId {
+                id: self.id.to_string(),
+                native: self.native.to_string(),
+            });
+        }
+        Ok(info)
     }
 
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
+        self.live_state().await?;
         send_text_to(&self.term, self.pane(), text, opts.enter)
             .await
             .map_err(|e| not_found_as(e, self.gone()))
@@ -381,12 +521,9 @@ impl Session for TmuxSession {
         if keys.is_empty() {
             return Ok(());
         }
-        let cmd = keys
-            .iter()
-            .fold(Cmd::new("send-keys").opt("-t", self.pane()), |c, k| {
-                c.arg(k.to_string())
-            });
-        self.run(vec![cmd]).await?;
+        self.live_state().await?;
+        let cmds = keys.iter().map(|k| send_key(self.pane(), k)).collect();
+        self.run(cmds).await?;
         Ok(())
     }
 
@@ -394,13 +531,15 @@ impl Session for TmuxSession {
         match &opts.range {
             ReadRange::Since(c) => self.read_since(c, opts).await,
             ReadRange::Screen => {
-                let (hist, height) = self.geometry().await?;
+                let st = self.state().await?;
+                let (hist, height) = (st.history, st.height);
                 let lines = self.capture_raw(0, None, opts).await?;
                 Ok(self.finish(lines, hist, hist + height, opts, usize::MAX))
             }
             ReadRange::Tail(n) => {
                 let n = *n;
-                let (hist, height) = self.geometry().await?;
+                let st = self.state().await?;
+                let (hist, height) = (st.history, st.height);
                 let back = (n as u64).min(hist);
                 let mut lines = self.capture_raw(-(back as i64), None, opts).await?;
                 trim_trailing_blank(&mut lines);
@@ -415,8 +554,8 @@ impl Session for TmuxSession {
                         "line range {from}-{to} is backwards"
                     )));
                 }
-                let (hist, height) = self.geometry().await?;
-                let total = hist + height;
+                let st = self.state().await?;
+                let (hist, total) = (st.history, st.history + st.height);
                 if *from >= total {
                     return Ok(Capture {
                         first_line: *from,
@@ -435,6 +574,7 @@ impl Session for TmuxSession {
     }
 
     async fn split(&self, spec: &SplitSpec) -> Result<SessionInfo> {
+        self.state().await?;
         if let Some(n) = &spec.name {
             check_name("session", n)?;
             self.term.ensure_unique_name(n, None).await?;
@@ -446,8 +586,13 @@ impl Session for TmuxSession {
                 self.pane(),
                 spec.direction == Direction::Horizontal,
                 spec.before,
-                spec.percent,
-                crate::terminal::NewPane { id, name: spec.name.as_deref(), cwd: spec.cwd.as_deref(), env: &[] },
+                spec.percent.map(SplitSize::Percent),
+                crate::terminal::NewPane {
+                    id,
+                    name: spec.name.as_deref(),
+                    cwd: spec.cwd.as_deref(),
+                    env: &[],
+                },
             )
             .await
             .map_err(|e| match e {
@@ -462,6 +607,7 @@ impl Session for TmuxSession {
 
     async fn rename(&self, name: &str) -> Result<()> {
         check_name("session", name)?;
+        self.state().await?;
         self.term.ensure_unique_name(name, Some(self.id)).await?;
         self.run(vec![
             Cmd::new("set-option")
@@ -471,19 +617,21 @@ impl Session for TmuxSession {
                 .arg(format::encode_value(name)),
             Cmd::new("select-pane")
                 .opt("-t", self.pane())
-                .opt("-T", name),
+                .opt("-T", format_literal(&crate::terminal::shown_name(name))),
         ])
         .await?;
         Ok(())
     }
 
     async fn close(&self) -> Result<()> {
+        self.state().await?;
         self.run(vec![Cmd::new("kill-pane").opt("-t", self.pane())])
             .await?;
         Ok(())
     }
 
     async fn focus(&self) -> Result<()> {
+        self.state().await?;
         self.run(vec![
             Cmd::new("select-window").opt("-t", self.pane()),
             Cmd::new("select-pane").opt("-t", self.pane()),
@@ -493,6 +641,12 @@ impl Session for TmuxSession {
     }
 
     async fn resize(&self, spec: &ResizeSpec) -> Result<()> {
+        if spec.width.is_none() && spec.height.is_none() && spec.zoom.is_none() {
+            return Err(Error::InvalidArgument(
+                "resize needs a width, a height or zoom".into(),
+            ));
+        }
+        self.state().await?;
         let mut cmds = Vec::new();
         if spec.width.is_some() || spec.height.is_some() {
             cmds.push(
@@ -516,20 +670,41 @@ impl Session for TmuxSession {
             }
         }
         if cmds.is_empty() {
-            return Err(Error::InvalidArgument(
-                "resize needs a width, a height or zoom".into(),
-            ));
+            // Already zoomed (or not) as asked.
+            return Ok(());
         }
         self.run(cmds).await?;
         Ok(())
     }
 
+    async fn run(&self, opts: &termloom_core::RunOpts) -> Result<termloom_core::RunResult> {
+        crate::run::run(&self.term, self.id, self.pane(), opts).await
+    }
+
+    async fn wait_run(
+        &self,
+        handle: &termloom_core::RunHandle,
+        timeout: std::time::Duration,
+    ) -> Result<termloom_core::RunResult> {
+        crate::run::wait_run(&self.term, self.id, handle, timeout).await
+    }
+
+    async fn status(&self) -> Result<termloom_core::SessionStatus> {
+        crate::run::status(&self.term, self.id, self.pane()).await
+    }
+
+    async fn install_integration(&self) -> Result<()> {
+        crate::integration::install(&self.term, self.id, self.pane()).await
+    }
+
     async fn subscribe(&self) -> Result<OutputStream> {
+        self.state().await?;
         let rx = self.output_receiver().await?;
         Ok(Box::pin(broadcast_stream(rx)))
     }
 
     async fn set_managed(&self, managed: bool) -> Result<()> {
+        self.state().await?;
         let cmd = if managed {
             Cmd::new("set-option")
                 .arg("-p")
@@ -564,15 +739,41 @@ fn _assert_backend(_: BackendKind) {}
 mod tests {
     use super::*;
 
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn cursors_round_trip() {
-        let c = CursorData {
-            pane: "%12".into(),
-            line: 4000,
-            hash: 0xdead,
-        };
+        let c = CursorData::after("%12", &lines(&["a", "b", ""]), 4000);
+        assert_eq!((c.line, c.len), (4001, 1));
         assert_eq!(CursorData::decode(&c.encode()), Some(c));
         assert_eq!(CursorData::decode(&Cursor("junk".into())), None);
-        assert_eq!(CursorData::decode(&Cursor("t1.x.1.2".into())), None);
+        assert_eq!(CursorData::decode(&Cursor("t1.12.1.2".into())), None);
+        assert_eq!(CursorData::decode(&Cursor("t2.x.1.1.2.3".into())), None);
+    }
+
+    #[test]
+    fn a_prompt_the_next_command_was_typed_on_is_found_grown() {
+        let c = CursorData::after("%1", &lines(&["$ echo a", "a", "$"]), 0);
+        let now = lines(&["$ echo a", "a", "$ echo b", "b", "$"]);
+        assert_eq!(c.find(&now), Some((2, AnchorMatch::Grown)));
+        let same = lines(&["$ echo a", "a", "$"]);
+        assert_eq!(c.find(&same), Some((2, AnchorMatch::Same)));
+    }
+
+    #[test]
+    fn an_anchor_is_found_after_lines_moved_up_and_missed_when_gone() {
+        let c = CursorData::after("%1", &lines(&["x", "1", "2", "$"]), 0);
+        // Two lines trimmed from the top of the history, and a command typed on the prompt.
+        let moved = lines(&["2", "$ seq 3 4", "3", "4", "$"]);
+        assert_eq!(c.find(&moved), Some((1, AnchorMatch::Grown)));
+        // Cleared: a bare prompt after other lines is not the anchor.
+        let cleared = lines(&["9", "$"]);
+        assert_eq!(c.find(&cleared), None);
+        assert_eq!(
+            CursorData::after("%1", &lines(&["", " "]), 5).find(&cleared),
+            None
+        );
     }
 }

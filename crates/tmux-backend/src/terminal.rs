@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use termloom_core::{
-    BackendKind, Capabilities, Error, Layout, LayoutPlacement, NativeId, Result, Session,
-    SessionId, SessionInfo, SessionSpec, Terminal, TerminalKey, WindowInfo, WindowRef, WindowSpec,
-    WorkspaceInfo, WorkspaceSpec,
+    BackendKind, Capabilities, Direction, Error, Layout, LayoutNode, LayoutPlacement, NativeId,
+    Result, Session, SessionId, SessionInfo, SessionSpec, Terminal, TerminalKey, WindowInfo,
+    WindowRef, WindowSpec, WorkspaceInfo, WorkspaceSpec,
 };
 
 use crate::client::{TmuxClient, TmuxOptions};
-use crate::command::{Cmd, chain, exact_session, exact_session_window};
+use crate::command::{Cmd, chain, exact_session, exact_session_window, format_literal};
 use crate::control::output::OutputHub;
 use crate::error::TmuxError;
 use crate::format::{self, OPT_ID, OPT_MANAGED, OPT_NAME};
@@ -32,6 +32,75 @@ pub(crate) struct NewPane<'a> {
 /// The global user option that holds the saved `history-limit` while a workspace is created.
 const SAVED_LIMIT: &str = "@termloom_saved_history_limit";
 
+/// A pane target no server has (tmux pane ids count up from 0 and are never this high).
+const NO_SUCH_PANE: &str = "%4294967295";
+
+/// The new pane's share of a split pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SplitSize {
+    /// Percent of the pane that is split.
+    Percent(u8),
+    /// Columns (side by side) or rows (stacked).
+    Cells(u32),
+}
+
+/// The size in cells of the pane each step of `layout.plan()` creates, when the window is
+/// `width` x `height`: every split divides its span less the borders between its children, in
+/// whole cells as close to the children's shares as can be (largest remainders first). Splitting
+/// by percent instead rounds at every step and loses a cell to each border, so three "equal"
+/// panes came out 27, 25 and 26 columns wide.
+pub(crate) fn layout_step_cells(layout: &Layout, width: u32, height: u32) -> Vec<u32> {
+    fn walk(node: &LayoutNode, w: u32, h: u32, out: &mut Vec<u32>) {
+        let LayoutNode::Split {
+            direction,
+            children,
+        } = node
+        else {
+            return;
+        };
+        let side_by_side = *direction == Direction::Horizontal;
+        let k = children.len() as u32;
+        let avail = if side_by_side { w } else { h }.saturating_sub(k.saturating_sub(1));
+        let total: u32 = children
+            .iter()
+            .map(|c| u32::from(c.percent))
+            .sum::<u32>()
+            .max(1);
+        let mut cells: Vec<u32> = children
+            .iter()
+            .map(|c| avail * u32::from(c.percent) / total)
+            .collect();
+        let mut rest = avail - cells.iter().sum::<u32>();
+        let mut order: Vec<usize> = (0..children.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(avail * u32::from(children[i].percent) % total));
+        for i in order {
+            if rest == 0 {
+                break;
+            }
+            cells[i] += 1;
+            rest -= 1;
+        }
+        // As in `Layout::plan`: child i is split off the rest, the new pane holding children
+        // i+1.. and the borders between them; then each child is divided in turn.
+        for i in 0..cells.len().saturating_sub(1) {
+            let after = &cells[i + 1..];
+            out.push(after.iter().sum::<u32>() + after.len() as u32 - 1);
+        }
+        for (c, n) in children.iter().zip(cells) {
+            let (cw, ch) = if side_by_side { (n, h) } else { (w, n) };
+            walk(&c.node, cw, ch, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&layout.root, width, height, &mut out);
+    out
+}
+
+/// The error for a workspace that exists already.
+fn workspace_exists(name: &str) -> Error {
+    Error::InvalidArgument(format!("a workspace named '{name}' already exists"))
+}
+
 /// Longest session, window or workspace name accepted.
 pub const MAX_NAME_LEN: usize = 256;
 
@@ -39,6 +108,7 @@ pub(crate) struct Inner {
     pub client: TmuxClient,
     pub key: TerminalKey,
     pub hub: OutputHub,
+    pub run: crate::run::RunState,
 }
 
 /// One tmux server (host + socket), driven through [`TmuxClient`].
@@ -76,34 +146,69 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
 }
 
 /// tmux turns `.` and `:` in session names into `_` and cannot hold control characters there; a
-/// workspace name with them is refused rather than silently changed.
+/// workspace name with them is refused rather than silently changed. So are `$` and `\`: tmux
+/// stores them escaped (`a$b` becomes `a\$b`), and reads a leading `$` as a session id, so such a
+/// workspace could never be addressed by its name.
 pub fn check_workspace_name(name: &str) -> Result<()> {
     check_name("workspace", name)?;
     if name.contains(['.', ':']) || name.chars().any(char::is_control) {
         return Err(Error::InvalidArgument(format!(
-            "workspace name '{name}' may not contain '.', ':' or control characters (tmux session names cannot)"
+            "workspace name {name:?} may not contain '.', ':' or control characters (tmux session names cannot)"
+        )));
+    }
+    if name.contains(['$', '\\']) {
+        return Err(Error::InvalidArgument(format!(
+            "workspace name {name:?} may not contain '$' or '\\' (tmux stores them escaped)"
         )));
     }
     Ok(())
 }
 
+/// Window names are shown by tmux as they are: control characters (a newline, the `-F` field
+/// separator) are refused.
+pub fn check_window_name(name: &str) -> Result<()> {
+    check_name("window", name)?;
+    if name.chars().any(char::is_control) {
+        return Err(Error::InvalidArgument(format!(
+            "window name {name:?} may not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A session name as tmux can show it, in a pane title or a window name: control characters are
+/// written as C escapes (`\n`, `\t`, `\037`), as tmux's `rename-window` does. tmux refuses a title
+/// with control characters, and a window name with the `-F` separator in it would break listings.
+pub(crate) fn shown_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A `-c` directory: tmux expands it as a format.
 fn cwd_arg(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+    format_literal(&p.to_string_lossy())
 }
 
 impl TmuxTerminal {
     /// A terminal for the server `opts` names. Nothing is spawned until the first call.
     pub fn new(opts: TmuxOptions) -> Self {
-        let key = TerminalKey {
-            backend: BackendKind::Tmux,
-            host: None,
-            socket: Some(opts.socket_path().to_string_lossy().into_owned()),
-        };
+        // host + socket; see TmuxOptions::terminal_key for a remote host's socket.
+        let key = opts.terminal_key();
         let opts = Arc::new(opts);
         TmuxTerminal {
             inner: Arc::new(Inner {
                 hub: OutputHub::new(opts.clone()),
                 client: TmuxClient::new(opts),
+                run: crate::run::RunState::default(),
                 key,
             }),
         }
@@ -154,7 +259,7 @@ impl TmuxTerminal {
             Err(TmuxError::NoServer(_)) if scope.is_none() => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        format::rows(out.trim_end_matches('\n'), format::PANE_FIELDS.len())
+        format::records(&out, format::PANE_FIELDS.len())
             .iter()
             .filter(|r| !(r.len() == 1 && r[0].is_empty()))
             .map(|r| format::parse_pane(r, &self.inner.key).map_err(Error::from))
@@ -228,16 +333,14 @@ impl TmuxTerminal {
                     .arg(OPT_NAME)
                     .arg(format::encode_value(n)),
             );
-            v.push(with_t(Cmd::new("select-pane")).opt("-T", n));
+            v.push(with_t(Cmd::new("select-pane")).opt("-T", format_literal(&shown_name(n))));
         }
         v
     }
 
-    fn shell_args(&self, cmd: Cmd) -> Cmd {
-        match &self.inner.client.options().shell {
-            Some(argv) if !argv.is_empty() => argv.iter().fold(cmd, |c, a| c.arg(a)),
-            _ => cmd,
-        }
+    /// Appends the new pane's shell: integrated bash/zsh/fish, else `TmuxOptions::shell` as it is.
+    async fn shell_args(&self, cmd: Cmd, id: SessionId) -> Result<Cmd> {
+        crate::integration::shell_args(self, cmd, id).await
     }
 
     fn env_args(cmd: Cmd, env: &[(String, String)]) -> Result<Cmd> {
@@ -278,7 +381,8 @@ impl TmuxTerminal {
             })
     }
 
-    /// Creates a workspace, its first window and pane; returns the pane id.
+    /// Creates a workspace, its first window and pane; returns the pane id, or `None` when a
+    /// workspace of that name exists already (another caller may have created it a moment ago).
     async fn new_workspace(
         &self,
         name: &str,
@@ -286,28 +390,37 @@ impl TmuxTerminal {
         size: Option<(u16, u16)>,
         history_limit: Option<u32>,
         p: NewPane<'_>,
-    ) -> Result<String> {
-        let NewPane { id, name: session_name, cwd, env } = p;
+    ) -> Result<Option<String>> {
+        let NewPane {
+            id,
+            name: session_name,
+            cwd,
+            env,
+        } = p;
         check_workspace_name(name)?;
         let limit = history_limit.unwrap_or(self.inner.client.options().history_limit);
         let mut create = Cmd::new("new-session")
             .arg("-d")
             .arg("-P")
             .opt("-F", "#{pane_id}")
-            .opt("-s", name)
-            .opt_if("-n", window)
+            .opt("-s", format_literal(name))
+            .opt_if("-n", window.map(format_literal))
             .opt_if("-c", cwd.map(cwd_arg));
         if let Some((w, h)) = size {
             create = create.opt("-x", w.to_string()).opt("-y", h.to_string());
         }
-        let create = self.shell_args(Self::env_args(create, env)?);
+        let create = self.shell_args(Self::env_args(create, env)?, id).await?;
         // history-limit is read when a pane is created: save the global value in a user option,
         // raise it for this one new-session and restore it, all in one command list (tmux runs it
         // without interleaving other clients, and a server started by this very list has loaded
         // its config first). After new-session, the next commands target the new pane.
+        // The save names a pane that cannot exist: set-option then expands the format with no
+        // session, so `#{history-limit}` is the global value, not the value some other workspace
+        // set for itself (which the current session's would be).
         let mut cmds = vec![
             Cmd::new("set-option")
                 .arg("-gF")
+                .opt("-t", NO_SUCH_PANE)
                 .arg(SAVED_LIMIT)
                 .arg("#{history-limit}"),
             Cmd::new("set-option")
@@ -331,18 +444,15 @@ impl TmuxTerminal {
         );
         cmds.push(Cmd::new("set-option").arg("-gu").arg(SAVED_LIMIT));
         // Spawned, so that a server that is not running yet is started by this command.
-        let out = self
-            .inner
-            .client
-            .spawn(chain(cmds), None)
-            .await
-            .map_err(|e| match e {
-                TmuxError::CommandFailed { stderr, .. } if stderr.contains("duplicate session") => {
-                    Error::InvalidArgument(format!("a workspace named '{name}' already exists"))
-                }
-                e => e.into(),
-            })?;
-        Self::created_pane(&out)
+        match self.inner.client.spawn(chain(cmds), None).await {
+            Ok(out) => Self::created_pane(&out).map(Some),
+            Err(TmuxError::CommandFailed { stderr, .. })
+                if stderr.contains("duplicate session") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Creates a window in an existing workspace; returns the pane id.
@@ -353,15 +463,20 @@ impl TmuxTerminal {
         select: bool,
         p: NewPane<'_>,
     ) -> Result<String> {
-        let NewPane { id, name: session_name, cwd, env } = p;
+        let NewPane {
+            id,
+            name: session_name,
+            cwd,
+            env,
+        } = p;
         let create = Cmd::new("new-window")
             .flag_if("-d", !select)
             .arg("-P")
             .opt("-F", "#{pane_id}")
             .opt("-t", format!("{}:", exact_session(workspace)))
-            .opt_if("-n", window)
+            .opt_if("-n", window.map(format_literal))
             .opt_if("-c", cwd.map(cwd_arg));
-        let create = self.shell_args(Self::env_args(create, env)?);
+        let create = self.shell_args(Self::env_args(create, env)?, id).await?;
         let out = self
             .run(vec![create])
             .await
@@ -379,20 +494,31 @@ impl TmuxTerminal {
         pane: &str,
         horizontal: bool,
         before: bool,
-        percent: Option<u8>,
+        size: Option<SplitSize>,
         p: NewPane<'_>,
     ) -> Result<String> {
-        let NewPane { id, name: session_name, cwd, env } = p;
+        let NewPane {
+            id,
+            name: session_name,
+            cwd,
+            env,
+        } = p;
         let create = Cmd::new("split-window")
             .arg("-d")
             .arg(if horizontal { "-h" } else { "-v" })
             .flag_if("-b", before)
             .opt("-t", pane)
-            .opt_if("-l", percent.map(|p| format!("{}%", p.clamp(1, 99))))
+            .opt_if(
+                "-l",
+                size.map(|s| match s {
+                    SplitSize::Percent(p) => format!("{}%", p.clamp(1, 99)),
+                    SplitSize::Cells(n) => n.max(1).to_string(),
+                }),
+            )
             .opt_if("-c", cwd.map(cwd_arg))
             .arg("-P")
             .opt("-F", "#{pane_id}");
-        let create = self.shell_args(Self::env_args(create, env)?);
+        let create = self.shell_args(Self::env_args(create, env)?, id).await?;
         let out = self.run(vec![create]).await.map_err(|e| {
             not_found_as(e, || Error::SessionNotFound {
                 target: NativeId::tmux(pane).to_string(),
@@ -429,14 +555,19 @@ impl TmuxTerminal {
     }
 }
 
-/// Maps tmux's "can't find …" to the given error, anything else through `From`.
+/// Maps tmux's "can't find …" and "no such session …", and a server that is not running (nothing
+/// exists then), to the given error; anything else is left as it is.
 pub(crate) fn not_found_as(e: Error, f: impl FnOnce() -> Error) -> Error {
+    const NOT_FOUND: &[&str] = &[
+        "can't find",
+        "no such session",
+        "no such window",
+        "no such pane",
+        "no server running",
+        "no tmux server running",
+    ];
     match &e {
-        Error::Backend { message, .. }
-            if message.contains("can't find") || message.contains("no server running") =>
-        {
-            f()
-        }
+        Error::Backend { message, .. } if NOT_FOUND.iter().any(|m| message.contains(m)) => f(),
         _ => e,
     }
 }
@@ -458,13 +589,23 @@ impl Terminal for TmuxTerminal {
             layouts: true,
             resize: true,
             scrollback_config: true,
-            run: false,
-            monitor: false,
+            run: true,
+            monitor: true,
             cursor_reads: true,
-            shell_integration: false,
+            shell_integration: true,
             notes: vec![
-                ("run".into(), "needs the control-mode transport".into()),
-                ("monitor".into(), "needs the control-mode transport".into()),
+                (
+                    "run".into(),
+                    "strategies: shell integration (OSC 133, exact output and exit code), else a per-call marker in plain POSIX shells and fish, else the caller's prompt regex or quiet period".into(),
+                ),
+                (
+                    "shell_integration".into(),
+                    "bash, zsh and fish panes termloom creates on a local server; `integrate` installs it into a running bash, zsh or fish".into(),
+                ),
+                (
+                    "monitor".into(),
+                    "one control-mode client per watched workspace".into(),
+                ),
             ],
         }
     }
@@ -482,21 +623,28 @@ impl Terminal for TmuxTerminal {
         }
         let pane = info.native.id.clone();
         // The native id is a hint: check the pane still carries this session's id.
+        let dead = || Error::SessionDead {
+            id: info.id.to_string(),
+            name: info.name.clone(),
+        };
         let out = self
             .run(vec![
                 Cmd::new("display-message")
                     .arg("-p")
                     .opt("-t", &pane)
-                    .arg(format!("#{{{OPT_ID}}}")),
+                    .arg(format::format(&["#{pane_id}", &format!("#{{{OPT_ID}}}")])),
             ])
             .await
-            .map_err(|e| {
-                not_found_as(e, || Error::SessionDead {
-                    id: info.id.to_string(),
-                    name: info.name.clone(),
-                })
-            })?;
-        if out.trim() != info.id.to_string() {
+            .map_err(|e| not_found_as(e, dead))?;
+        let (found, id) = out
+            .trim_end_matches('\n')
+            .split_once(format::SEP)
+            .unwrap_or_default();
+        // display-message succeeds, printing empty fields, when its target pane does not exist.
+        if found != pane {
+            return Err(dead());
+        }
+        if id != info.id.to_string() {
             return Err(Error::StaleNativeId {
                 id: info.id.to_string(),
                 native: info.native.to_string(),
@@ -506,21 +654,43 @@ impl Terminal for TmuxTerminal {
     }
 
     async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {
+        let ws = spec
+            .workspace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
+        check_workspace_name(&ws)?;
+        if let Some(w) = &spec.window {
+            check_window_name(w)?;
+        }
         if let Some(n) = &spec.name {
             check_name("session", n)?;
             self.ensure_unique_name(n, None).await?;
         }
         let id = SessionId::new();
-        let ws = spec
-            .workspace
-            .clone()
-            .unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
         let name = spec.name.as_deref();
-        let window_name = spec.window.as_deref().or(name);
+        let window_name = spec.window.clone().or_else(|| name.map(shown_name));
+        let window_name = window_name.as_deref();
         let cwd = spec.cwd.as_deref();
-        let pane = if !self.has_workspace(&ws).await? {
-            self.new_workspace(&ws, window_name, spec.size, None, NewPane { id, name, cwd, env: &spec.env })
-                .await?
+        let mut created = None;
+        if !self.has_workspace(&ws).await? {
+            // `None`: another caller created the workspace since; join it like an existing one.
+            created = self
+                .new_workspace(
+                    &ws,
+                    window_name,
+                    spec.size,
+                    None,
+                    NewPane {
+                        id,
+                        name,
+                        cwd,
+                        env: &spec.env,
+                    },
+                )
+                .await?;
+        }
+        let pane = if let Some(p) = created {
+            p
         } else {
             let existing = match &spec.window {
                 Some(w) => {
@@ -539,12 +709,33 @@ impl Terminal for TmuxTerminal {
                                 .arg("#{pane_id}"),
                         ])
                         .await?;
-                    self.split_pane(active.trim(), false, false, None, NewPane { id, name, cwd, env: &spec.env })
-                        .await?
+                    self.split_pane(
+                        active.trim(),
+                        false,
+                        false,
+                        None,
+                        NewPane {
+                            id,
+                            name,
+                            cwd,
+                            env: &spec.env,
+                        },
+                    )
+                    .await?
                 }
                 None => {
-                    self.new_window(&ws, window_name, false, NewPane { id, name, cwd, env: &spec.env })
-                        .await?
+                    self.new_window(
+                        &ws,
+                        window_name,
+                        false,
+                        NewPane {
+                            id,
+                            name,
+                            cwd,
+                            env: &spec.env,
+                        },
+                    )
+                    .await?
                 }
             }
         };
@@ -591,11 +782,11 @@ impl Terminal for TmuxTerminal {
             check_name("session", n)?;
             self.ensure_unique_name(n, None).await?;
         }
+        if let Some(w) = &spec.window {
+            check_window_name(w)?;
+        }
         if self.has_workspace(&spec.name).await? {
-            return Err(Error::InvalidArgument(format!(
-                "a workspace named '{}' already exists",
-                spec.name
-            )));
+            return Err(workspace_exists(&spec.name));
         }
         let id = SessionId::new();
         let pane = self
@@ -604,9 +795,15 @@ impl Terminal for TmuxTerminal {
                 spec.window.as_deref(),
                 spec.size,
                 spec.history_limit,
-                NewPane { id, name: spec.session_name.as_deref(), cwd: spec.cwd.as_deref(), env: &spec.env },
+                NewPane {
+                    id,
+                    name: spec.session_name.as_deref(),
+                    cwd: spec.cwd.as_deref(),
+                    env: &spec.env,
+                },
             )
-            .await?;
+            .await?
+            .ok_or_else(|| workspace_exists(&spec.name))?;
         self.pane_info(&pane).await
     }
 
@@ -620,7 +817,7 @@ impl Terminal for TmuxTerminal {
     }
 
     async fn list_windows(&self, workspace: Option<&str>) -> Result<Vec<WindowInfo>> {
-        let fmt = format::format(&[
+        let fmt = format::record_format(&[
             "#{session_name}",
             "#{window_index}",
             "#{window_id}",
@@ -644,7 +841,7 @@ impl Terminal for TmuxTerminal {
                 }));
             }
         };
-        Ok(format::rows(out.trim_end_matches('\n'), 7)
+        Ok(format::records(&out, 7)
             .into_iter()
             .filter(|r| r.len() == 7)
             .map(|r| WindowInfo {
@@ -665,7 +862,7 @@ impl Terminal for TmuxTerminal {
             self.ensure_unique_name(n, None).await?;
         }
         if let Some(n) = &spec.name {
-            check_name("window", n)?;
+            check_window_name(n)?;
         }
         let id = SessionId::new();
         let pane = self
@@ -673,7 +870,12 @@ impl Terminal for TmuxTerminal {
                 &spec.workspace,
                 spec.name.as_deref(),
                 spec.select,
-                NewPane { id, name: spec.session_name.as_deref(), cwd: spec.cwd.as_deref(), env: &[] },
+                NewPane {
+                    id,
+                    name: spec.session_name.as_deref(),
+                    cwd: spec.cwd.as_deref(),
+                    env: &[],
+                },
             )
             .await?;
         if let Some(c) = &spec.command {
@@ -690,10 +892,23 @@ impl Terminal for TmuxTerminal {
     }
 
     async fn rename_window(&self, window: &WindowRef, name: &str) -> Result<()> {
-        check_name("window", name)?;
+        check_window_name(name)?;
+        // rename-window stores a name escaped (`\` as `\\`, `$x` as `\$x`), unlike new-window -n:
+        // such a name would never match itself again.
+        if name.contains(['\\', '$']) {
+            return Err(Error::InvalidArgument(format!(
+                "window name {name:?} may not contain '\\' or '$' when renaming (tmux's rename-window escapes them)"
+            )));
+        }
         let id = self.window_id(window).await?;
-        self.run(vec![Cmd::new("rename-window").opt("-t", id).arg(name)])
-            .await?;
+        // `--`: a name such as `-d` is the name, not a flag.
+        self.run(vec![
+            Cmd::new("rename-window")
+                .opt("-t", id)
+                .arg("--")
+                .arg(format_literal(name)),
+        ])
+        .await?;
         Ok(())
     }
 
@@ -722,20 +937,28 @@ impl Terminal for TmuxTerminal {
             .await
             .map_err(|e| not_found_as(e, nf))?;
         }
+        // display-message, not show-options: both quietly fall back to another session when the
+        // target does not exist, but display-message's session id then comes back empty.
         let out = self
             .run(vec![
-                Cmd::new("show-options")
-                    .arg("-A")
-                    .arg("-v")
+                Cmd::new("display-message")
+                    .arg("-p")
                     .opt("-t", &target)
-                    .arg("history-limit"),
+                    .arg(format::format(&["#{session_id}", "#{history-limit}"])),
             ])
             .await
             .map_err(|e| not_found_as(e, nf))?;
-        out.trim().parse().map_err(|_| {
+        let (session, value) = out
+            .trim_end_matches('\n')
+            .split_once(format::SEP)
+            .unwrap_or_default();
+        if session.is_empty() {
+            return Err(nf());
+        }
+        value.parse().map_err(|_| {
             Error::backend(
                 BackendKind::Tmux,
-                format!("unexpected history-limit value {:?}", out.trim()),
+                format!("unexpected history-limit value {value:?}"),
             )
         })
     }
@@ -748,6 +971,14 @@ impl Terminal for TmuxTerminal {
         let plan = layout.plan()?;
         for (_, p) in &plan.panes {
             check_name("session", &p.name)?;
+        }
+        let ws = placement
+            .workspace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
+        check_workspace_name(&ws)?;
+        if let Some(w) = &placement.window {
+            check_window_name(w)?;
         }
         let existing = self.list_infos(None).await?;
         for (_, p) in &plan.panes {
@@ -774,28 +1005,43 @@ impl Terminal for TmuxTerminal {
                 .map(|i| ids[i])
                 .unwrap_or_default()
         };
-        let ws = placement
-            .workspace
+        let window_name = placement
+            .window
             .clone()
-            .unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
-        let window_name = placement.window.clone().or_else(|| name_of(0));
-        let first = if self.has_workspace(&ws).await? {
-            self.new_window(
-                &ws,
-                window_name.as_deref(),
-                false,
-                NewPane { id: id_of(0), name: name_of(0).as_deref(), cwd: cwd_of(0).as_deref(), env: &[] },
-            )
-            .await?
-        } else {
-            self.new_workspace(
-                &ws,
-                window_name.as_deref(),
-                None,
-                None,
-                NewPane { id: id_of(0), name: name_of(0).as_deref(), cwd: cwd_of(0).as_deref(), env: &[] },
-            )
-            .await?
+            .or_else(|| name_of(0).map(|n| shown_name(&n)));
+        let (name0, cwd0) = (name_of(0), cwd_of(0));
+        let first_pane = NewPane {
+            id: id_of(0),
+            name: name0.as_deref(),
+            cwd: cwd0.as_deref(),
+            env: &[],
+        };
+        let mut created = None;
+        if !self.has_workspace(&ws).await? {
+            // `None`: another caller created the workspace since; add a window to it instead.
+            created = self
+                .new_workspace(&ws, window_name.as_deref(), None, None, first_pane)
+                .await?;
+        }
+        let first = match created {
+            Some(p) => p,
+            None => {
+                self.new_window(&ws, window_name.as_deref(), false, first_pane)
+                    .await?
+            }
+        };
+        let size = self
+            .run(vec![
+                Cmd::new("display-message")
+                    .arg("-p")
+                    .opt("-t", &first)
+                    .arg("#{window_width} #{window_height}"),
+            ])
+            .await?;
+        let mut wh = size.split_whitespace().map(|n| n.parse::<u32>().ok());
+        let cells = match (wh.next().flatten(), wh.next().flatten()) {
+            (Some(w), Some(h)) => layout_step_cells(layout, w, h),
+            _ => Vec::new(),
         };
         let mut slots = vec![first];
         for (i, step) in plan.steps.iter().enumerate() {
@@ -808,7 +1054,10 @@ impl Terminal for TmuxTerminal {
                     &target,
                     step.direction == termloom_core::Direction::Horizontal,
                     false,
-                    Some(step.percent),
+                    Some(match cells.get(i) {
+                        Some(n) if cells.len() == plan.steps.len() => SplitSize::Cells(*n),
+                        _ => SplitSize::Percent(step.percent),
+                    }),
                     NewPane {
                         id: id_of(new_slot),
                         name: name_of(new_slot).as_deref(),
@@ -844,5 +1093,309 @@ impl Terminal for TmuxTerminal {
             out.push((spec.name.clone(), info));
         }
         Ok(out)
+    }
+
+    async fn set_workspace_tag(
+        &self,
+        workspace: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        termloom_core::project::check_tag_key(key)?;
+        let opt = format!("{TAG_PREFIX}{key}");
+        let target = exact_session_window(workspace);
+        let cmd = match value {
+            Some(v) => Cmd::new("set-option")
+                .opt("-t", target)
+                .arg(opt)
+                .arg(encode_tag(v)),
+            None => Cmd::new("set-option").arg("-u").opt("-t", target).arg(opt),
+        };
+        self.run(vec![cmd])
+            .await
+            .map_err(|e| not_found_as(e, || Error::WorkspaceNotFound(workspace.to_string())))?;
+        Ok(())
+    }
+
+    async fn workspace_tags(
+        &self,
+        workspace: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let out = self
+            .run(vec![
+                Cmd::new("show-options").opt("-t", exact_session_window(workspace)),
+            ])
+            .await
+            .map_err(|e| not_found_as(e, || Error::WorkspaceNotFound(workspace.to_string())))?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.strip_prefix(TAG_PREFIX))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), decode_tag(v)))
+            .collect())
+    }
+
+    async fn detach_workspace(&self, workspace: &str) -> Result<usize> {
+        // People's terminals only: control-mode clients are termloom's own connections (and
+        // iTerm2's, which detaches through its own menu item).
+        let out = self
+            .run(vec![
+                Cmd::new("list-clients")
+                    .opt("-t", exact_session_window(workspace))
+                    .opt(
+                        "-F",
+                        format::format(&["#{client_control_mode}", "#{client_name}"]),
+                    ),
+            ])
+            .await
+            .map_err(|e| not_found_as(e, || Error::WorkspaceNotFound(workspace.to_string())))?;
+        let clients: Vec<String> = format::rows(out.trim_end_matches('\n'), 2)
+            .into_iter()
+            .filter(|r| r.len() == 2 && r[0] != "1" && !r[1].is_empty())
+            .map(|r| r[1].clone())
+            .collect();
+        for c in &clients {
+            if let Err(e) = self.run(vec![Cmd::new("detach-client").opt("-t", c)]).await {
+                tracing::debug!(client = %c, error = %e, "detaching a client that left already");
+            }
+        }
+        Ok(clients.len())
+    }
+
+    async fn attach_plan(
+        &self,
+        workspace: &str,
+        opts: &termloom_core::project::AttachOpts,
+    ) -> Result<termloom_core::project::AttachPlan> {
+        check_workspace_name(workspace)?;
+        if !self.has_workspace(workspace).await? {
+            if !opts.create {
+                return Err(Error::WorkspaceNotFound(workspace.to_string()));
+            }
+            match self
+                .create_workspace(&WorkspaceSpec {
+                    name: workspace.to_string(),
+                    cwd: opts.cwd.clone(),
+                    ..WorkspaceSpec::default()
+                })
+                .await
+            {
+                Ok(_) => {}
+                // Created by someone else meanwhile: attach to that one.
+                Err(e) if self.has_workspace(workspace).await.unwrap_or(false) => {
+                    tracing::debug!(error = %e, "workspace appeared while creating it");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let o = self.inner.client.options();
+        let mut args = o.global_args();
+        // Already a client of this server (inside one of its panes): switch, don't nest.
+        let inside = !opts.control_mode
+            && o.host.is_none()
+            && std::env::var("TMUX")
+                .ok()
+                .and_then(|t| t.split(',').next().map(std::path::PathBuf::from))
+                .is_some_and(|p| !p.as_os_str().is_empty() && p == o.socket_path());
+        if opts.control_mode {
+            args.push("-CC".into());
+        }
+        args.push(
+            if inside {
+                "switch-client"
+            } else {
+                "attach-session"
+            }
+            .into(),
+        );
+        args.push("-t".into());
+        args.push(exact_session(workspace));
+        let Some(host) = &o.host else {
+            return Ok(termloom_core::project::AttachPlan::Exec(
+                termloom_core::project::AttachCommand {
+                    program: o.tmux_bin.clone(),
+                    args,
+                    env: o.env.clone(),
+                },
+            ));
+        };
+        // On a remote host: `ssh -t HOST -- 'env' 'K=V'… 'tmux' ARGS…`, each remote word quoted
+        // for the remote shell (as every other remote tmux call is).
+        crate::client::check_host(host).map_err(Error::InvalidArgument)?;
+        let mut remote: Vec<String> = Vec::new();
+        if !o.env.is_empty() {
+            remote.push("env".into());
+            remote.extend(o.env.iter().map(|(k, v)| format!("{k}={v}")));
+        }
+        remote.push(o.tmux_bin.to_string_lossy().into_owned());
+        remote.extend(args);
+        let line = shlex::try_join(remote.iter().map(String::as_str)).map_err(|_| {
+            Error::InvalidArgument("an argument contains a NUL byte, which ssh cannot pass".into())
+        })?;
+        let mut ssh_args = Vec::new();
+        if let Some(cfg) = &o.ssh.config {
+            ssh_args.push("-F".to_string());
+            ssh_args.push(cfg.to_string_lossy().into_owned());
+        }
+        ssh_args.extend(["-t".to_string(), host.clone(), "--".to_string(), line]);
+        Ok(termloom_core::project::AttachPlan::Exec(
+            termloom_core::project::AttachCommand {
+                program: o.ssh.bin.clone(),
+                args: ssh_args,
+                env: Vec::new(),
+            },
+        ))
+    }
+
+    async fn window_layouts(
+        &self,
+        workspace: &str,
+    ) -> Result<Vec<termloom_core::project::LiveWindow>> {
+        let windows = self.list_windows(Some(workspace)).await?;
+        let panes: Vec<SessionInfo> = self
+            .list_infos(None)
+            .await?
+            .into_iter()
+            .filter(|s| s.workspace == workspace)
+            .collect();
+        let mut out = Vec::new();
+        for w in windows {
+            let text = w.layout.clone().unwrap_or_default();
+            let cell = crate::control::layout::parse_layout(&text).map_err(|e| {
+                Error::backend(
+                    BackendKind::Tmux,
+                    format!(
+                        "window {} has a layout termloom cannot read ({e})",
+                        w.native
+                    ),
+                )
+            })?;
+            let root = live_cell(&cell, &panes)?;
+            out.push(termloom_core::project::LiveWindow { window: w, root });
+        }
+        Ok(out)
+    }
+}
+
+/// Workspace tags are the session user options `@termloom_KEY`.
+const TAG_PREFIX: &str = "@termloom_";
+
+/// Percent-encodes a tag value down to characters tmux prints as they are (`show-options` quotes
+/// anything else), so a value of any text reads back exactly.
+fn encode_tag(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b',' | b'/' | b':' | b'@' | b'+' | b'='
+            )
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reverses [`encode_tag`] (and undoes tmux's quoting, should it quote anyway).
+fn decode_tag(v: &str) -> String {
+    let v = v.trim();
+    let v = v
+        .strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(v);
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(h) = v.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(h, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A parsed tmux layout as core's live split tree, each leaf with its session.
+fn live_cell(
+    c: &crate::control::layout::LayoutCell,
+    panes: &[SessionInfo],
+) -> Result<termloom_core::project::LiveCell> {
+    use crate::control::layout::LayoutKind;
+    use termloom_core::project::LiveCell;
+    let split = |direction, children: &[crate::control::layout::LayoutCell]| {
+        Ok::<_, Error>(LiveCell::Split {
+            direction,
+            width: c.width,
+            height: c.height,
+            children: children
+                .iter()
+                .map(|x| live_cell(x, panes))
+                .collect::<Result<_>>()?,
+        })
+    };
+    match &c.kind {
+        LayoutKind::LeafPane(n) => {
+            let id = format!("%{n}");
+            let session = panes.iter().find(|s| s.native.id == id).ok_or_else(|| {
+                Error::backend(
+                    BackendKind::Tmux,
+                    format!("pane {id} vanished while reading the layout"),
+                )
+            })?;
+            Ok(LiveCell::Pane {
+                session: Box::new(session.clone()),
+                width: c.width,
+                height: c.height,
+            })
+        }
+        LayoutKind::LeftRight(ch) => split(Direction::Horizontal, ch),
+        LayoutKind::TopBottom(ch) => split(Direction::Vertical, ch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn layout_cells_share_the_span_less_borders_evenly() {
+        let three = Layout::predefined("horizontal", &names(&["a", "b", "c"])).unwrap();
+        // 80 columns, 2 borders: 26 + 1 + 26 + 1 + 26. Step 1 splits b and c (53) off a; step 2
+        // splits c (26) off b.
+        assert_eq!(layout_step_cells(&three, 80, 24), [53, 26]);
+        // Quad: the bottom row (11 of 23 rows), then the right column of each row.
+        let quad = Layout::predefined("quad", &[]).unwrap();
+        assert_eq!(layout_step_cells(&quad, 80, 24), [11, 39, 39]);
+        let plan = quad.plan().unwrap();
+        assert_eq!(layout_step_cells(&quad, 80, 24).len(), plan.steps.len());
+    }
+
+    #[test]
+    fn shown_names_escape_control_characters() {
+        assert_eq!(shown_name("a\nb\tc\u{1f}d é"), "a\\nb\\tc\\037d é");
+        assert_eq!(shown_name("plain #{x}"), "plain #{x}");
+    }
+
+    #[test]
+    fn workspace_names_tmux_would_change_are_refused() {
+        for bad in ["a.b", "a:b", "a\nb", "$x", "a$b", "a\\b", ""] {
+            assert!(check_workspace_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a b", "it's \"q\"", "日本", "x;y;", "#{host}", "-d"] {
+            assert!(check_workspace_name(good).is_ok(), "{good:?}");
+        }
     }
 }

@@ -72,6 +72,9 @@ impl OutputHub {
         clients.remove(workspace_id);
         let routes: Arc<Mutex<Routes>> = Arc::new(Mutex::new(Routes::default()));
         let weak: Weak<Mutex<Routes>> = Arc::downgrade(&routes);
+        // %pause is handled here, inline, like the output it interrupts: the notification channel
+        // can lag during a flood, and a pause missed there would leave the pane paused for good.
+        let (paused_tx, mut paused_rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
         let hook = Box::new(move |ev: &Event| {
             let Some(routes) = weak.upgrade() else { return };
             match ev {
@@ -85,6 +88,15 @@ impl OutputHub {
                     if let Some(tx) = r.panes.get(pane) {
                         let _ = tx.send(OutputEvent::Output(data.clone()));
                     }
+                }
+                Event::Pause { pane } => {
+                    // tmux dropped what it held for this client: tell the subscribers, resume.
+                    if let Ok(r) = routes.lock()
+                        && let Some(tx) = r.panes.get(pane)
+                    {
+                        let _ = tx.send(OutputEvent::Lagged(1));
+                    }
+                    let _ = paused_tx.send(*pane);
                 }
                 Event::Exit { reason } => {
                     close_all(&routes, reason.as_deref().unwrap_or("tmux server exited"));
@@ -108,26 +120,31 @@ impl OutputHub {
                         | Event::UnlinkedWindowClose { .. }
                         | Event::SessionChanged { .. }
                         | Event::SessionsChanged => prune(&watcher).await,
-                        Event::Pause { pane } => {
-                            // Resume at once; the subscribers are told they missed output.
-                            if let Ok(r) = watcher.routes.lock()
-                                && let Some(tx) = r.panes.get(pane)
-                            {
-                                let _ = tx.send(OutputEvent::Lagged(1));
-                            }
-                            let args = vec![
-                                "refresh-client".to_string(),
-                                "-A".to_string(),
-                                format!("%{pane}:continue"),
-                            ];
-                            let _ = watcher.conn.request_blocks(&args).await;
-                        }
                         Event::Exit { .. } => break,
                         _ => {}
                     },
                     Err(broadcast::error::RecvError::Lagged(_)) => prune(&watcher).await,
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
+            }
+        });
+        // Resume paused panes at once (the hook above has told their subscribers).
+        let resumer = Arc::downgrade(&client);
+        tokio::spawn(async move {
+            while let Some(pane) = paused_rx.recv().await {
+                let Some(client) = resumer.upgrade() else {
+                    break;
+                };
+                tracing::warn!(
+                    pane = %format!("%{pane}"),
+                    "tmux paused output: this client fell behind, output was dropped"
+                );
+                let args = vec![
+                    "refresh-client".to_string(),
+                    "-A".to_string(),
+                    format!("%{pane}:continue"),
+                ];
+                let _ = client.conn.request_blocks(&args).await;
             }
         });
         Ok(client)

@@ -22,7 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::client::{TmuxOptions, Transport, classify, describe};
+use crate::client::{
+    TmuxOptions, Transport, classify, describe, remote_failure, spawn_error, tmux_command,
+};
 use crate::command::quote_for_control;
 use crate::control::parser::{ControlParser, Event};
 use crate::error::TmuxError;
@@ -129,33 +131,28 @@ impl Connection {
         session: Option<&str>,
         hook: Option<EventHook>,
     ) -> Result<Connection, TmuxError> {
-        if !opts.socket_path().exists() {
-            return Err(TmuxError::NoServer(
-                opts.socket_path().display().to_string(),
-            ));
+        // The socket of a remote server is on its host: only tmux there can tell.
+        if !opts.is_remote() && !opts.socket_path().exists() {
+            return Err(TmuxError::NoServer(opts.server_label()));
         }
-        let mut cmd = tokio::process::Command::new(&opts.tmux_bin);
-        cmd.args(opts.global_args());
+        let mut words = opts.global_args();
         if no_start {
-            cmd.arg("-N");
+            words.push("-N".into());
         }
-        cmd.arg("-C").arg("attach-session");
+        words.extend(["-C".into(), "attach-session".into()]);
         if let Some(target) = session {
-            cmd.arg("-t").arg(target).arg("-f").arg("ignore-size");
+            words.extend([
+                "-t".into(),
+                target.to_string(),
+                "-f".into(),
+                "ignore-size".into(),
+            ]);
         }
+        let mut cmd = tmux_command(opts, &words)?;
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                TmuxError::NotInstalled(opts.tmux_bin.to_string_lossy().into_owned())
-            }
-            _ => TmuxError::Io(e),
-        })?;
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| spawn_error(opts, e))?;
         let stdin = child
             .stdin
             .take()
@@ -174,6 +171,11 @@ impl Connection {
         });
         let (ready_tx, ready_rx) = oneshot::channel::<Result<(), String>>();
         let reader_shared = shared.clone();
+        // End of output without `%exit`: the server died, or over ssh, the connection did.
+        let eof_reason = match &opts.host {
+            Some(h) => format!("{h}: the ssh connection closed"),
+            None => "tmux server exited".to_string(),
+        };
         tokio::spawn(async move {
             let mut parser = ControlParser::new();
             let mut buf = vec![0u8; 64 * 1024];
@@ -216,7 +218,7 @@ impl Connection {
                     }
                 }
             }
-            let mut why = exit_reason.unwrap_or_else(|| "tmux server exited".into());
+            let mut why = exit_reason.unwrap_or(eof_reason);
             if let Some(mut err) = stderr.take() {
                 let mut s = String::new();
                 let _ =
@@ -237,10 +239,29 @@ impl Connection {
             }
             let _ = reader_shared.events.send(Arc::new(exit));
         });
-        let ready = tokio::time::timeout(CONNECT_TIMEOUT, ready_rx).await;
+        // Over ssh, connecting (and the remote login) comes first.
+        let limit = if opts.is_remote() {
+            CONNECT_TIMEOUT + opts.ssh.connect_timeout
+        } else {
+            CONNECT_TIMEOUT
+        };
+        let ready = tokio::time::timeout(limit, ready_rx).await;
         match ready {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(why))) => {
+                if opts.is_remote() {
+                    // ssh's own failure (exit 255, 127 for a missing tmux) says more than its text.
+                    let code = tokio::time::timeout(Duration::from_secs(1), child.wait())
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok())
+                        .map(|s| s.code());
+                    if let Some(code) = code
+                        && let Some(e) = remote_failure(opts, code, &why)
+                    {
+                        return Err(e);
+                    }
+                }
                 let _ = child.start_kill();
                 return Err(classify(opts, "attach-session".into(), why));
             }
@@ -277,6 +298,11 @@ impl Connection {
             ])
             .await;
         Ok(conn)
+    }
+
+    /// The process id of the client (`tmux -C`, or the `ssh` running it on a remote host).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().ok()?.as_ref()?.id()
     }
 
     /// Whether the client is still running.

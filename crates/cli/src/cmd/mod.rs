@@ -1,0 +1,105 @@
+//! What each command does. One function per command, all shaped the same way: take the parsed
+//! arguments and a [`Ctx`], call core through [`Loom`], print a table/line or one JSON document.
+//!
+//! New commands (`run`, `status`, `watch`, `wait`, `integrate`) slot in as a variant of
+//! [`Command`](crate::args::Command) and a function here.
+
+mod mcp;
+pub mod project;
+mod session;
+mod workspace;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::CommandFactory;
+use termloom::GlobalOpts;
+use termloom_core::{Loom, Session, SessionInfo, Target};
+
+use crate::args::{Cli, Command};
+
+/// What every command gets: the global options and, once asked for, the terminal.
+pub struct Ctx {
+    pub global: GlobalOpts,
+    loom: Option<Loom>,
+}
+
+impl Ctx {
+    fn new(global: GlobalOpts) -> Ctx {
+        Ctx { global, loom: None }
+    }
+
+    /// Whether to print JSON.
+    pub fn json(&self) -> bool {
+        self.global.json
+    }
+
+    /// The terminal and registry the global options name (built on first use; nothing is spawned).
+    pub fn loom(&mut self) -> Result<&Loom> {
+        match &mut self.loom {
+            Some(loom) => Ok(loom),
+            slot => Ok(slot.insert(termloom::connect(&self.global)?)),
+        }
+    }
+
+    /// Resolves a target against a fresh listing and opens the session.
+    pub async fn open(&mut self, target: &Target) -> Result<(SessionInfo, Arc<dyn Session>)> {
+        let loom = self.loom()?;
+        let info = loom.resolve(target).await?;
+        let session = loom.terminal().open(&info).await?;
+        Ok((info, session))
+    }
+}
+
+/// A usage error found after parsing (exit code 2, printed the way clap prints its own).
+pub fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, msg)
+        .into()
+}
+
+/// Joins the words after `--` into one command line (`None` when there are none).
+pub fn command_line(words: &[String]) -> Option<String> {
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let mut ctx = Ctx::new(cli.global);
+    match cli.command {
+        Command::Ls(a) => {
+            if a.all {
+                session::sessions(&mut ctx).await
+            } else {
+                session::ls(&mut ctx).await
+            }
+        }
+        Command::Sessions => session::sessions(&mut ctx).await,
+        Command::New(a) => session::new(&mut ctx, a).await,
+        Command::Send(a) => session::send(&mut ctx, a).await,
+        Command::Keys(a) => session::keys(&mut ctx, a).await,
+        Command::Read(a) => session::read(&mut ctx, a).await,
+        Command::Search(a) => session::search(&mut ctx, a).await,
+        Command::Split(a) => session::split(&mut ctx, a).await,
+        Command::Kill(a) => session::kill(&mut ctx, a).await,
+        Command::Rename(a) => session::rename(&mut ctx, a).await,
+        Command::Focus(a) => session::focus(&mut ctx, a).await,
+        Command::Resize(a) => session::resize(&mut ctx, a).await,
+        Command::Tag(a) => session::tag(&mut ctx, a).await,
+        Command::MaxLines(a) => session::max_lines(&mut ctx, a).await,
+        Command::Workspace(c) => workspace::workspace(&mut ctx, c).await,
+        Command::Window(c) => workspace::window(&mut ctx, c).await,
+        Command::Scrollback(a) => workspace::scrollback(&mut ctx, a).await,
+        Command::Completions(a) => {
+            let mut cmd = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "termloom", &mut script);
+            crate::output::text(&String::from_utf8_lossy(&script))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mcp(c) => mcp::run(&mut ctx, c),
+        Command::Project(c) => project::run(&mut ctx, c).await,
+        Command::Attach(a) => project::attach(&mut ctx, a).await,
+    }
+}

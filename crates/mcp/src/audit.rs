@@ -1,0 +1,138 @@
+//! The audit log: one JSON line per tool call (time, transport, tool, arguments, outcome, duration),
+//! appended to `mcp-audit.jsonl` in the state dir. The file is opened at the first call, not at start.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde_json::{Map, Value, json};
+
+/// Longest string argument kept whole in the log; longer ones keep their head and their length.
+const MAX_ARG_CHARS: usize = 4096;
+
+/// The audit log's file name inside the state dir.
+pub const AUDIT_FILE: &str = "mcp-audit.jsonl";
+
+/// An append-only JSON-lines log of tool calls.
+pub struct Audit {
+    path: Option<PathBuf>,
+    file: Mutex<Option<File>>,
+}
+
+/// How one call ended.
+pub struct Outcome<'a> {
+    /// `ok`, `error` or `refused`.
+    pub status: &'a str,
+    /// The error message, when there is one.
+    pub error: Option<&'a str>,
+    /// Milliseconds the call took.
+    pub duration_ms: f64,
+}
+
+impl Audit {
+    /// A log written to `path`, or no log at all.
+    pub fn new(path: Option<PathBuf>) -> Self {
+        Audit {
+            path,
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Appends one record. Failures are logged to stderr and never fail the call.
+    pub fn record(
+        &self,
+        transport: &str,
+        tool: &str,
+        args: Option<&Map<String, Value>>,
+        outcome: Outcome<'_>,
+    ) {
+        let Some(path) = &self.path else { return };
+        let mut line = json!({
+            "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "pid": std::process::id(),
+            "transport": transport,
+            "tool": tool,
+            "args": args.map(|a| shorten(&Value::Object(a.clone()))).unwrap_or(Value::Null),
+            "status": outcome.status,
+            "duration_ms": (outcome.duration_ms * 1000.0).round() / 1000.0,
+        });
+        if let Some(e) = outcome.error {
+            line["error"] = Value::String(e.to_string());
+        }
+        let mut text = line.to_string();
+        text.push('\n');
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            match OpenOptions::new().create(true).append(true).open(path) {
+                Ok(f) => *guard = Some(f),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot open the audit log");
+                    return;
+                }
+            }
+        }
+        if let Some(f) = guard.as_mut()
+            && let Err(e) = f.write_all(text.as_bytes())
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the audit log");
+        }
+    }
+}
+
+/// Long strings keep their first [`MAX_ARG_CHARS`] characters and say how long they were.
+fn shorten(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.len() > MAX_ARG_CHARS => {
+            let mut end = MAX_ARG_CHARS;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            Value::String(format!("{}[… {} bytes in all]", &s[..end], s.len()))
+        }
+        Value::Array(a) => Value::Array(a.iter().map(shorten).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shorten(v))).collect()),
+        v => v.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_one_line_per_call_and_shortens_long_text() {
+        let dir = std::env::temp_dir().join(format!("tl-audit-{}", uuid::Uuid::new_v4().simple()));
+        let path = dir.join(AUDIT_FILE);
+        let audit = Audit::new(Some(path.clone()));
+        let mut args = Map::new();
+        args.insert("text".into(), Value::String("x".repeat(10_000)));
+        for _ in 0..2 {
+            audit.record(
+                "stdio",
+                "send_text",
+                Some(&args),
+                Outcome {
+                    status: "ok",
+                    error: None,
+                    duration_ms: 1.5,
+                },
+            );
+        }
+        let body = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let v: Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["tool"], "send_text");
+        assert!(
+            v["args"]["text"]
+                .as_str()
+                .unwrap()
+                .ends_with("[… 10000 bytes in all]")
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,190 @@
+//! Keeping results under the character cap: the longest string is cut (head and tail kept, with a
+//! marker naming what was left out) or the longest list is shortened, until the JSON fits, and the
+//! result says so in `truncated` and `note`.
+
+use serde_json::{Map, Value};
+
+/// Characters of JSON a result may take beyond its cut text for the marker and the note.
+const SLACK: usize = 256;
+
+/// Cuts `text` to at most `max` characters, keeping a third from the head and the rest from the
+/// tail (the end of terminal output is usually what matters), with a marker between them.
+/// Returns `None` when it already fits.
+pub fn cut_text(text: &str, max: usize) -> Option<(String, String)> {
+    let n = text.chars().count();
+    if n <= max {
+        return None;
+    }
+    let keep = max.saturating_sub(80);
+    let head = keep / 3;
+    let tail = keep - head;
+    let left_out = n - head - tail;
+    let note = format!("{left_out} of {n} characters left out to fit the {max}-character cap");
+    let head_s: String = text.chars().take(head).collect();
+    let tail_s: String = text.chars().skip(n - tail).collect();
+    Some((format!("{head_s}\n[… {note} …]\n{tail_s}"), note))
+}
+
+fn json_len(v: &Value) -> usize {
+    serde_json::to_string(v)
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+}
+
+/// The biggest string or array inside `v`, by serialized size, as a JSON pointer.
+fn biggest(v: &Value, path: &mut String, best: &mut (usize, String)) {
+    match v {
+        Value::String(s) => {
+            let l = s.len();
+            if l > best.0 {
+                *best = (l, path.clone());
+            }
+        }
+        Value::Array(a) => {
+            let l = json_len(v);
+            if l > best.0 && a.len() > 1 {
+                *best = (l, path.clone());
+            }
+            for (i, x) in a.iter().enumerate() {
+                let old = path.len();
+                path.push_str(&format!("/{i}"));
+                biggest(x, path, best);
+                path.truncate(old);
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                let old = path.len();
+                path.push('/');
+                path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                biggest(x, path, best);
+                path.truncate(old);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Shrinks a structured result until its JSON takes at most `max` characters. Returns whether it
+/// cut anything; when it did, the top-level object gets `truncated: true` and a `note`.
+pub fn fit(v: &mut Value, max: usize) -> bool {
+    let mut notes: Vec<String> = Vec::new();
+    for _ in 0..32 {
+        let len = json_len(v);
+        if len <= max {
+            break;
+        }
+        let excess = len - max + SLACK;
+        let mut best = (0, String::new());
+        biggest(v, &mut String::new(), &mut best);
+        let Some(target) = (if best.0 == 0 {
+            None
+        } else {
+            v.pointer_mut(&best.1)
+        }) else {
+            break;
+        };
+        match target {
+            Value::String(s) => {
+                // The string's JSON form may be longer than the string (escapes): scale the cut.
+                let chars = s.chars().count();
+                let escaped = json_len(&Value::String(s.clone())).max(1);
+                let keep_json = escaped.saturating_sub(excess);
+                let want = ((chars as u128 * keep_json as u128) / escaped as u128) as usize;
+                let want = want.max(64);
+                match cut_text(s, want) {
+                    Some((cut, note)) => {
+                        *s = cut;
+                        notes.push(format!("{}: {note}", field_name(&best.1)));
+                    }
+                    None => break,
+                }
+            }
+            Value::Array(a) => {
+                let total = a.len();
+                let per = (json_len(&Value::Array(a.clone())) / total.max(1)).max(1);
+                let drop = excess.div_ceil(per).clamp(1, total - 1);
+                a.truncate(total - drop);
+                notes.push(format!(
+                    "{}: {drop} of {total} items left out to fit the {max}-character cap",
+                    field_name(&best.1)
+                ));
+            }
+            _ => break,
+        }
+    }
+    if notes.is_empty() {
+        return false;
+    }
+    if let Value::Object(o) = v {
+        mark(o, &notes.join("; "));
+    }
+    true
+}
+
+fn field_name(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "result".into()
+    } else {
+        pointer.trim_start_matches('/').replace('/', ".")
+    }
+}
+
+fn mark(o: &mut Map<String, Value>, note: &str) {
+    o.insert("truncated".into(), Value::Bool(true));
+    let note = match o.get("note").and_then(Value::as_str) {
+        Some(old) if !old.is_empty() => format!("{old}; {note}"),
+        _ => note.to_string(),
+    };
+    o.insert("note".into(), Value::String(note));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn small_results_are_left_alone() {
+        let mut v = json!({"text": "hello"});
+        assert!(!fit(&mut v, 1000));
+        assert_eq!(v, json!({"text": "hello"}));
+    }
+
+    #[test]
+    fn long_text_keeps_head_and_tail() {
+        let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        let mut v = json!({"text": text, "cursor": "c"});
+        assert!(fit(&mut v, 5_000));
+        let s = serde_json::to_string(&v).unwrap();
+        assert!(s.chars().count() <= 5_000, "{}", s.len());
+        let t = v["text"].as_str().unwrap();
+        assert!(t.starts_with("line 0\n"));
+        assert!(
+            t.trim_end().ends_with("line 19999"),
+            "{}",
+            &t[t.len() - 200..]
+        );
+        assert_eq!(v["truncated"], true);
+        assert!(v["note"].as_str().unwrap().contains("left out"));
+    }
+
+    #[test]
+    fn long_lists_are_shortened() {
+        let items: Vec<Value> = (0..1000)
+            .map(|i| json!({"id": i, "name": format!("session {i}")}))
+            .collect();
+        let mut v = json!({"sessions": items});
+        assert!(fit(&mut v, 2_000));
+        assert!(serde_json::to_string(&v).unwrap().len() <= 2_000);
+        assert!(v["sessions"].as_array().unwrap().len() < 1000);
+        assert!(v["note"].as_str().unwrap().contains("items left out"));
+    }
+
+    #[test]
+    fn cut_text_respects_unicode() {
+        let text = "é".repeat(1000);
+        let (cut, _) = cut_text(&text, 200).unwrap();
+        assert!(cut.chars().count() <= 200);
+    }
+}

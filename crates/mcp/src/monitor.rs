@@ -1,0 +1,227 @@
+//! Monitors: a task per `start_monitoring` that reads a session's output stream, keeps the lines
+//! matching its filters in a bounded buffer until `stop_monitoring` collects them, and tells clients
+//! subscribed to `terminal://{id}/output` that the output changed (at most every 200 ms).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use regex::Regex;
+use rmcp::model::ResourceUpdatedNotificationParam;
+use rmcp::{Peer, RoleServer};
+use termloom_core::text::{self, LineEvent};
+use termloom_core::{OutputStream, SessionId};
+
+/// How often subscribers are told at most.
+const NOTIFY_EVERY: Duration = Duration::from_millis(200);
+
+/// Most monitors one server keeps.
+pub const MAX_MONITORS: usize = 64;
+
+/// The resource whose changes a monitor announces.
+pub fn output_uri(session: SessionId) -> String {
+    format!("terminal://{session}/output")
+}
+
+#[derive(Default)]
+struct Buf {
+    lines: VecDeque<String>,
+    max: usize,
+    dropped: u64,
+    lagged: u64,
+    closed: Option<String>,
+}
+
+struct Monitor {
+    session: SessionId,
+    buf: Arc<Mutex<Buf>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What a collection returns.
+pub struct Collected {
+    /// The monitored session.
+    pub session: SessionId,
+    /// Lines since the last collection.
+    pub lines: Vec<String>,
+    /// Lines dropped for room.
+    pub dropped: u64,
+    /// Events missed.
+    pub lagged: u64,
+    /// Why the stream ended.
+    pub closed: Option<String>,
+    /// Whether the monitor still runs.
+    pub running: bool,
+}
+
+/// Every monitor and resource subscription of one server.
+#[derive(Default)]
+pub struct Monitors {
+    monitors: Mutex<HashMap<String, Monitor>>,
+    subs: Arc<Mutex<HashMap<String, Vec<Peer<RoleServer>>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Monitors {
+    /// Starts watching `stream` (the output of `session`); returns the monitor's id.
+    pub fn start(
+        &self,
+        session: SessionId,
+        stream: OutputStream,
+        filters: Vec<Regex>,
+        max_lines: usize,
+    ) -> Result<String, String> {
+        let mut monitors = lock(&self.monitors);
+        monitors.retain(|_, m| !m.task.is_finished() || !lock(&m.buf).lines.is_empty());
+        if monitors.len() >= MAX_MONITORS {
+            return Err(format!(
+                "{MAX_MONITORS} monitors are running already; stop one with stop_monitoring first"
+            ));
+        }
+        let id = format!("mon-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let buf = Arc::new(Mutex::new(Buf {
+            max: max_lines.max(1),
+            ..Buf::default()
+        }));
+        let subs = self.subs.clone();
+        let uri = output_uri(session);
+        let task_buf = buf.clone();
+        let task = tokio::spawn(async move {
+            let mut lines = Box::pin(text::filter_lines(text::lines(stream), filters));
+            let mut tick = tokio::time::interval(NOTIFY_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut dirty = false;
+            loop {
+                tokio::select! {
+                    ev = lines.next() => {
+                        let mut b = lock(&task_buf);
+                        match ev {
+                            Some(LineEvent::Line(l)) => {
+                                if b.lines.len() >= b.max {
+                                    b.lines.pop_front();
+                                    b.dropped += 1;
+                                }
+                                b.lines.push_back(l);
+                                dirty = true;
+                            }
+                            Some(LineEvent::Lagged(n)) => b.lagged += n,
+                            Some(LineEvent::Closed(reason)) => {
+                                b.closed = Some(reason);
+                                break;
+                            }
+                            None => {
+                                b.closed.get_or_insert_with(|| "output stream ended".into());
+                                break;
+                            }
+                        }
+                    }
+                    _ = tick.tick(), if dirty => {
+                        dirty = false;
+                        notify(&subs, &uri).await;
+                    }
+                }
+            }
+            notify(&subs, &uri).await;
+        });
+        monitors.insert(id.clone(), Monitor { session, buf, task });
+        Ok(id)
+    }
+
+    /// Takes the lines collected so far; stops the monitor unless `keep_running`.
+    pub fn collect(&self, id: &str, keep_running: bool) -> Option<Collected> {
+        let mut monitors = lock(&self.monitors);
+        let m = monitors.get(id)?;
+        let (lines, dropped, lagged, closed) = {
+            let mut b = lock(&m.buf);
+            let lines: Vec<String> = b.lines.drain(..).collect();
+            let out = (lines, b.dropped, b.lagged, b.closed.clone());
+            b.dropped = 0;
+            b.lagged = 0;
+            out
+        };
+        let session = m.session;
+        let mut running = !m.task.is_finished();
+        if !keep_running {
+            if let Some(m) = monitors.remove(id) {
+                m.task.abort();
+            }
+            running = false;
+        }
+        Some(Collected {
+            session,
+            lines,
+            dropped,
+            lagged,
+            closed,
+            running,
+        })
+    }
+
+    /// Ids of the running monitors.
+    pub fn ids(&self) -> Vec<String> {
+        lock(&self.monitors).keys().cloned().collect()
+    }
+
+    /// Tells `peer` when `uri` changes.
+    pub fn subscribe(&self, uri: &str, peer: Peer<RoleServer>) {
+        let mut subs = lock(&self.subs);
+        let v = subs.entry(uri.to_string()).or_default();
+        if !v.iter().any(|p| same_peer(p, &peer)) {
+            v.push(peer);
+        }
+    }
+
+    /// Stops telling `peer` about `uri`.
+    pub fn unsubscribe(&self, uri: &str, peer: &Peer<RoleServer>) {
+        let mut subs = lock(&self.subs);
+        if let Some(v) = subs.get_mut(uri) {
+            v.retain(|p| !same_peer(p, peer));
+            if v.is_empty() {
+                subs.remove(uri);
+            }
+        }
+    }
+}
+
+/// Two handles on one connection share its handshake info.
+fn same_peer(a: &Peer<RoleServer>, b: &Peer<RoleServer>) -> bool {
+    match (a.peer_info(), b.peer_info()) {
+        (Some(x), Some(y)) => Arc::ptr_eq(&x, &y),
+        _ => false,
+    }
+}
+
+async fn notify(subs: &Mutex<HashMap<String, Vec<Peer<RoleServer>>>>, uri: &str) {
+    let peers: Vec<Peer<RoleServer>> = lock(subs).get(uri).cloned().unwrap_or_default();
+    let mut gone = Vec::new();
+    for (i, p) in peers.iter().enumerate() {
+        if p.is_transport_closed() {
+            gone.push(i);
+            continue;
+        }
+        if let Err(e) = p
+            .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+            .await
+        {
+            tracing::debug!(uri, error = %e, "resource update not delivered");
+        }
+    }
+    if !gone.is_empty() {
+        let mut s = lock(subs);
+        if let Some(v) = s.get_mut(uri) {
+            v.retain(|p| !p.is_transport_closed());
+        }
+    }
+}
+
+impl Drop for Monitors {
+    fn drop(&mut self) {
+        for (_, m) in lock(&self.monitors).drain() {
+            m.task.abort();
+        }
+    }
+}

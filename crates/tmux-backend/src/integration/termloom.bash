@@ -1,0 +1,145 @@
+# termloom shell integration for bash: OSC 133 marks (A prompt start, B prompt end, C command
+# start, D;<exit> command end) and OSC 7 (working directory), plus a one-line state file for
+# `termloom status` when $TERMLOOM_STATE_FILE is set. Written by termloom; it holds no user data.
+# Sourcing it again is harmless: it replaces its own hooks and leaves everyone else's alone.
+
+# 1. Startup files, only when termloom started this shell (bash --rcfile THIS, or --norc).
+if [ -n "${TERMLOOM_BASH_STARTUP-}" ]; then
+    _termloom_startup=$TERMLOOM_BASH_STARTUP
+    unset TERMLOOM_BASH_STARTUP
+    case $_termloom_startup in
+    login)
+        # What a login bash reads (tmux starts shells as login shells by default).
+        if [ -r /etc/profile ]; then . /etc/profile; fi
+        if [ -r ~/.bash_profile ]; then . ~/.bash_profile
+        elif [ -r ~/.bash_login ]; then . ~/.bash_login
+        elif [ -r ~/.profile ]; then . ~/.profile
+        fi
+        ;;
+    rc)
+        # What an interactive bash reads. A bash built with a system-wide bashrc (Debian's
+        # /etc/bash.bashrc) has read it already, even with --rcfile: it is not read twice.
+        if [ -n "${TERMLOOM_BASH_RCFILE-}" ]; then
+            if [ -r "$TERMLOOM_BASH_RCFILE" ]; then . "$TERMLOOM_BASH_RCFILE"; fi
+        elif [ -r ~/.bashrc ]; then
+            . ~/.bashrc
+        fi
+        ;;
+    norc)
+        # bash --norc: this file was loaded from PROMPT_COMMAND before the first prompt.
+        unset PROMPT_COMMAND
+        ;;
+    esac
+    unset TERMLOOM_BASH_RCFILE
+fi
+
+# 2. Hooks, in interactive shells only.
+if [[ $- == *i* ]]; then
+    _termloom_last=${_termloom_last--}
+
+    _termloom_osc7() {
+        local p=$PWD
+        case $p in
+        *[!A-Za-z0-9/._~-]*)
+            local LC_ALL=C out= c i
+            for ((i = 0; i < ${#p}; i++)); do
+                c=${p:i:1}
+                case $c in
+                [A-Za-z0-9/._~-]) out+=$c ;;
+                *)
+                    printf -v c '%%%02X' "'$c"
+                    out+=$c
+                    ;;
+                esac
+            done
+            p=$out
+            ;;
+        esac
+        printf '\e]7;file://%s%s\a' "${HOSTNAME-}" "$p"
+    }
+
+    # First in PROMPT_COMMAND, so $? is the command's status; it returns that status again for
+    # whatever runs after it. D only follows a command that started (C), not an empty line.
+    _termloom_prompt() {
+        local _termloom_s=$?
+        _termloom_in_prompt=1
+        if [ -n "${_termloom_cmd-}" ]; then
+            _termloom_cmd=
+            _termloom_last=$_termloom_s
+            printf '\e]133;D;%s\a' "$_termloom_s"
+        fi
+        _termloom_osc7
+        printf '\e]133;A\a'
+        if [ -n "${TERMLOOM_STATE_FILE-}" ]; then
+            { printf 'bash idle %s\n' "$_termloom_last" >|"$TERMLOOM_STATE_FILE"; } 2>/dev/null
+        fi
+        return "$_termloom_s"
+    }
+
+    # Last in PROMPT_COMMAND: keeps B at the end of PS1 even when a prompt theme rebuilds PS1.
+    _termloom_prompt_end() {
+        local _termloom_s=$?
+        case $PS1 in
+        *'\[\e]133;B\a\]') ;;
+        *) PS1=$PS1'\[\e]133;B\a\]' ;;
+        esac
+        _termloom_in_prompt=
+        return "$_termloom_s"
+    }
+
+    if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) &&
+        [[ ${PROMPT_COMMAND@a} == *a* ]]; then
+        # PROMPT_COMMAND is an array (bash 5.1+): ours go first and last, the rest stay in order.
+        _termloom_pc=()
+        for _termloom_e in "${PROMPT_COMMAND[@]}"; do
+            case $_termloom_e in
+            _termloom_prompt | _termloom_prompt_end) ;;
+            *) _termloom_pc+=("$_termloom_e") ;;
+            esac
+        done
+        PROMPT_COMMAND=(_termloom_prompt "${_termloom_pc[@]}" _termloom_prompt_end)
+        unset _termloom_pc _termloom_e
+    else
+        _termloom_pc=${PROMPT_COMMAND-}
+        _termloom_pc=${_termloom_pc#_termloom_prompt$'\n'}
+        _termloom_pc=${_termloom_pc%_termloom_prompt_end}
+        _termloom_pc=${_termloom_pc%$'\n'}
+        PROMPT_COMMAND=_termloom_prompt$'\n'${_termloom_pc:+$_termloom_pc$'\n'}_termloom_prompt_end
+        unset _termloom_pc
+    fi
+
+    if ((BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4))); then
+        # C from PS0, printed after the command line is read and before it runs. The empty
+        # array lookup only records that a command started (it prints nothing).
+        case ${PS0-} in
+        *'133;C'*) ;;
+        *)
+            if shopt -q promptvars; then
+                PS0=${PS0-}'${_termloom_c[_termloom_cmd=1]-}'$'\e]133;C\a'
+            else
+                PS0=${PS0-}$'\e]133;C\a'
+                _termloom_cmd=1
+            fi
+            ;;
+        esac
+    else
+        # bash < 4.4 has no PS0: a DEBUG trap prints C before the first command of a line,
+        # unless another DEBUG trap is set already (then commands get no C mark).
+        _termloom_preexec() {
+            if [ -n "${_termloom_in_prompt-}" ] || [ -n "${_termloom_cmd-}" ] || [ -n "${COMP_LINE-}" ]; then
+                return
+            fi
+            case $BASH_COMMAND in _termloom_prompt*) return ;; esac
+            _termloom_cmd=1
+            printf '\e]133;C\a'
+        }
+        if [ -z "$(trap -p DEBUG)" ]; then trap '_termloom_preexec' DEBUG; fi
+    fi
+
+    if [ "${_termloom_startup-}" = norc ]; then
+        # Loaded from PROMPT_COMMAND: this prompt still gets its marks.
+        _termloom_prompt
+        _termloom_prompt_end
+    fi
+fi
+unset _termloom_startup

@@ -1,0 +1,1749 @@
+//! `run`, `wait_run` and `status` for tmux panes.
+//!
+//! Every pane that is run in (or asked about, by a long-lived process) gets a [`PaneTracker`]: a
+//! tap on the pane's raw output (the [`OutputHub`](crate::control::output::OutputHub) calls it
+//! inline, so it misses nothing and never lags) that follows the OSC 133 marks, the exit codes,
+//! OSC 7 and termloom's own run markers, and feeds the output of the run in progress into a
+//! bounded [`LineSink`] (head and tail kept).
+//!
+//! A run picks its strategy ([`choose`]):
+//! 1. `prompt` given → [`Strategy::Prompt`]: done when the caller's regex matches the line the
+//!    cursor is on (the REPL's prompt); `quiet` given → [`Strategy::Quiet`]: done after that long
+//!    without output while the foreground program stayed the same. Both type into whatever runs.
+//! 2. A shell is in the foreground and idle:
+//!    - integration marks were seen in this pane (idle at a prompt), or the shell's state file says
+//!      it is termloom-integrated and it is the pane's own shell → [`Strategy::ShellIntegration`]:
+//!      the output is exactly what the pane printed between `C` and `D`, the exit code is `D`'s;
+//!    - else (a plain shell, or a shell started inside an integrated one) →
+//!      [`Strategy::Marker`]: the command is wrapped as
+//!      ` printf '\033]6973;S;TOKEN\007'; {⏎CMD⏎}; printf '\033]6973;E;TOKEN;%s\007' "$?"`. The
+//!      markers are escape sequences only the executed `printf` produces (the echo of the typed
+//!      line holds backslashes, not ESC), the token is unique per call, and the group keeps
+//!      heredocs and multi-line commands whole.
+//! 3. Anything else in the foreground → an error saying the session is busy.
+//!
+//! Runs on one session are serialized in this process; a run that timed out keeps its task (and
+//! the session) until it ends, and [`wait_run`] picks it up by its handle.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use termloom_core::text::clean_line;
+use termloom_core::{
+    BackendKind, BusyState, Error, NativeId, Result, RunHandle, RunOpts, RunResult, SessionId,
+    SessionStatus, Strategy, compile_regex,
+};
+use tokio::sync::{oneshot, watch};
+
+use crate::client::TmuxOptions;
+use crate::command::Cmd;
+use crate::control::output::Tap;
+use crate::format::{self, SEP};
+use crate::integration::{self, FileState, Scripts, ShellKind, shell_kind};
+use crate::terminal::{TmuxTerminal, not_found_as};
+
+/// Output lines kept when the caller gives no `max_lines`.
+pub const DEFAULT_MAX_LINES: usize = 10_000;
+/// Output bytes kept when the caller gives no `max_bytes`.
+pub const DEFAULT_MAX_BYTES: usize = 1 << 20;
+/// Runs that timed out and are still tracked, per terminal (the oldest is dropped beyond this).
+pub const MAX_PENDING: usize = 64;
+/// A run is abandoned after this long (its session becomes usable again).
+pub const MAX_RUN_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How often a waiting run checks that its pane and server are still there.
+const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// The OSC number of termloom's run markers.
+pub(crate) const MARKER_OSC: &str = "6973";
+/// A line without a newline is cut after this many bytes.
+const PARTIAL_MAX: usize = 64 * 1024;
+/// The longest OSC payload parsed (longer ones are skipped).
+const MAX_OSC: usize = 4096;
+
+// ---------------------------------------------------------------------------------------------
+// Escape scanning
+
+/// A piece of pane output: plain bytes (other escape sequences included) or one OSC payload.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Piece<'a> {
+    Text(&'a [u8]),
+    Osc(&'a [u8]),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ScanState {
+    #[default]
+    Ground,
+    Esc,
+    Osc,
+    OscEsc,
+}
+
+/// Splits a byte stream, chunked anywhere, into text and OSC payloads (`ESC ] … BEL` or
+/// `ESC ] … ESC \`).
+#[derive(Default)]
+pub(crate) struct Scanner {
+    state: ScanState,
+    osc: Vec<u8>,
+    overflow: bool,
+}
+
+impl Scanner {
+    fn idle(&self) -> bool {
+        self.state == ScanState::Ground
+    }
+
+    fn dispatch(&mut self, on: &mut impl FnMut(Piece<'_>)) {
+        if !self.overflow {
+            on(Piece::Osc(&self.osc));
+        }
+        self.osc.clear();
+        self.overflow = false;
+    }
+
+    pub(crate) fn feed(&mut self, data: &[u8], on: &mut impl FnMut(Piece<'_>)) {
+        let mut start: Option<usize> = None;
+        let mut i = 0;
+        while i < data.len() {
+            let b = data[i];
+            match self.state {
+                ScanState::Ground => {
+                    if b == 0x1b {
+                        if let Some(s) = start.take() {
+                            on(Piece::Text(&data[s..i]));
+                        }
+                        self.state = ScanState::Esc;
+                    } else if start.is_none() {
+                        start = Some(i);
+                    }
+                }
+                ScanState::Esc => {
+                    if b == b']' {
+                        self.state = ScanState::Osc;
+                        self.osc.clear();
+                        self.overflow = false;
+                    } else {
+                        on(Piece::Text(b"\x1b"));
+                        if b != 0x1b {
+                            self.state = ScanState::Ground;
+                            start = Some(i);
+                        }
+                    }
+                }
+                ScanState::Osc => match b {
+                    0x07 => {
+                        self.dispatch(on);
+                        self.state = ScanState::Ground;
+                    }
+                    0x1b => self.state = ScanState::OscEsc,
+                    0x18 | 0x1a => {
+                        self.osc.clear();
+                        self.state = ScanState::Ground;
+                    }
+                    _ => {
+                        if self.osc.len() < MAX_OSC {
+                            self.osc.push(b);
+                        } else {
+                            self.overflow = true;
+                        }
+                    }
+                },
+                ScanState::OscEsc => {
+                    self.dispatch(on);
+                    if b == b'\\' {
+                        self.state = ScanState::Ground;
+                    } else {
+                        // An ESC that starts something else also ends the OSC.
+                        self.state = ScanState::Esc;
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+        if let Some(s) = start {
+            on(Piece::Text(&data[s..]));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output lines, capped while they stream
+
+/// Rendered output lines with at most `max_lines` lines and `max_bytes` bytes kept: the first
+/// third and the last two thirds, like [`termloom_core::text::cap`], so memory stays bounded
+/// however much a command prints.
+pub(crate) struct LineSink {
+    partial: Vec<u8>,
+    head: Vec<String>,
+    head_bytes: usize,
+    head_open: bool,
+    tail: VecDeque<String>,
+    tail_bytes: usize,
+    total: u64,
+    dropped: u64,
+    skip: usize,
+    head_lines: usize,
+    tail_lines: usize,
+    head_budget: usize,
+    max_bytes: usize,
+}
+
+impl LineSink {
+    pub(crate) fn new(max_lines: usize, max_bytes: usize, skip: usize) -> Self {
+        let max_lines = max_lines.max(2);
+        let max_bytes = max_bytes.max(64);
+        let head_lines = (max_lines / 3).max(1);
+        LineSink {
+            partial: Vec::new(),
+            head: Vec::new(),
+            head_bytes: 0,
+            head_open: true,
+            tail: VecDeque::new(),
+            tail_bytes: 0,
+            total: 0,
+            dropped: 0,
+            skip,
+            head_lines,
+            tail_lines: max_lines - head_lines,
+            head_budget: max_bytes / 3,
+            max_bytes,
+        }
+    }
+
+    pub(crate) fn push(&mut self, mut data: &[u8]) {
+        while let Some(pos) = data.iter().position(|b| *b == b'\n') {
+            self.partial.extend_from_slice(&data[..pos]);
+            let line = clean_line(&self.partial);
+            self.partial.clear();
+            self.add(line);
+            data = &data[pos + 1..];
+        }
+        self.partial.extend_from_slice(data);
+        if self.partial.len() > PARTIAL_MAX {
+            let raw = std::mem::take(&mut self.partial);
+            self.add(clean_line(&raw));
+        }
+    }
+
+    fn add(&mut self, mut line: String) {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
+        self.total += 1;
+        if line.len() > self.max_bytes {
+            let mut cut = line.len() - self.max_bytes;
+            while !line.is_char_boundary(cut) {
+                cut += 1;
+            }
+            line.drain(..cut);
+        }
+        let n = line.len() + 1;
+        if self.head_open
+            && self.head.len() < self.head_lines
+            && self.head_bytes + n <= self.head_budget
+        {
+            self.head.push(line);
+            self.head_bytes += n;
+            return;
+        }
+        self.head_open = false;
+        self.tail.push_back(line);
+        self.tail_bytes += n;
+        let tail_budget = self.max_bytes.saturating_sub(self.head_bytes);
+        while self.tail.len() > 1
+            && (self.tail.len() > self.tail_lines || self.tail_bytes > tail_budget)
+        {
+            if let Some(l) = self.tail.pop_front() {
+                self.tail_bytes -= l.len() + 1;
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// Whether the echo lines to skip have all gone by.
+    fn echo_done(&self) -> bool {
+        self.skip == 0
+    }
+
+    /// The line the cursor is on, rendered.
+    fn partial_text(&self) -> String {
+        clean_line(&self.partial)
+    }
+
+    /// The unfinished last line as it should end the output: zsh's PROMPT_SP (a reverse-video
+    /// `%`, spaces to the margin, `\r \r`), printed before the prompt hook, is dropped.
+    fn final_partial(&self) -> String {
+        let raw = &self.partial[..];
+        if let Some(body) = raw.strip_suffix(b"\r \r") {
+            // The mark (PROMPT_EOL_MARK, `%` or `#` by default), then spaces to the margin.
+            let rendered = clean_line(body);
+            let mut s = rendered.trim_end_matches(' ').to_string();
+            if s.len() < rendered.len() && (s.ends_with('%') || s.ends_with('#')) {
+                s.pop();
+            }
+            return s;
+        }
+        clean_line(raw)
+    }
+
+    /// The text, with the unfinished last line when given, and whether lines were left out.
+    fn render(&self, last: Option<String>) -> (String, bool) {
+        let mut lines: Vec<&str> = self
+            .head
+            .iter()
+            .chain(self.tail.iter())
+            .map(String::as_str)
+            .collect();
+        let last = last.filter(|l| !l.is_empty());
+        if let Some(l) = &last {
+            lines.push(l);
+        }
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
+        }
+        if self.dropped == 0 {
+            return (lines.join("\n"), false);
+        }
+        let total = self.total + u64::from(last.is_some());
+        let from = self.head.len() as u64 + 1;
+        let to = from + self.dropped - 1;
+        let note = format!(
+            "[… lines {from}-{to} of {total} left out ({} lines) …]",
+            self.dropped
+        );
+        let (head, tail) = lines.split_at(self.head.len().min(lines.len()));
+        let mut text = head.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&note);
+        for l in tail {
+            text.push('\n');
+            text.push_str(l);
+        }
+        (text, true)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-pane tracking
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Between OSC 133 C and D.
+    Integration,
+    /// Between termloom's S and E markers with this call's token.
+    Marker,
+    /// Everything after the echo (prompt and quiet strategies).
+    Raw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Running,
+    Done(Option<i32>),
+}
+
+struct Capture {
+    id: u64,
+    mode: Mode,
+    token: String,
+    phase: Phase,
+    sink: LineSink,
+    last_output: Instant,
+    /// The prompt-mark count when the capture ended.
+    marks_at_done: u64,
+}
+
+/// What the tracker knows about the pane.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Facts {
+    /// Integration marks were seen.
+    pub marks_seen: bool,
+    /// The last mark: `A`, `B`, `C` or `D`.
+    pub last_mark: Option<u8>,
+    /// The last exit code a `D` mark or a run marker reported.
+    pub last_exit: Option<i32>,
+    /// The cwd from OSC 7.
+    pub cwd: Option<String>,
+}
+
+#[derive(Default)]
+struct TrackData {
+    facts: Facts,
+    prompt_marks: u64,
+    dead: bool,
+    capture: Option<Capture>,
+    next_id: u64,
+}
+
+fn parse_code(s: &[u8]) -> Option<i32> {
+    let end = s.iter().position(|b| *b == b';').unwrap_or(s.len());
+    std::str::from_utf8(&s[..end]).ok()?.trim().parse().ok()
+}
+
+fn percent_decode(s: &[u8]) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && i + 2 < s.len()
+            && let Some(b) = std::str::from_utf8(&s[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The path of an OSC 7 payload (`file://host/path`, percent-encoded).
+fn parse_osc7(p: &[u8]) -> Option<String> {
+    let rest = p.strip_prefix(b"file://")?;
+    let slash = rest.iter().position(|b| *b == b'/')?;
+    Some(percent_decode(&rest[slash..]))
+}
+
+impl TrackData {
+    fn on_piece(&mut self, p: Piece<'_>, now: Instant) -> bool {
+        match p {
+            Piece::Text(t) => match &mut self.capture {
+                Some(c) if c.phase == Phase::Running => {
+                    c.sink.push(t);
+                    c.last_output = now;
+                    c.mode == Mode::Raw
+                }
+                _ => false,
+            },
+            Piece::Osc(o) => self.on_osc(o),
+        }
+    }
+
+    fn on_osc(&mut self, o: &[u8]) -> bool {
+        if let Some(rest) = o.strip_prefix(b"133;") {
+            let Some(&kind) = rest.first() else {
+                return false;
+            };
+            if !matches!(kind, b'A' | b'B' | b'C' | b'D') {
+                return false;
+            }
+            self.facts.marks_seen = true;
+            self.facts.last_mark = Some(kind);
+            let mut code = None;
+            if kind == b'D' {
+                code = rest.get(2..).and_then(parse_code);
+                if code.is_some() {
+                    self.facts.last_exit = code;
+                }
+            }
+            if matches!(kind, b'A' | b'D') {
+                self.prompt_marks += 1;
+            }
+            if let Some(c) = &mut self.capture
+                && c.mode == Mode::Integration
+            {
+                match (kind, c.phase) {
+                    (b'C', Phase::Waiting) => c.phase = Phase::Running,
+                    (b'D', Phase::Running) => {
+                        c.phase = Phase::Done(code);
+                        c.marks_at_done = self.prompt_marks;
+                    }
+                    _ => {}
+                }
+            }
+            return true;
+        }
+        if let Some(rest) = o.strip_prefix(b"7;") {
+            if let Some(cwd) = parse_osc7(rest) {
+                self.facts.cwd = Some(cwd);
+            }
+            return false;
+        }
+        if let Some(rest) = o
+            .strip_prefix(MARKER_OSC.as_bytes())
+            .and_then(|r| r.strip_prefix(b";"))
+        {
+            let Some(c) = &mut self.capture else {
+                return false;
+            };
+            if c.mode != Mode::Marker {
+                return false;
+            }
+            let mut it = rest.splitn(3, |b| *b == b';');
+            let (kind, token) = (it.next(), it.next());
+            if token != Some(c.token.as_bytes()) {
+                return false;
+            }
+            match (kind, c.phase) {
+                (Some(b"S"), Phase::Waiting) => c.phase = Phase::Running,
+                (Some(b"E"), Phase::Waiting | Phase::Running) => {
+                    let code = it.next().and_then(parse_code);
+                    c.phase = Phase::Done(code);
+                    c.marks_at_done = self.prompt_marks;
+                    if code.is_some() {
+                        self.facts.last_exit = code;
+                    }
+                }
+                _ => return false,
+            }
+            return true;
+        }
+        false
+    }
+}
+
+struct Track {
+    scan: Scanner,
+    data: TrackData,
+}
+
+/// The live view of one pane's output (see the module docs).
+pub(crate) struct PaneTracker {
+    track: Mutex<Track>,
+    changed: watch::Sender<u64>,
+}
+
+enum Look {
+    Done(Option<i32>),
+    Prompt,
+    Dead,
+    Gone,
+    Pending { last_output: Instant },
+}
+
+impl PaneTracker {
+    fn new() -> Self {
+        PaneTracker {
+            track: Mutex::new(Track {
+                scan: Scanner::default(),
+                data: TrackData::default(),
+            }),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Track> {
+        self.track.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    fn feed(&self, data: &[u8]) {
+        let now = Instant::now();
+        let changed = {
+            let mut g = self.lock();
+            let Track { scan, data: d } = &mut *g;
+            let capturing = d
+                .capture
+                .as_ref()
+                .is_some_and(|c| c.phase == Phase::Running);
+            if scan.idle() && !capturing && !data.contains(&0x1b) {
+                return;
+            }
+            let mut changed = false;
+            scan.feed(data, &mut |p| changed |= d.on_piece(p, now));
+            changed
+        };
+        if changed {
+            self.bump();
+        }
+    }
+
+    fn kill(&self) {
+        self.lock().data.dead = true;
+        self.bump();
+    }
+
+    pub(crate) fn alive(&self) -> bool {
+        !self.lock().data.dead
+    }
+
+    pub(crate) fn facts(&self) -> Facts {
+        self.lock().data.facts.clone()
+    }
+
+    pub(crate) fn prompt_marks(&self) -> u64 {
+        self.lock().data.prompt_marks
+    }
+
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn start(&self, mode: Mode, token: String, sink: LineSink) -> u64 {
+        let mut g = self.lock();
+        g.data.next_id += 1;
+        let id = g.data.next_id;
+        g.data.capture = Some(Capture {
+            id,
+            mode,
+            token,
+            phase: if mode == Mode::Raw {
+                Phase::Running
+            } else {
+                Phase::Waiting
+            },
+            sink,
+            last_output: Instant::now(),
+            marks_at_done: 0,
+        });
+        id
+    }
+
+    /// Starts a capture that ends at termloom's `E` marker with `token` (used by `install`).
+    pub(crate) fn start_marker(&self, token: &str) -> u64 {
+        self.start(Mode::Marker, token.to_string(), LineSink::new(20, 4096, 0))
+    }
+
+    /// For a marker capture that ended: its exit code and the prompt-mark count at its end (the
+    /// capture is removed).
+    pub(crate) fn marker_done(&self, id: u64) -> Option<(Option<i32>, u64)> {
+        let mut g = self.lock();
+        let c = g.data.capture.as_ref().filter(|c| c.id == id)?;
+        let Phase::Done(code) = c.phase else {
+            return None;
+        };
+        let marks = c.marks_at_done;
+        g.data.capture = None;
+        Some((code, marks))
+    }
+
+    /// Drops capture `id` if it is still there.
+    pub(crate) fn stop_capture(&self, id: u64) {
+        self.stop(id);
+    }
+
+    fn stop(&self, id: u64) {
+        let mut g = self.lock();
+        if g.data.capture.as_ref().is_some_and(|c| c.id == id) {
+            g.data.capture = None;
+        }
+    }
+
+    fn touch(&self, id: u64) {
+        let mut g = self.lock();
+        if let Some(c) = g.data.capture.as_mut().filter(|c| c.id == id) {
+            c.last_output = Instant::now();
+        }
+    }
+
+    fn look(&self, id: u64, prompt: Option<&Regex>) -> Look {
+        let g = self.lock();
+        if g.data.dead {
+            return Look::Dead;
+        }
+        let Some(c) = g.data.capture.as_ref().filter(|c| c.id == id) else {
+            return Look::Gone;
+        };
+        if let Phase::Done(code) = c.phase {
+            return Look::Done(code);
+        }
+        if let Some(re) = prompt
+            && c.sink.echo_done()
+            && re.is_match(&c.sink.partial_text())
+        {
+            return Look::Prompt;
+        }
+        Look::Pending {
+            last_output: c.last_output,
+        }
+    }
+
+    /// The output so far, for a run that is still going.
+    fn snapshot(&self, id: u64) -> (String, bool) {
+        let g = self.lock();
+        match g.data.capture.as_ref().filter(|c| c.id == id) {
+            Some(c) => c.sink.render(Some(c.sink.partial_text())),
+            None => (String::new(), false),
+        }
+    }
+
+    /// Takes the finished capture and renders it.
+    fn finish(&self, id: u64, strategy: Strategy) -> (String, bool) {
+        let mut g = self.lock();
+        let Some(c) = g.data.capture.take_if(|c| c.id == id) else {
+            return (String::new(), false);
+        };
+        let last = match strategy {
+            // The line the cursor is on is the prompt itself.
+            Strategy::Prompt => None,
+            Strategy::ShellIntegration => Some(c.sink.final_partial()),
+            _ => Some(c.sink.partial_text()),
+        };
+        c.sink.render(last)
+    }
+}
+
+/// Held by the output tap: feeds the tracker, and marks it dead when the hub drops the tap
+/// (pane closed, control client or server gone).
+struct TapToken(Weak<PaneTracker>);
+
+impl TapToken {
+    fn feed(&self, data: &[u8]) {
+        if let Some(t) = self.0.upgrade() {
+            t.feed(data);
+        }
+    }
+}
+
+impl Drop for TapToken {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.upgrade() {
+            t.kill();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-terminal state
+
+/// A run's shared bookkeeping.
+struct RunShared {
+    finished: AtomicBool,
+    handle: Mutex<Option<String>>,
+    command: String,
+}
+
+/// Serializes runs on one session and remembers a run that timed out.
+pub(crate) struct Slot {
+    pub(crate) lock: Arc<tokio::sync::Mutex<()>>,
+    pending: Mutex<Option<Arc<RunShared>>>,
+}
+
+struct Pending {
+    session: SessionId,
+    strategy: Strategy,
+    started: Instant,
+    created: Instant,
+    shared: Arc<RunShared>,
+    tracker: Arc<PaneTracker>,
+    capture: u64,
+    rx: tokio::sync::Mutex<Option<oneshot::Receiver<Result<RunResult>>>>,
+    abort: tokio::task::AbortHandle,
+}
+
+/// The run state of one [`TmuxTerminal`]: pane trackers, per-session slots, runs that timed out,
+/// and the integration scripts.
+#[derive(Default)]
+pub struct RunState {
+    trackers: tokio::sync::Mutex<HashMap<String, Arc<PaneTracker>>>,
+    slots: Mutex<HashMap<SessionId, Arc<Slot>>>,
+    pending: Mutex<HashMap<String, Arc<Pending>>>,
+    scripts: Mutex<Option<Scripts>>,
+}
+
+impl std::fmt::Debug for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunState").finish_non_exhaustive()
+    }
+}
+
+impl RunState {
+    /// The integration scripts, written at first use.
+    pub(crate) fn scripts(&self, opts: &TmuxOptions) -> Result<Scripts> {
+        let mut g = self.scripts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = g.as_ref() {
+            return Ok(s.clone());
+        }
+        let s = integration::write_scripts(opts)?;
+        *g = Some(s.clone());
+        Ok(s)
+    }
+
+    pub(crate) fn slot(&self, id: SessionId) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if slots.len() > 256 {
+            slots.retain(|_, s| Arc::strong_count(s) > 1 || s.lock.try_lock().is_err());
+        }
+        slots
+            .entry(id)
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    lock: Arc::new(tokio::sync::Mutex::new(())),
+                    pending: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// The tracker of `pane` (in workspace `ws`), tapping its output when there is none yet.
+    pub(crate) async fn tracker(
+        &self,
+        term: &TmuxTerminal,
+        pane: &str,
+        ws: &str,
+    ) -> Result<Arc<PaneTracker>> {
+        let mut map = self.trackers.lock().await;
+        if let Some(t) = map.get(pane).filter(|t| t.alive()) {
+            return Ok(t.clone());
+        }
+        map.retain(|_, t| t.alive());
+        let t = Arc::new(PaneTracker::new());
+        let token = TapToken(Arc::downgrade(&t));
+        let tap: Tap = Arc::new(move |d: &[u8]| token.feed(d));
+        term.hub().tap(ws, pane, tap).await?;
+        map.insert(pane.to_string(), t.clone());
+        Ok(t)
+    }
+
+    async fn existing_tracker(&self, pane: &str) -> Option<Arc<PaneTracker>> {
+        self.trackers
+            .lock()
+            .await
+            .get(pane)
+            .filter(|t| t.alive())
+            .cloned()
+    }
+
+    fn add_pending(&self, handle: String, p: Pending) {
+        let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let hour = Duration::from_secs(3600);
+        map.retain(|_, p| {
+            !(p.shared.finished.load(Ordering::SeqCst) && p.created.elapsed() > hour)
+        });
+        while map.len() >= MAX_PENDING {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, p)| p.created)
+                .map(|(h, _)| h.clone());
+            match oldest.and_then(|h| map.remove(&h)) {
+                Some(p) => p.abort.abort(),
+                None => break,
+            }
+        }
+        map.insert(handle, Arc::new(p));
+    }
+
+    fn get_pending(&self, handle: &str) -> Option<Arc<Pending>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(handle)
+            .cloned()
+    }
+
+    fn remove_pending(&self, handle: &str) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(handle);
+    }
+}
+
+/// The error for a session that is busy.
+pub(crate) fn busy_error(pane: &str, why: &str) -> Error {
+    Error::backend(BackendKind::Tmux, format!("session {pane} is busy: {why}"))
+}
+
+/// Refuses when a run that timed out is still going on this session.
+pub(crate) fn refuse_if_pending(slot: &Slot) -> Result<()> {
+    let g = slot.pending.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = g.as_ref().filter(|s| !s.finished.load(Ordering::SeqCst)) {
+        let handle = s
+            .handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default();
+        return Err(Error::backend(
+            BackendKind::Tmux,
+            format!(
+                "session is busy: an earlier run (`{}`, handle {handle}) is still going; wait for it with wait_run, or interrupt it (send_keys C-c) first",
+                s.command
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Looking at the pane
+
+/// What tmux (and /proc) say about a pane.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Probe {
+    /// The pane's first process (its shell).
+    pub pid: u32,
+    /// The workspace id (`$N`).
+    pub ws: String,
+    pub in_mode: bool,
+    pub dead: bool,
+    /// The foreground command's name.
+    pub fg: String,
+    /// tmux's idea of the cwd.
+    pub path: String,
+    /// Whether the pane's own shell is the foreground process group (Linux `/proc`).
+    pub fg_is_root: Option<bool>,
+    /// Whether the foreground process looks like an interactive shell rather than a script or a
+    /// `-c` command (Linux `/proc`, only asked when it is not the pane's own shell).
+    pub fg_interactive: Option<bool>,
+    /// `TERMLOOM_STATE_FILE` from the environment the pane's shell was started with (Linux
+    /// `/proc`): termloom started it with the integration, which may still be loading.
+    pub started_with: Option<String>,
+}
+
+impl Probe {
+    pub(crate) fn refuse_copy_mode(&self) -> Result<()> {
+        if self.in_mode {
+            return Err(Error::InvalidArgument(
+                "the pane is in copy mode, where typed text does not reach the program; leave it (q) first".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Field 8 of `/proc/PID/stat`: the terminal's foreground process group.
+fn proc_tpgid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    let tpgid: i64 = after.split_whitespace().nth(5)?.parse().ok()?;
+    u32::try_from(tpgid).ok().filter(|t| *t > 0)
+}
+
+/// `TERMLOOM_STATE_FILE` in `/proc/PID/environ`.
+fn proc_state_file(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    raw.split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"TERMLOOM_STATE_FILE="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Whether `/proc/PID/cmdline` is a shell started to be interactive (no script, no `-c`).
+fn proc_interactive_shell(pid: u32) -> Option<bool> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let prog = args.first()?;
+    shell_kind(prog)?;
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-c" | "--command" => return Some(false),
+            "--rcfile" | "--init-file" | "--init-command" | "-C" | "-o" | "-O" => {
+                it.next();
+            }
+            s if s.starts_with('-') || s.starts_with('+') => {
+                if !s.starts_with("--") && s[1..].contains('c') {
+                    return Some(false);
+                }
+            }
+            _ => return Some(false),
+        }
+    }
+    Some(true)
+}
+
+/// Reads the pane's state from tmux in one command (checking that the pane still carries session
+/// `id`: tmux reuses `%N` after a restart), and the foreground process from `/proc`.
+pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Result<Probe> {
+    let fmt = format::format(&[
+        "#{pane_id}",
+        "#{@termloom_id}",
+        "#{pane_pid}",
+        "#{session_id}",
+        "#{pane_in_mode}",
+        "#{pane_dead}",
+        "#{pane_current_command}",
+        "#{pane_current_path}",
+    ]);
+    let out = term
+        .run(vec![
+            Cmd::new("display-message")
+                .arg("-p")
+                .opt("-t", pane)
+                .arg(fmt),
+        ])
+        .await?;
+    let out = out.strip_suffix('\n').unwrap_or(&out);
+    let f: Vec<&str> = out.splitn(8, SEP).collect();
+    // display-message answers with empty fields when its target pane does not exist.
+    if f.first().copied() != Some(pane) {
+        return Err(Error::SessionDead {
+            id: id.to_string(),
+            name: NativeId::tmux(pane).to_string(),
+        });
+    }
+    if f.len() < 8 {
+        return Err(Error::backend(
+            BackendKind::Tmux,
+            format!("unexpected pane state from tmux: {out:?}"),
+        ));
+    }
+    if f[1] != id.to_string() {
+        return Err(Error::StaleNativeId {
+            id: id.to_string(),
+            native: NativeId::tmux(pane).to_string(),
+        });
+    }
+    let f = &f[2..];
+    let pid: u32 = f[0].trim().parse().unwrap_or(0);
+    // /proc describes this machine: no use for a server on another host.
+    let local = !term.client().options().is_remote();
+    let tpgid = if pid > 0 && local {
+        proc_tpgid(pid)
+    } else {
+        None
+    };
+    let fg_is_root = tpgid.map(|t| t == pid);
+    let fg_interactive = match tpgid {
+        Some(t) if t != pid => proc_interactive_shell(t),
+        _ => None,
+    };
+    let started_with = match tpgid {
+        Some(t) if t == pid => proc_state_file(pid),
+        _ => None,
+    };
+    Ok(Probe {
+        pid,
+        ws: f[1].trim().to_string(),
+        in_mode: f[2].trim() == "1",
+        dead: f[3].trim() == "1",
+        fg: f[4].to_string(),
+        path: f[5].to_string(),
+        fg_is_root,
+        fg_interactive,
+        started_with,
+    })
+}
+
+/// How a run will detect completion, or why it cannot start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Integration(ShellKind),
+    Marker(ShellKind),
+    Busy(String),
+}
+
+/// The automatic strategy (see the module docs). `state_file` is where this session's integrated
+/// shell would write its state.
+pub(crate) fn choose(
+    p: &Probe,
+    facts: &Facts,
+    file: Option<&FileState>,
+    state_file: Option<&str>,
+) -> Choice {
+    let kind = shell_kind(&p.fg);
+    let nested = p.fg_is_root == Some(false);
+    let busy = |why: String| {
+        Choice::Busy(format!(
+            "{why}; wait for it (or interrupt it with send_keys C-c), or pass a prompt regex or a quiet period to type into it"
+        ))
+    };
+    let running = || busy(format!("'{}' is running in the foreground", p.fg));
+    let Some(kind) = kind else {
+        return running();
+    };
+    if nested && p.fg_interactive == Some(false) {
+        return busy(format!("a '{}' script or command is running", p.fg));
+    }
+    let file_names_fg = file.is_some_and(|f| shell_kind(&f.shell) == Some(kind));
+    if facts.marks_seen {
+        if facts.last_mark == Some(b'C') {
+            // The integrated shell started something. A shell in front of it that is not the
+            // pane's own (or is another shell than the one that wrote the marks) is a nested,
+            // plain shell: markers work there.
+            let other_shell = file.is_some() && !file_names_fg;
+            if nested || other_shell {
+                return Choice::Marker(kind);
+            }
+            return busy("a command is running (its end mark has not come yet)".into());
+        }
+        return Choice::Integration(kind);
+    }
+    if file_names_fg && !nested {
+        if file.is_some_and(|f| f.busy) {
+            return busy("the shell reports a command running".into());
+        }
+        return Choice::Integration(kind);
+    }
+    // termloom started this shell with the integration and it has not reached its first prompt
+    // yet: what is typed now is read after the hooks are in.
+    if file.is_none()
+        && !nested
+        && kind.has_integration()
+        && state_file.is_some_and(|s| p.started_with.as_deref() == Some(s))
+    {
+        return Choice::Integration(kind);
+    }
+    Choice::Marker(kind)
+}
+
+/// [`choose`] for a run: when the pane's own shell is back in front but its end mark has not
+/// been seen yet (a command just ended, or a builtin runs), waits a moment for the mark first.
+pub(crate) async fn decide(
+    term: &TmuxTerminal,
+    id: SessionId,
+    pane: &str,
+    probe: &Probe,
+    tracker: &PaneTracker,
+) -> Result<Choice> {
+    let opts = term.client().options();
+    let state_file = state_path(opts, id);
+    let file = integration::read_state(opts, id);
+    let choice = choose(probe, &tracker.facts(), file.as_ref(), state_file.as_deref());
+    let settling = matches!(choice, Choice::Busy(_))
+        && tracker.facts().last_mark == Some(b'C')
+        && probe.fg_is_root != Some(false)
+        && shell_kind(&probe.fg).is_some();
+    if !settling {
+        return Ok(choice);
+    }
+    let mut rx = tracker.watch();
+    let until = tokio::time::Instant::now() + SETTLE;
+    while tracker.alive() && tracker.facts().last_mark == Some(b'C') {
+        if tokio::time::timeout_at(until, rx.changed()).await.is_err() {
+            break;
+        }
+    }
+    let probe = self::probe(term, id, pane).await?;
+    let file = integration::read_state(opts, id);
+    Ok(choose(&probe, &tracker.facts(), file.as_ref(), state_file.as_deref()))
+}
+
+/// How long a run waits for an end mark that is due (see [`decide`]).
+const SETTLE: Duration = Duration::from_millis(750);
+
+/// Where session `id`'s integrated shell writes its state (local servers).
+pub(crate) fn state_path(opts: &TmuxOptions, id: SessionId) -> Option<String> {
+    if opts.is_remote() {
+        return None;
+    }
+    integration::locate(opts)
+        .ok()
+        .map(|s| s.state_file(id).to_string_lossy().into_owned())
+}
+
+/// The text typed for a run.
+fn wrap(choice: &Choice, command: &str, token: &str) -> String {
+    let multi = command.contains('\n') || command.contains('\r');
+    match choice {
+        Choice::Integration(ShellKind::Fish) if multi => format!("begin\n{command}\nend"),
+        Choice::Integration(_) if multi => format!("{{\n{command}\n}}"),
+        Choice::Integration(_) => command.to_string(),
+        Choice::Marker(ShellKind::Fish) => format!(
+            " printf '\\e]{MARKER_OSC};S;{token}\\a'; begin\n{command}\nend; printf '\\e]{MARKER_OSC};E;{token};%s\\a' $status"
+        ),
+        Choice::Marker(_) => format!(
+            " printf '\\033]{MARKER_OSC};S;{token}\\007'; {{\n{command}\n}}; printf '\\033]{MARKER_OSC};E;{token};%s\\007' \"$?\""
+        ),
+        Choice::Busy(_) => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// run / wait_run / status
+
+struct Drive {
+    term: TmuxTerminal,
+    tracker: Arc<PaneTracker>,
+    capture: u64,
+    strategy: Strategy,
+    prompt: Option<Regex>,
+    quiet: Option<Duration>,
+    quiet_fg: String,
+    started: Instant,
+    id: SessionId,
+    pane: String,
+}
+
+/// Clears the capture and marks the run finished however the task ends (even aborted).
+struct Finish {
+    tracker: Arc<PaneTracker>,
+    capture: u64,
+    shared: Arc<RunShared>,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.tracker.stop(self.capture);
+        self.shared.finished.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drive {
+    fn gone(&self) -> Error {
+        Error::SessionDead {
+            id: self.id.to_string(),
+            name: NativeId::tmux(&self.pane).to_string(),
+        }
+    }
+
+    /// `Ok(())` while the pane is alive; the error that explains why not otherwise.
+    async fn check_pane(&self) -> Result<()> {
+        let cmd = Cmd::new("display-message")
+            .arg("-p")
+            .opt("-t", &self.pane)
+            .arg("#{pane_id} #{pane_dead}");
+        match tokio::time::timeout(Duration::from_millis(1500), self.term.run(vec![cmd])).await {
+            Ok(Ok(out)) if out.trim() == format!("{} 0", self.pane) => Ok(()),
+            Ok(Ok(_)) => Err(self.gone()),
+            Ok(Err(e)) => {
+                let msg = e.to_string();
+                if msg.contains("can't find") {
+                    Err(self.gone())
+                } else {
+                    Err(Error::ConnectionLost {
+                        backend: BackendKind::Tmux,
+                        reason: format!("tmux went away during the run: {msg}"),
+                    })
+                }
+            }
+            Err(_) => Err(Error::ConnectionLost {
+                backend: BackendKind::Tmux,
+                reason: "tmux stopped answering during the run".into(),
+            }),
+        }
+    }
+
+    async fn fg(&self) -> Option<String> {
+        let cmd = Cmd::new("display-message")
+            .arg("-p")
+            .opt("-t", &self.pane)
+            .arg("#{pane_current_command}");
+        self.term
+            .run(vec![cmd])
+            .await
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string())
+    }
+
+    fn result(&self, exit_code: Option<i32>) -> RunResult {
+        let (output, truncated) = self.tracker.finish(self.capture, self.strategy);
+        RunResult {
+            exit_code,
+            output,
+            timed_out: false,
+            strategy: self.strategy,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            handle: None,
+            truncated,
+        }
+    }
+
+    async fn run(mut self) -> Result<RunResult> {
+        let mut rx = self.tracker.watch();
+        let mut next_check = Instant::now() + CHECK_EVERY;
+        let give_up = self.started + MAX_RUN_AGE;
+        loop {
+            rx.borrow_and_update();
+            let last_output = match self.tracker.look(self.capture, self.prompt.as_ref()) {
+                Look::Done(code) => return Ok(self.result(code)),
+                Look::Prompt => return Ok(self.result(None)),
+                Look::Gone => {
+                    return Err(Error::backend(
+                        BackendKind::Tmux,
+                        "the run's output capture went away",
+                    ));
+                }
+                Look::Dead => {
+                    self.check_pane().await?;
+                    return Err(Error::ConnectionLost {
+                        backend: BackendKind::Tmux,
+                        reason: "the pane's output stream ended during the run".into(),
+                    });
+                }
+                Look::Pending { last_output } => last_output,
+            };
+            let now = Instant::now();
+            if now >= give_up {
+                return Err(Error::Timeout {
+                    op: "run (abandoned)".into(),
+                    after: MAX_RUN_AGE,
+                });
+            }
+            if let Some(q) = self.quiet
+                && now >= last_output + q
+            {
+                // Quiet for long enough: done if the same program is still in front.
+                let fg = self.fg().await.unwrap_or_default();
+                if fg == self.quiet_fg {
+                    return Ok(self.result(None));
+                }
+                self.quiet_fg = fg;
+                self.tracker.touch(self.capture);
+                continue;
+            }
+            if now >= next_check {
+                self.check_pane().await?;
+                next_check = Instant::now() + CHECK_EVERY;
+            }
+            let mut wake = next_check.min(give_up);
+            if let Some(q) = self.quiet {
+                wake = wake.min(last_output + q);
+            }
+            tokio::select! {
+                r = rx.changed() => {
+                    if r.is_err() {
+                        return Err(Error::backend(BackendKind::Tmux, "the pane tracker went away"));
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+    }
+}
+
+/// Runs `opts.command` in `pane` (session `id`) and waits for it (see the module docs).
+pub(crate) async fn run(
+    term: &TmuxTerminal,
+    id: SessionId,
+    pane: &str,
+    opts: &RunOpts,
+) -> Result<RunResult> {
+    let called = tokio::time::Instant::now();
+    let deadline = called + opts.timeout;
+    let st = &term.inner.run;
+    let gone = || Error::SessionDead {
+        id: id.to_string(),
+        name: NativeId::tmux(pane).to_string(),
+    };
+    let prompt_or_quiet = opts.prompt.as_deref().is_some_and(|p| !p.is_empty())
+        || opts.quiet.is_some_and(|q| !q.is_zero());
+    // A shell command loses trailing newlines (Enter follows anyway); a REPL gets its input as
+    // given (an empty last line ends a Python block).
+    let command = if prompt_or_quiet {
+        opts.command.as_str()
+    } else {
+        opts.command.trim_end_matches(['\n', '\r'])
+    };
+    if command.contains('\0') {
+        return Err(Error::InvalidArgument(
+            "the command contains a NUL byte, which a terminal cannot receive".into(),
+        ));
+    }
+    let prompt = match opts.prompt.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => Some(compile_regex(p)?),
+        None => None,
+    };
+    let quiet = opts.quiet.filter(|q| !q.is_zero());
+    if prompt.is_none() && quiet.is_none() && command.trim().is_empty() {
+        return Err(Error::InvalidArgument("run needs a command".into()));
+    }
+    let slot = st.slot(id);
+    refuse_if_pending(&slot)?;
+    let guard = tokio::time::timeout_at(deadline, slot.lock.clone().lock_owned())
+        .await
+        .map_err(|_| Error::Timeout {
+            op: "waiting for the run before it on this session".into(),
+            after: opts.timeout,
+        })?;
+    refuse_if_pending(&slot)?;
+    let probe = probe(term, id, pane)
+        .await
+        .map_err(|e| not_found_as(e, gone))?;
+    if probe.dead {
+        return Err(gone());
+    }
+    probe.refuse_copy_mode()?;
+    let tracker = st.tracker(term, pane, &probe.ws).await?;
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let lines_in = command.split('\n').count();
+    let sink = |skip| {
+        LineSink::new(
+            opts.max_lines.unwrap_or(DEFAULT_MAX_LINES),
+            opts.max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
+            skip,
+        )
+    };
+    let (strategy, mode, text) = if prompt.is_some() || quiet.is_some() {
+        let strategy = if prompt.is_some() {
+            Strategy::Prompt
+        } else {
+            Strategy::Quiet
+        };
+        (strategy, Mode::Raw, command.to_string())
+    } else {
+        let choice = decide(term, id, pane, &probe, &tracker).await?;
+        match &choice {
+            Choice::Busy(why) => return Err(busy_error(pane, why)),
+            Choice::Integration(_) => (
+                Strategy::ShellIntegration,
+                Mode::Integration,
+                wrap(&choice, command, &token),
+            ),
+            Choice::Marker(_) => (
+                Strategy::Marker,
+                Mode::Marker,
+                wrap(&choice, command, &token),
+            ),
+        }
+    };
+    let skip = if mode == Mode::Raw { lines_in } else { 0 };
+    let capture = tracker.start(mode, token, sink(skip));
+    let started = Instant::now();
+    if let Err(e) = crate::session::send_text_to(term, pane, &text, true).await {
+        tracker.stop(capture);
+        return Err(not_found_as(e, gone));
+    }
+    let shared = Arc::new(RunShared {
+        finished: AtomicBool::new(false),
+        handle: Mutex::new(None),
+        command: command.chars().take(80).collect(),
+    });
+    let drive = Drive {
+        term: term.clone(),
+        tracker: tracker.clone(),
+        capture,
+        strategy,
+        prompt,
+        quiet,
+        quiet_fg: probe.fg.clone(),
+        started,
+        id,
+        pane: pane.to_string(),
+    };
+    let finish = Finish {
+        tracker: tracker.clone(),
+        capture,
+        shared: shared.clone(),
+    };
+    let (tx, mut rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        let _guard = guard;
+        let res = drive.run().await;
+        drop(finish);
+        let _ = tx.send(res);
+    });
+    match tokio::time::timeout_at(deadline, &mut rx).await {
+        Ok(Ok(res)) => res,
+        Ok(Err(_)) => Err(Error::backend(
+            BackendKind::Tmux,
+            "the run's task ended without a result",
+        )),
+        Err(_) => {
+            let handle = format!("run-{}", uuid::Uuid::new_v4().simple());
+            *shared.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+            *slot.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared.clone());
+            let (output, truncated) = tracker.snapshot(capture);
+            st.add_pending(
+                handle.clone(),
+                Pending {
+                    session: id,
+                    strategy,
+                    started,
+                    created: Instant::now(),
+                    shared,
+                    tracker,
+                    capture,
+                    rx: tokio::sync::Mutex::new(Some(rx)),
+                    abort: task.abort_handle(),
+                },
+            );
+            Ok(RunResult {
+                exit_code: None,
+                output,
+                timed_out: true,
+                strategy,
+                duration_ms: started.elapsed().as_millis() as u64,
+                handle: Some(RunHandle(handle)),
+                truncated,
+            })
+        }
+    }
+}
+
+/// Waits up to `timeout` more for a run that timed out.
+pub(crate) async fn wait_run(
+    term: &TmuxTerminal,
+    id: SessionId,
+    handle: &RunHandle,
+    timeout: Duration,
+) -> Result<RunResult> {
+    let st = &term.inner.run;
+    let p = st.get_pending(&handle.0).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "no run with handle '{}' is pending here (a handle lives in the process that started the run, until its result is collected)",
+            handle.0
+        ))
+    })?;
+    if p.session != id {
+        return Err(Error::InvalidArgument(format!(
+            "run '{}' belongs to another session ({})",
+            handle.0, p.session
+        )));
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let still = |p: &Pending| {
+        let (output, truncated) = p.tracker.snapshot(p.capture);
+        RunResult {
+            exit_code: None,
+            output,
+            timed_out: true,
+            strategy: p.strategy,
+            duration_ms: p.started.elapsed().as_millis() as u64,
+            handle: Some(handle.clone()),
+            truncated,
+        }
+    };
+    let Ok(mut guard) = tokio::time::timeout_at(deadline, p.rx.lock()).await else {
+        return Ok(still(&p));
+    };
+    let Some(rx) = guard.as_mut() else {
+        st.remove_pending(&handle.0);
+        return Err(Error::InvalidArgument(format!(
+            "run '{}' was already collected",
+            handle.0
+        )));
+    };
+    match tokio::time::timeout_at(deadline, rx).await {
+        Ok(Ok(res)) => {
+            *guard = None;
+            st.remove_pending(&handle.0);
+            res
+        }
+        Ok(Err(_)) => {
+            *guard = None;
+            st.remove_pending(&handle.0);
+            Err(Error::backend(
+                BackendKind::Tmux,
+                format!("run '{}' was abandoned before it ended", handle.0),
+            ))
+        }
+        Err(_) => Ok(still(&p)),
+    }
+}
+
+/// Busy or idle, foreground command, last exit code, cwd.
+pub(crate) async fn status(term: &TmuxTerminal, id: SessionId, pane: &str) -> Result<SessionStatus> {
+    let gone = || Error::SessionDead {
+        id: id.to_string(),
+        name: NativeId::tmux(pane).to_string(),
+    };
+    let st = &term.inner.run;
+    let probe = probe(term, id, pane)
+        .await
+        .map_err(|e| not_found_as(e, gone))?;
+    if probe.dead {
+        return Err(gone());
+    }
+    // A long-lived process watches the pane from now on; a one-shot one only uses what it has.
+    let tracker = if term.client().options().control {
+        Some(st.tracker(term, pane, &probe.ws).await?)
+    } else {
+        st.existing_tracker(pane).await
+    };
+    let facts = tracker.map(|t| t.facts()).unwrap_or_default();
+    let opts = term.client().options();
+    let file = integration::read_state(opts, id);
+    let state_file = state_path(opts, id);
+    let state = match choose(&probe, &facts, file.as_ref(), state_file.as_deref()) {
+        Choice::Busy(_) => BusyState::Busy,
+        _ => BusyState::Idle,
+    };
+    Ok(SessionStatus {
+        state,
+        command: probe.fg.clone(),
+        last_exit_code: facts
+            .last_exit
+            .or_else(|| file.as_ref().and_then(|f| f.last_exit)),
+        cwd: facts.cwd.clone().or_else(|| {
+            Some(probe.path.clone()).filter(|p| !p.is_empty())
+        }),
+        shell_integration: facts.marks_seen || file.is_some(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_all(chunks: &[&[u8]]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut s = Scanner::default();
+        let mut text = Vec::new();
+        let mut oscs = Vec::new();
+        for c in chunks {
+            s.feed(c, &mut |p| match p {
+                Piece::Text(t) => text.extend_from_slice(t),
+                Piece::Osc(o) => oscs.push(o.to_vec()),
+            });
+        }
+        (text, oscs)
+    }
+
+    #[test]
+    fn scanner_splits_oscs_across_chunks() {
+        let (text, oscs) = scan_all(&[
+            b"a\x1b]133;C\x07b\x1b[1mc\x1b",
+            b"]133;D;",
+            b"7\x1b",
+            b"\\d\x1b]7;file://h/x%20y\x07",
+        ]);
+        assert_eq!(text, b"ab\x1b[1mcd");
+        assert_eq!(oscs, vec![b"133;C".to_vec(), b"133;D;7".to_vec(), b"7;file://h/x%20y".to_vec()]);
+    }
+
+    #[test]
+    fn marks_drive_an_integration_capture() {
+        let mut d = TrackData::default();
+        let now = Instant::now();
+        d.capture = Some(Capture {
+            id: 1,
+            mode: Mode::Integration,
+            token: String::new(),
+            phase: Phase::Waiting,
+            sink: LineSink::new(100, 10_000, 0),
+            last_output: now,
+            marks_at_done: 0,
+        });
+        let mut s = Scanner::default();
+        let stream: &[u8] = b"echo X\r\n\x1b]133;C\x07X\r\nlast\r\x1b]133;D;3\x07\x1b]7;file://h/tmp/a%20b\x07\x1b]133;A\x07$ ";
+        s.feed(stream, &mut |p| {
+            d.on_piece(p, now);
+        });
+        let c = d.capture.as_ref().unwrap();
+        assert_eq!(c.phase, Phase::Done(Some(3)));
+        assert_eq!(c.sink.render(Some(c.sink.final_partial())).0, "X\nlast");
+        assert_eq!(d.facts.last_exit, Some(3));
+        assert_eq!(d.facts.cwd.as_deref(), Some("/tmp/a b"));
+        assert_eq!(d.facts.last_mark, Some(b'A'));
+    }
+
+    #[test]
+    fn markers_need_their_token() {
+        let mut d = TrackData::default();
+        let now = Instant::now();
+        d.capture = Some(Capture {
+            id: 1,
+            mode: Mode::Marker,
+            token: "abc".into(),
+            phase: Phase::Waiting,
+            sink: LineSink::new(100, 10_000, 0),
+            last_output: now,
+            marks_at_done: 0,
+        });
+        let mut s = Scanner::default();
+        // The echo of the typed line holds the marker as text: it starts nothing.
+        let stream: &[u8] = b" printf '\\033]6973;S;abc\\007'; {\r\n\x1b]6973;E;old;0\x07\x1b]6973;S;abc\x07out\r\n\x1b]6973;E;abc;127\x07";
+        s.feed(stream, &mut |p| {
+            d.on_piece(p, now);
+        });
+        let c = d.capture.as_ref().unwrap();
+        assert_eq!(c.phase, Phase::Done(Some(127)));
+        assert_eq!(c.sink.render(None).0, "out");
+    }
+
+    #[test]
+    fn sink_keeps_head_and_tail() {
+        let mut s = LineSink::new(30, usize::MAX, 0);
+        for i in 1..=100_000 {
+            s.push(format!("{i}\r\n").as_bytes());
+        }
+        let (text, cut) = s.render(None);
+        assert!(cut);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "1");
+        assert_eq!(lines[9], "10");
+        assert_eq!(*lines.last().unwrap(), "100000");
+        assert!(lines[10].contains("lines 11-99980 of 100000 left out"), "{}", lines[10]);
+        assert_eq!(lines.len(), 31);
+        let mut small = LineSink::new(30, 80, 0);
+        for i in 0..100 {
+            small.push(format!("line {i}\n").as_bytes());
+        }
+        let (text, cut) = small.render(None);
+        assert!(cut);
+        assert!(text.len() < 200, "{text}");
+        assert!(text.ends_with("line 99"));
+    }
+
+    #[test]
+    fn sink_skips_echo_and_drops_zsh_prompt_sp() {
+        let mut s = LineSink::new(100, 10_000, 1);
+        s.push(b"print(1)\r\n1\r\n>>> ");
+        assert_eq!(s.render(None).0, "1");
+        assert_eq!(s.partial_text(), ">>> ");
+        let mut z = LineSink::new(100, 10_000, 0);
+        z.push(b"foo\x1b[1m\x1b[7m%\x1b[27m\x1b[1m\x1b[0m      \r \r");
+        assert_eq!(z.final_partial(), "foo");
+        let mut z = LineSink::new(100, 10_000, 0);
+        z.push(b"x\r\n\x1b[1m\x1b[3m#\x1b[23m\x1b[1m\x1b[0m      \r \r");
+        assert_eq!(z.render(Some(z.final_partial())).0, "x");
+    }
+
+    fn probe(fg: &str, root: Option<bool>) -> Probe {
+        Probe {
+            pid: 1,
+            fg: fg.into(),
+            fg_is_root: root,
+            ..Probe::default()
+        }
+    }
+
+    #[test]
+    fn strategy_rules() {
+        let idle = Facts {
+            marks_seen: true,
+            last_mark: Some(b'A'),
+            ..Facts::default()
+        };
+        let running = Facts {
+            marks_seen: true,
+            last_mark: Some(b'C'),
+            ..Facts::default()
+        };
+        let none = Facts::default();
+        let bash_file = FileState {
+            shell: "bash".into(),
+            busy: false,
+            last_exit: Some(0),
+        };
+        use Choice::*;
+        assert_eq!(choose(&probe("bash", Some(true)), &idle, None, None), Integration(ShellKind::Bash));
+        assert!(matches!(choose(&probe("sleep", Some(false)), &running, None, None), Busy(_)));
+        assert!(matches!(choose(&probe("bash", Some(true)), &running, None, None), Busy(_)));
+        assert_eq!(choose(&probe("bash", Some(false)), &running, None, None), Marker(ShellKind::Bash));
+        assert_eq!(
+            choose(&probe("bash", Some(true)), &none, Some(&bash_file), None),
+            Integration(ShellKind::Bash)
+        );
+        assert_eq!(choose(&probe("bash", Some(true)), &none, None, None), Marker(ShellKind::Bash));
+        assert_eq!(choose(&probe("sh", None), &none, None, None), Marker(ShellKind::Posix));
+        assert!(matches!(choose(&probe("python3", Some(false)), &none, None, None), Busy(_)));
+        let mut starting = probe("bash", Some(true));
+        starting.started_with = Some("/s/panes/x".into());
+        assert_eq!(
+            choose(&starting, &none, None, Some("/s/panes/x")),
+            Integration(ShellKind::Bash)
+        );
+        assert_eq!(choose(&starting, &none, None, Some("/other")), Marker(ShellKind::Bash));
+        let mut script = probe("bash", Some(false));
+        script.fg_interactive = Some(false);
+        assert!(matches!(choose(&script, &running, None, None), Busy(_)));
+    }
+
+    #[test]
+    fn wrapping() {
+        let t = "tok";
+        assert_eq!(wrap(&Choice::Integration(ShellKind::Bash), "echo x", t), "echo x");
+        assert_eq!(
+            wrap(&Choice::Integration(ShellKind::Zsh), "a\nb", t),
+            "{\na\nb\n}"
+        );
+        let m = wrap(&Choice::Marker(ShellKind::Posix), "cat <<EOF\nx\nEOF", t);
+        assert!(m.starts_with(" printf '\\033]6973;S;tok\\007'; {\ncat <<EOF\nx\nEOF\n}; printf"));
+        assert!(m.ends_with("\"$?\""));
+    }
+
+    #[test]
+    fn osc7_paths() {
+        assert_eq!(parse_osc7(b"file://host/a/b%C3%A9").as_deref(), Some("/a/bé"));
+        assert_eq!(parse_osc7(b"file:///x").as_deref(), Some("/x"));
+        assert_eq!(parse_osc7(b"http://x"), None);
+    }
+}

@@ -1,0 +1,604 @@
+//! `run`, `wait_run`, `status` and shell integration against real tmux servers in control mode:
+//! exit codes, capped output, back-to-back and multi-line runs, REPLs, timeouts, the marker
+//! strategy in shells without integration, and a server that dies mid-run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use termloom_core::{
+    BusyState, Key, RunOpts, RunResult, Session, SessionSpec, Strategy, Terminal,
+};
+use termloom_tests::{TmuxServer, wait_until};
+use termloom_tmux::{TmuxOptions, TmuxTerminal};
+
+fn control(srv: &TmuxServer) -> TmuxOptions {
+    TmuxOptions {
+        control: true,
+        ..srv.options()
+    }
+}
+
+async fn session(t: &TmuxTerminal, ws: &str, name: &str) -> Arc<dyn Session> {
+    let info = t
+        .create_session(&SessionSpec {
+            name: Some(name.into()),
+            workspace: Some(ws.into()),
+            ..Default::default()
+        })
+        .await;
+    let info = match info {
+        Ok(i) => i,
+        Err(e) => {
+            let ps = std::process::Command::new("sh").arg("-c").arg("ps -eo pid,ppid,stat,etime,args | grep -E 'tmux|bash|sh -c' | grep -v grep").output().unwrap();
+            eprintln!("DIAG create {name}: {e}\n{}", String::from_utf8_lossy(&ps.stdout));
+            panic!("create {name}: {e}");
+        }
+    };
+    t.open(&info).await.expect("open")
+}
+
+fn opts(cmd: &str) -> RunOpts {
+    RunOpts {
+        timeout: termloom_tests::timeout(),
+        ..RunOpts::new(cmd)
+    }
+}
+
+async fn run(s: &Arc<dyn Session>, cmd: &str) -> RunResult {
+    s.run(&opts(cmd))
+        .await
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+}
+
+fn has(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn exit_codes_and_exact_output_with_shell_integration() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let r = run(&s, "echo hello; echo world").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration, "{r:?}");
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(0), "hello\nworld"));
+    assert!(!r.timed_out && r.handle.is_none() && !r.truncated);
+    let r = run(&s, "false").await;
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(1), ""));
+    let r = run(&s, "no-such-command-xyz").await;
+    assert_eq!(r.exit_code, Some(127));
+    assert!(r.output.contains("no-such-command-xyz"), "{r:?}");
+    assert!(r.output.contains("not found"), "{r:?}");
+    let r = run(&s, "printf 'no newline'").await;
+    assert_eq!(r.output, "no newline");
+    let r = run(&s, "printf 'progress 1\\rprogress 2\\n'; printf '\\033[31mred\\033[0m\\n'").await;
+    assert_eq!(r.output, "progress 2\nred");
+}
+
+#[tokio::test]
+async fn ctrl_c_gives_130_through_a_timed_out_run_and_wait_run() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let r = s
+        .run(&RunOpts {
+            timeout: Duration::from_millis(300),
+            ..RunOpts::new("echo started; sleep 100")
+        })
+        .await
+        .unwrap();
+    assert!(r.timed_out, "{r:?}");
+    assert_eq!(r.exit_code, None);
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    let handle = r.handle.clone().expect("a handle");
+    // The session is taken until the run ends.
+    let busy = s.run(&opts("echo nope")).await.unwrap_err().to_string();
+    assert!(busy.contains("busy"), "{busy}");
+    // Still running: wait_run times out again and keeps the handle.
+    let again = s
+        .wait_run(&handle, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert!(again.timed_out);
+    assert_eq!(again.handle.as_ref(), Some(&handle));
+    assert!(again.output.contains("started"), "{again:?}");
+    s.send_keys(&[Key::ctrl('c')]).await.unwrap();
+    let done = s.wait_run(&handle, termloom_tests::timeout()).await.unwrap();
+    assert!(!done.timed_out);
+    assert_eq!(done.exit_code, Some(130), "{done:?}");
+    assert!(done.output.starts_with("started"), "{done:?}");
+    // Collected: the handle is gone, and the session takes runs again.
+    assert!(s.wait_run(&handle, Duration::from_millis(10)).await.is_err());
+    assert_eq!(run(&s, "echo free").await.output, "free");
+}
+
+#[tokio::test]
+async fn a_run_that_times_out_is_awaited_to_the_end() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let r = s
+        .run(&RunOpts {
+            timeout: Duration::from_millis(200),
+            ..RunOpts::new("sleep 1.5; echo finished; exit_with() { return $1; }; exit_with 7")
+        })
+        .await
+        .unwrap();
+    assert!(r.timed_out);
+    let done = s
+        .wait_run(r.handle.as_ref().unwrap(), termloom_tests::timeout())
+        .await
+        .unwrap();
+    assert_eq!((done.exit_code, done.output.as_str()), (Some(7), "finished"));
+    assert!(done.duration_ms >= 1400, "{done:?}");
+}
+
+#[tokio::test]
+async fn a_large_output_is_capped_with_head_tail_and_a_note() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let started = Instant::now();
+    let r = s
+        .run(&RunOpts {
+            max_lines: Some(90),
+            ..opts("seq 1 100000")
+        })
+        .await
+        .unwrap();
+    eprintln!("100,000 lines in {:?}", started.elapsed());
+    assert_eq!(r.exit_code, Some(0));
+    assert!(r.truncated);
+    let lines: Vec<&str> = r.output.lines().collect();
+    assert_eq!(&lines[..3], ["1", "2", "3"]);
+    assert_eq!(lines[29], "30");
+    assert!(
+        lines[30].contains("lines 31-99940 of 100000 left out (99910 lines)"),
+        "{}",
+        lines[30]
+    );
+    assert_eq!(lines[31], "99941");
+    assert_eq!(*lines.last().unwrap(), "100000");
+    assert_eq!(lines.len(), 91);
+    // Bytes too.
+    let r = s
+        .run(&RunOpts {
+            max_bytes: Some(3000),
+            ..opts("seq 1 100000")
+        })
+        .await
+        .unwrap();
+    assert!(r.truncated);
+    assert!(r.output.len() < 3200, "{}", r.output.len());
+    assert!(r.output.starts_with("1\n2\n"));
+    assert!(r.output.ends_with("\n100000"));
+    assert!(r.output.contains("left out"));
+}
+
+#[tokio::test]
+async fn back_to_back_runs_do_not_mix() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    for i in 0..30 {
+        let r = run(&s, &format!("echo run-{i}; echo end-{i}")).await;
+        assert_eq!(r.output, format!("run-{i}\nend-{i}"), "run {i}: {r:?}");
+        assert_eq!(r.exit_code, Some(0));
+    }
+    // Concurrent runs on one session are serialized.
+    let (one, two) = (opts("echo one"), opts("echo two"));
+    let (a, b) = tokio::join!(s.run(&one), s.run(&two));
+    let mut outs = vec![a.unwrap().output, b.unwrap().output];
+    outs.sort();
+    assert_eq!(outs, ["one", "two"]);
+}
+
+#[tokio::test]
+async fn multi_line_commands_and_heredocs() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let r = run(&s, "echo first\necho second\nfalse").await;
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(1), "first\nsecond"));
+    let r = run(&s, "cat <<'EOF'\nliteral $HOME\n  indented\nEOF\necho after").await;
+    assert_eq!(r.output, "literal $HOME\n  indented\nafter", "{r:?}");
+    let r = run(&s, "for i in 1 2 3; do\n  echo \"n=$i\"\ndone").await;
+    assert_eq!(r.output, "n=1\nn=2\nn=3");
+}
+
+#[tokio::test]
+async fn cd_in_one_run_persists_into_the_next_and_status_follows() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let dir = srv.dir().join("a dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+    let dir = dir.to_string_lossy().into_owned();
+    run(&s, &format!("cd '{dir}'")).await;
+    assert_eq!(run(&s, "pwd").await.output, dir);
+    let st = s.status().await.unwrap();
+    assert_eq!(st.cwd.as_deref(), Some(dir.as_str()), "{st:?}");
+    assert_eq!(st.state, BusyState::Idle);
+    assert!(st.shell_integration);
+}
+
+#[tokio::test]
+async fn status_reports_busy_idle_and_the_last_exit_code() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let r = run(&s, "sh -c 'exit 3'").await;
+    assert_eq!(r.exit_code, Some(3));
+    let st = s.status().await.unwrap();
+    assert_eq!(st.state, BusyState::Idle);
+    assert_eq!(st.last_exit_code, Some(3));
+    assert_eq!(st.command, "bash");
+    let r = s
+        .run(&RunOpts {
+            timeout: Duration::from_millis(100),
+            ..RunOpts::new("sleep 30")
+        })
+        .await
+        .unwrap();
+    assert!(r.timed_out);
+    let st = wait_until("status busy with sleep", || async {
+        let st = s.status().await.unwrap();
+        (st.command == "sleep").then_some(st)
+    })
+    .await;
+    assert_eq!(st.state, BusyState::Busy);
+    s.send_keys(&[Key::ctrl('c')]).await.unwrap();
+    let done = s
+        .wait_run(r.handle.as_ref().unwrap(), termloom_tests::timeout())
+        .await
+        .unwrap();
+    assert_eq!(done.exit_code, Some(130));
+    let st = s.status().await.unwrap();
+    assert_eq!((st.state, st.last_exit_code), (BusyState::Idle, Some(130)));
+    // Another process (a one-shot CLI) sees the same through the shell's state file and tmux.
+    let fresh = TmuxTerminal::new(srv.options());
+    let s2 = fresh
+        .session(&termloom_core::Target::Name("a".into()))
+        .await
+        .unwrap();
+    let st = s2.status().await.unwrap();
+    assert_eq!(st.state, BusyState::Idle);
+    assert_eq!(st.last_exit_code, Some(130), "{st:?}");
+    assert!(st.shell_integration);
+    // ...and runs with the integration straight away.
+    let r = s2.run(&opts("echo from-elsewhere")).await.unwrap();
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    assert_eq!(r.output, "from-elsewhere");
+}
+
+#[tokio::test]
+async fn python_repl_through_the_prompt_strategy() {
+    assert!(has("python3"), "python3 is needed for this test");
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let prompt = |cmd: &str| RunOpts {
+        prompt: Some(r"^>>> $".into()),
+        ..opts(cmd)
+    };
+    let r = s
+        .run(&prompt("PYTHON_BASIC_REPL=1 python3 -q"))
+        .await
+        .unwrap();
+    assert_eq!(r.strategy, Strategy::Prompt);
+    assert_eq!(r.exit_code, None);
+    let r = s.run(&prompt("print(6 * 7)")).await.unwrap();
+    assert_eq!(r.output, "42", "{r:?}");
+    let r = s
+        .run(&prompt("for i in range(3):\n    print('n', i)\n"))
+        .await
+        .unwrap();
+    assert!(r.output.ends_with("n 0\nn 1\nn 2"), "{r:?}");
+    // A plain run refuses: python is in the foreground.
+    let err = s.run(&opts("echo x")).await.unwrap_err().to_string();
+    assert!(err.contains("busy") && err.contains("python"), "{err}");
+    s.send_text("exit()", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    wait_until("the shell back", || async {
+        (s.status().await.unwrap().command == "bash").then_some(())
+    })
+    .await;
+    assert_eq!(run(&s, "echo back").await.output, "back");
+}
+
+#[tokio::test]
+async fn quiet_strategy_waits_for_silence() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let r = s
+        .run(&RunOpts {
+            quiet: Some(Duration::from_millis(1000)),
+            ..opts("echo a; sleep 0.2; echo b")
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.strategy, Strategy::Quiet);
+    assert!(r.output.starts_with("a\nb"), "{r:?}");
+}
+
+fn plain_terminal(srv: &TmuxServer, shell: &[&str]) -> TmuxTerminal {
+    TmuxTerminal::new(TmuxOptions {
+        integration: false,
+        shell: Some(shell.iter().map(|s| s.to_string()).collect()),
+        ..control(srv)
+    })
+}
+
+async fn marker_suite(s: &Arc<dyn Session>) {
+    let r = run(s, "echo plain").await;
+    assert_eq!(r.strategy, Strategy::Marker, "{r:?}");
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(0), "plain"));
+    assert_eq!(run(s, "false").await.exit_code, Some(1));
+    let r = run(s, "no-such-command-xyz").await;
+    assert_eq!(r.exit_code, Some(127));
+    assert!(r.output.contains("not found"), "{r:?}");
+    for i in 0..10 {
+        let r = run(s, &format!("echo m-{i}")).await;
+        assert_eq!(r.output, format!("m-{i}"));
+    }
+    let r = run(s, "cat <<EOF\nhere $((6*7))\nEOF\necho tail").await;
+    assert_eq!(r.output, "here 42\ntail", "{r:?}");
+    let r = run(s, "echo x\necho y\nexit_3() { return 3; }\nexit_3").await;
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(3), "x\ny"));
+    run(s, "cd /tmp").await;
+    assert_eq!(run(s, "pwd").await.output, "/tmp");
+    let r = s
+        .run(&RunOpts {
+            timeout: Duration::from_millis(200),
+            ..RunOpts::new("sleep 0.6; echo late")
+        })
+        .await
+        .unwrap();
+    assert!(r.timed_out);
+    let done = s
+        .wait_run(r.handle.as_ref().unwrap(), termloom_tests::timeout())
+        .await
+        .unwrap();
+    assert_eq!((done.exit_code, done.output.as_str()), (Some(0), "late"));
+}
+
+#[tokio::test]
+async fn marker_strategy_in_bash_without_integration() {
+    let srv = TmuxServer::start();
+    let t = plain_terminal(&srv, &["/bin/bash", "--norc", "--noprofile"]);
+    let s = session(&t, "w", "a").await;
+    marker_suite(&s).await;
+    let st = s.status().await.unwrap();
+    assert!(!st.shell_integration);
+    assert_eq!(st.state, BusyState::Idle);
+}
+
+#[tokio::test]
+async fn marker_strategy_in_sh() {
+    let srv = TmuxServer::start();
+    let t = plain_terminal(&srv, &["/bin/sh"]);
+    let s = session(&t, "w", "a").await;
+    marker_suite(&s).await;
+}
+
+#[tokio::test]
+async fn a_nested_plain_shell_inside_an_integrated_one_gets_markers() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    s.send_text("sh", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    wait_until("sh in front", || async {
+        (s.status().await.unwrap().command == "sh").then_some(())
+    })
+    .await;
+    let r = run(&s, "echo inner; false").await;
+    assert_eq!(r.strategy, Strategy::Marker);
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(1), "inner"));
+    s.send_text("exit", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    wait_until("bash back", || async {
+        (s.status().await.unwrap().command == "bash").then_some(())
+    })
+    .await;
+    let r = run(&s, "echo outer").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    assert_eq!(r.output, "outer");
+}
+
+#[tokio::test]
+async fn integration_keeps_the_users_prompt_command_array_and_bashrc() {
+    let srv = TmuxServer::start();
+    std::fs::write(
+        srv.home.join(".bashrc"),
+        "user_hook() { USER_HOOK_RAN=$((USER_HOOK_RAN+1)); }\nPROMPT_COMMAND=(user_hook)\nexport FROM_BASHRC=yes\n",
+    )
+    .unwrap();
+    let t = TmuxTerminal::new(TmuxOptions {
+        shell: Some(vec!["/bin/bash".into()]),
+        ..control(&srv)
+    });
+    let s = session(&t, "w", "a").await;
+    let r = run(&s, "echo $FROM_BASHRC; declare -p PROMPT_COMMAND").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    assert_eq!(
+        r.output,
+        "yes\ndeclare -a PROMPT_COMMAND=([0]=\"_termloom_prompt\" [1]=\"user_hook\" [2]=\"_termloom_prompt_end\")"
+    );
+    assert_ne!(run(&s, "echo ${USER_HOOK_RAN:-0}").await.output, "0");
+    // Sourcing the script again changes nothing.
+    let dir = termloom_tmux::integration::locate(&control(&srv)).unwrap();
+    run(&s, &format!(". '{}'", dir.bash().display())).await;
+    let r = run(&s, "declare -p PROMPT_COMMAND; echo \"$PS0\" | grep -o '133;C' | wc -l").await;
+    assert_eq!(
+        r.output,
+        "declare -a PROMPT_COMMAND=([0]=\"_termloom_prompt\" [1]=\"user_hook\" [2]=\"_termloom_prompt_end\")\n1"
+    );
+}
+
+#[tokio::test]
+async fn default_login_shell_gets_integration() {
+    let srv = TmuxServer::start();
+    std::fs::write(srv.home.join(".profile"), "export FROM_PROFILE=yes\n").unwrap();
+    let t = TmuxTerminal::new(TmuxOptions {
+        shell: None,
+        ..control(&srv)
+    });
+    let s = session(&t, "w", "a").await;
+    let r = run(&s, "echo $FROM_PROFILE").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    assert_eq!(r.output, "yes");
+}
+
+#[tokio::test]
+async fn install_integration_into_a_running_bash() {
+    let srv = TmuxServer::start();
+    let t = plain_terminal(&srv, &["/bin/bash", "--norc", "--noprofile"]);
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::Marker);
+    s.install_integration().await.unwrap();
+    let r = run(&s, "echo now; false").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(1), "now"));
+    // Twice is harmless.
+    s.install_integration().await.unwrap();
+    assert_eq!(run(&s, "echo again").await.output, "again");
+    // A fresh process sees it through the state file.
+    let other = TmuxTerminal::new(srv.options());
+    let s2 = other
+        .session(&termloom_core::Target::Name("a".into()))
+        .await
+        .unwrap();
+    assert!(s2.status().await.unwrap().shell_integration);
+}
+
+#[tokio::test]
+async fn zsh_integration_and_install() {
+    if !has("zsh") {
+        eprintln!("zsh is not installed; skipping");
+        return;
+    }
+    let srv = TmuxServer::start();
+    std::fs::write(srv.home.join(".zshrc"), "export FROM_ZSHRC=yes\nPS1='%% '\n").unwrap();
+    let t = TmuxTerminal::new(TmuxOptions {
+        shell: Some(vec!["/usr/bin/zsh".into()]),
+        ..control(&srv)
+    });
+    let s = session(&t, "w", "a").await;
+    let r = run(&s, "echo $FROM_ZSHRC; echo ${ZDOTDIR-unset}").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(0), "yes\nunset"));
+    let r = run(&s, "printf partial").await;
+    assert_eq!(r.output, "partial");
+    let r = run(&s, "false").await;
+    assert_eq!(r.exit_code, Some(1));
+    let r = run(&s, "cat <<EOF\nz $((1+1))\nEOF").await;
+    assert_eq!(r.output, "z 2");
+    let plain = plain_terminal(&srv, &["/usr/bin/zsh", "-f"]);
+    let p = session(&plain, "w", "b").await;
+    assert_eq!(run(&p, "echo m").await.strategy, Strategy::Marker);
+    p.install_integration().await.unwrap();
+    let r = run(&p, "echo i; (exit 4)").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(4), "i"));
+}
+
+#[tokio::test]
+async fn fish_integration() {
+    if !has("fish") {
+        eprintln!("fish is not installed; skipping");
+        return;
+    }
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(TmuxOptions {
+        shell: Some(vec!["/usr/bin/fish".into()]),
+        ..control(&srv)
+    });
+    let s = session(&t, "w", "a").await;
+    let r = run(&s, "echo fish; false").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration);
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(1), "fish"));
+    let r = run(&s, "for i in 1 2\n  echo n$i\nend").await;
+    assert_eq!(r.output, "n1\nn2");
+    let plain = plain_terminal(&srv, &["/usr/bin/fish", "--no-config"]);
+    let p = session(&plain, "w", "b").await;
+    let r = run(&p, "echo m; false").await;
+    assert_eq!(r.strategy, Strategy::Marker);
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(1), "m"));
+}
+
+#[tokio::test]
+async fn the_server_dying_mid_run_is_an_error_within_two_seconds_and_the_next_call_reconnects() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "echo up").await.output, "up");
+    let s2 = s.clone();
+    let pending = tokio::spawn(async move {
+        let r = s2
+            .run(&RunOpts {
+                timeout: Duration::from_secs(60),
+                ..RunOpts::new("echo waiting; sleep 60")
+            })
+            .await;
+        (r, Instant::now())
+    });
+    wait_until("sleep in front", || async {
+        (srv.tmux(&["display", "-p", "-t", "=w:", "#{pane_current_command}"]).trim() == "sleep")
+            .then_some(())
+    })
+    .await;
+    let killed = Instant::now();
+    srv.kill_server();
+    let (r, ended) = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("the run ended")
+        .unwrap();
+    let err = r.expect_err("a run whose server died fails");
+    let took = ended - killed;
+    assert!(took < Duration::from_secs(2), "took {took:?}: {err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("lost") || msg.contains("dead") || msg.contains("went away"),
+        "{msg}"
+    );
+    // The next call reconnects: a new server, a new session, runs work.
+    let s = session(&t, "w2", "b").await;
+    let r = run(&s, "echo again").await;
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(0), "again"));
+}
+
+#[tokio::test]
+async fn runs_refuse_a_busy_session_and_empty_commands() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    s.send_text("sleep 30", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    wait_until("sleep in front", || async {
+        (s.status().await.unwrap().command == "sleep").then_some(())
+    })
+    .await;
+    let err = s.run(&opts("echo x")).await.unwrap_err().to_string();
+    assert!(err.contains("busy") && err.contains("sleep"), "{err}");
+    assert_eq!(s.status().await.unwrap().state, BusyState::Busy);
+    s.send_keys(&[Key::ctrl('c')]).await.unwrap();
+    wait_until("idle again", || async {
+        (s.status().await.unwrap().state == BusyState::Idle).then_some(())
+    })
+    .await;
+    assert!(s.run(&opts("  ")).await.is_err());
+    assert_eq!(run(&s, "echo ok").await.output, "ok");
+}

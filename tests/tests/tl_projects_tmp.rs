@@ -1,0 +1,2 @@
+#[path = "../projects.rs"]
+mod projects;

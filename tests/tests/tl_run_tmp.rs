@@ -1,0 +1,4 @@
+#[path = "../control.rs"]
+mod control;
+#[path = "../run.rs"]
+mod run;

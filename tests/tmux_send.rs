@@ -1,0 +1,319 @@
+//! Sending to tmux panes: hostile texts arrive byte for byte, keys arrive as keys.
+//!
+//! Exactness is checked with a raw-mode sink (see `raw_sink`): the pane runs
+//! `stty raw -echo; exec cat > FILE`, so FILE holds exactly the bytes tmux wrote into the pane, with
+//! no line discipline in between (canonical mode would cap lines at 4096 bytes, turn CR into NL and
+//! act on ^C, ^D, ^U, ^W, ^V and DEL).
+
+use termloom_core::{Key, KeyCode, SendOpts};
+use termloom_tests::TmuxServer;
+
+use crate::tmux_backend::{
+    display, drain_sink, new_session, raw_sink, wait_command, wait_line, wait_prompt,
+};
+
+/// Deterministic pseudo-random text: printable ASCII with the characters tmux or a shell might
+/// treat specially, tabs, newlines, `;` at line ends, and multi-byte UTF-8.
+fn mixed_text(bytes: usize, newlines: bool) -> String {
+    let alphabet: Vec<char> = "abcXYZ019 ;;$`\\'\"{}#%~&|<>()*?!-_=+.,:\té日✓🎉"
+        .chars()
+        .collect();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut s = String::new();
+    while s.len() < bytes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if newlines && x.is_multiple_of(61) {
+            s.push_str(";\n");
+        } else {
+            s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+        }
+    }
+    s
+}
+
+#[tokio::test]
+async fn hostile_texts_arrive_byte_for_byte() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (_, s) = new_session(&t, "w", "sink").await;
+    let file = raw_sink(&srv, s.as_ref(), "texts").await;
+    let big = mixed_text(100 * 1024, true);
+    let one_long_line = mixed_text(100 * 1024, false);
+    let at_limit = mixed_text(4096, false);
+    let cases: Vec<(&str, String)> = vec![
+        ("quotes", r#"it's "double" and 'single'"#.into()),
+        ("dollar", "$HOME ${PATH} $(id) $((1+2)) $'\\n'".into()),
+        ("semicolon inside", "a;b ; c".into()),
+        ("ends with a semicolon", "echo hi;".into()),
+        ("just a semicolon", ";".into()),
+        ("two semicolons", ";;".into()),
+        ("escaped semicolon", "\\;".into()),
+        ("ends with escaped semicolon", "x\\;".into()),
+        ("ends with a backslash", "back\\slash\\".into()),
+        ("backticks", "`id` and `uname -a`".into()),
+        ("tabs", "col1\tcol2\t\tend\t".into()),
+        ("newlines", "line 1\nline 2\n\nline 4\n".into()),
+        ("crlf", "dos\r\nline\r\n".into()),
+        ("unicode", "日本語 ✓ émoji 🎉 ZWJ 👩‍💻 combining é".into()),
+        ("dash first", "-l -- --".into()),
+        ("tmux format", "#{pane_id} #[fg=red] ## #(id)".into()),
+        ("tmux key names", "Enter C-c Escape".into()),
+        ("tilde and braces", "~ {} { } ~/x".into()),
+        (
+            "control characters",
+            "esc\x1b[31m del\x7f eot\x04 bel\x07".into(),
+        ),
+        ("4096 bytes", at_limit),
+        ("100 KiB single line", one_long_line),
+        ("100 KiB", big),
+    ];
+    let mut offset = 0;
+    for (i, (label, text)) in cases.iter().enumerate() {
+        s.send_text(text, SendOpts { enter: false })
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let sentinel = format!("<<end {i}>>");
+        let got = drain_sink(s.as_ref(), &file, offset, &sentinel).await;
+        offset += got.len() + sentinel.len();
+        if got != text.as_bytes() {
+            let at = got
+                .iter()
+                .zip(text.as_bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(text.len()));
+            panic!(
+                "{label}: {} bytes sent, {} received; first difference at byte {at}: sent {:?}, got {:?}",
+                text.len(),
+                got.len(),
+                String::from_utf8_lossy(&text.as_bytes()[at..(at + 20).min(text.len())]),
+                String::from_utf8_lossy(&got[at..(at + 20).min(got.len())]),
+            );
+        }
+    }
+    // With Enter, the text is followed by exactly one Enter key (CR).
+    for (i, text) in ["short;", "multi\nline"].iter().enumerate() {
+        s.send_text(text, SendOpts { enter: true }).await.unwrap();
+        let sentinel = format!("<<enter {i}>>");
+        let got = drain_sink(s.as_ref(), &file, offset, &sentinel).await;
+        offset += got.len() + sentinel.len();
+        assert_eq!(got, format!("{text}\r").as_bytes(), "{text:?}");
+    }
+    // Empty text with Enter is just the key; a NUL byte is refused before anything is sent.
+    s.send_text("", SendOpts { enter: true }).await.unwrap();
+    assert!(matches!(
+        s.send_text("nul\0byte", SendOpts { enter: false }).await,
+        Err(termloom_core::Error::InvalidArgument(_))
+    ));
+    let got = drain_sink(s.as_ref(), &file, offset, "<<last>>").await;
+    assert_eq!(got, b"\r");
+}
+
+#[tokio::test]
+async fn text_and_keys_reach_a_pane_left_in_copy_mode() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (info, s) = new_session(&t, "w", "scrolled").await;
+    let file = raw_sink(&srv, s.as_ref(), "mode").await;
+    let pane = info.native.id.as_str();
+    // A person scrolled back (copy mode): tmux would hand typed keys to copy mode.
+    srv.tmux(&["copy-mode", "-t", pane]);
+    assert_eq!(display(&srv, pane, "#{pane_in_mode}"), "1");
+    s.send_text("typed", SendOpts { enter: true })
+        .await
+        .unwrap();
+    srv.tmux(&["copy-mode", "-t", pane]);
+    s.send_keys(&["C-c".parse().unwrap(), "x".parse().unwrap()])
+        .await
+        .unwrap();
+    let got = drain_sink(s.as_ref(), &file, 0, "<<end>>").await;
+    assert_eq!(got, b"typed\r\x03x");
+    assert_eq!(display(&srv, pane, "#{pane_in_mode}"), "0");
+}
+
+#[tokio::test]
+async fn multi_line_text_runs_each_line_in_a_shell() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (_, s) = new_session(&t, "w", "sh").await;
+    wait_prompt(s.as_ref()).await;
+    s.send_text(
+        "echo \"one-$((1))\"\necho 'two;'\"$((2))\" ;",
+        SendOpts::default(),
+    )
+    .await
+    .unwrap();
+    wait_line(s.as_ref(), "one-1").await;
+    wait_line(s.as_ref(), "two;2").await;
+}
+
+#[tokio::test]
+async fn ctrl_c_interrupts_a_running_command() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (info, s) = new_session(&t, "w", "int").await;
+    s.send_text("sleep 100", SendOpts::default()).await.unwrap();
+    wait_command(&srv, &info.native.id, "sleep").await;
+    s.send_keys(&["C-c".parse::<Key>().unwrap()]).await.unwrap();
+    wait_command(&srv, &info.native.id, "bash").await;
+    s.send_text("echo \"rc=$?\"", SendOpts::default())
+        .await
+        .unwrap();
+    wait_line(s.as_ref(), "rc=130").await;
+}
+
+#[tokio::test]
+async fn named_keys_are_sent_as_keys_not_letters() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (_, s) = new_session(&t, "w", "keys").await;
+    let file = raw_sink(&srv, s.as_ref(), "keys").await;
+    let table: &[(&str, &[u8])] = &[
+        ("Escape", b"\x1b"),
+        ("Enter", b"\r"),
+        ("Tab", b"\t"),
+        ("S-Tab", b"\x1b[Z"),
+        ("BSpace", b"\x7f"),
+        ("Up", b"\x1b[A"),
+        ("Down", b"\x1b[B"),
+        ("Right", b"\x1b[C"),
+        ("Left", b"\x1b[D"),
+        ("C-Up", b"\x1b[1;5A"),
+        ("Home", b"\x1b[1~"),
+        ("End", b"\x1b[4~"),
+        ("PageUp", b"\x1b[5~"),
+        ("PageDown", b"\x1b[6~"),
+        ("Delete", b"\x1b[3~"),
+        ("Insert", b"\x1b[2~"),
+        ("F1", b"\x1bOP"),
+        ("F5", b"\x1b[15~"),
+        ("F12", b"\x1b[24~"),
+        ("C-c", b"\x03"),
+        ("^D", b"\x04"),
+        ("Ctrl+A", b"\x01"),
+        ("M-x", b"\x1bx"),
+        ("Space", b" "),
+        (";", b";"),
+        ("x", b"x"),
+    ];
+    let mut offset = 0;
+    for (i, (name, want)) in table.iter().enumerate() {
+        let key: Key = name.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
+        s.send_keys(&[key])
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let sentinel = format!("<<{i}>>");
+        let got = drain_sink(s.as_ref(), &file, offset, &sentinel).await;
+        offset += got.len() + sentinel.len();
+        assert_eq!(got, *want, "{name}");
+    }
+    // Several keys in one call arrive in order.
+    let keys = [
+        Key::plain(KeyCode::Char('a')),
+        Key::ctrl('c'),
+        Key::plain(KeyCode::Enter),
+        Key::plain(KeyCode::Char(';')),
+    ];
+    s.send_keys(&keys).await.unwrap();
+    let got = drain_sink(s.as_ref(), &file, offset, "<<many>>").await;
+    assert_eq!(got, b"a\x03\r;");
+}
+
+#[tokio::test]
+async fn no_key_with_any_modifiers_is_typed_as_its_name_or_dropped() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (_, s) = new_session(&t, "w", "matrix").await;
+    let file = raw_sink(&srv, s.as_ref(), "matrix").await;
+    let codes = [
+        KeyCode::Enter,
+        KeyCode::Escape,
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Backspace,
+        KeyCode::Delete,
+        KeyCode::Insert,
+        KeyCode::Up,
+        KeyCode::Left,
+        KeyCode::Home,
+        KeyCode::End,
+        KeyCode::PageUp,
+        KeyCode::PageDown,
+        KeyCode::Space,
+        KeyCode::F(1),
+        KeyCode::F(12),
+        KeyCode::Char('a'),
+        KeyCode::Char(';'),
+        KeyCode::Char('1'),
+        KeyCode::Char('é'),
+    ];
+    let mut keys = Vec::new();
+    for code in codes {
+        for m in 0..8u8 {
+            keys.push(Key {
+                code,
+                ctrl: m & 1 != 0,
+                alt: m & 2 != 0,
+                shift: m & 4 != 0,
+            });
+        }
+    }
+    // Each key is followed by a marker, all sent at once; then the file is split at the markers.
+    for (i, k) in keys.iter().enumerate() {
+        s.send_keys(&[*k])
+            .await
+            .unwrap_or_else(|e| panic!("{k}: {e}"));
+        s.send_text(&format!("<{i}>"), SendOpts { enter: false })
+            .await
+            .unwrap();
+    }
+    let all = drain_sink(s.as_ref(), &file, 0, "<<done>>").await;
+    let mut rest = all.as_slice();
+    for (i, k) in keys.iter().enumerate() {
+        let marker = format!("<{i}>");
+        let at = rest
+            .windows(marker.len())
+            .position(|w| w == marker.as_bytes())
+            .unwrap_or_else(|| panic!("marker after {k} missing"));
+        let got = &rest[..at];
+        rest = &rest[at + marker.len()..];
+        assert!(!got.is_empty(), "{k} was dropped");
+        let name = k.to_string();
+        if name.chars().count() > 1 {
+            let text = String::from_utf8_lossy(got);
+            assert!(!text.contains(&name), "{k} was typed as its name: {text:?}");
+            assert!(
+                !got.iter().any(|b| b.is_ascii_alphabetic()) || got.len() <= 3 || got[0] == 0x1b,
+                "{k} arrived as text: {text:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn arrow_keys_edit_the_command_line() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (_, s) = new_session(&t, "w", "edit").await;
+    wait_prompt(s.as_ref()).await;
+    let key = |k: &str| k.parse::<Key>().unwrap();
+    s.send_text("echo ab-c", SendOpts { enter: false })
+        .await
+        .unwrap();
+    s.send_keys(&[key("Left"), key("Left")]).await.unwrap();
+    s.send_text("X", SendOpts { enter: false }).await.unwrap();
+    s.send_keys(&[key("Enter")]).await.unwrap();
+    wait_line(s.as_ref(), "abX-c").await;
+    wait_prompt(s.as_ref()).await;
+    // Up recalls the last command; C-u kills what was typed before it.
+    s.send_text("garbage", SendOpts { enter: false })
+        .await
+        .unwrap();
+    s.send_keys(&[key("C-u"), key("Up"), key("BSpace")])
+        .await
+        .unwrap();
+    s.send_text("Z", SendOpts { enter: true }).await.unwrap();
+    let text = wait_line(s.as_ref(), "abX-Z").await;
+    assert!(!text.contains("garbage"), "{text}");
+}

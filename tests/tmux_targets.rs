@@ -1,0 +1,339 @@
+//! Names and targets against real tmux: hostile names round-trip, names are exact, ambiguity is an
+//! error that lists the candidates, UUID prefixes work.
+
+use termloom_core::{Error, SendOpts, SessionSpec, Target, Terminal, WindowSel};
+use termloom_tests::TmuxServer;
+
+use crate::tmux_backend::{display, everything, loom, new_session, wait_line, wait_prompt};
+
+const HOSTILE_NAMES: &[&str] = &[
+    "with space",
+    "it's \"quoted\"",
+    "$HOME",
+    "semi;",
+    ";",
+    "\\;",
+    "new\nline",
+    "tab\tname",
+    "unit\u{1f}sep",
+    "日本 ✓ 🎉",
+    "a:b.c",
+    "-dash",
+    "%41 100%",
+    "#{pane_id} #(touch pwned-by-name) ##",
+    "  padded  ",
+];
+
+#[tokio::test]
+async fn hostile_session_names_round_trip() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let mut made = Vec::new();
+    for name in HOSTILE_NAMES {
+        let info = t
+            .create_session(&SessionSpec {
+                name: Some(name.to_string()),
+                workspace: Some("w".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("create {name:?}: {e}"));
+        assert_eq!(info.name, *name);
+        made.push(info);
+    }
+    let all = t.list_sessions().await.unwrap();
+    assert_eq!(
+        all.len(),
+        HOSTILE_NAMES.len(),
+        "every pane is listed: {all:#?}"
+    );
+    for (name, info) in HOSTILE_NAMES.iter().zip(&made) {
+        let listed = all.iter().find(|s| s.id == info.id).unwrap();
+        assert_eq!(listed.name, *name);
+        // The title carries the name; control characters are shown escaped (tmux refuses them).
+        let shown: String = name
+            .replace('\n', "\\n")
+            .replace('\t', "\\t")
+            .replace('\u{1f}', "\\037");
+        assert_eq!(listed.title, shown, "title of {name:?}");
+        assert_eq!(listed.window_name, shown, "window of {name:?}");
+        // Resolved by name, through every spelling of a name target.
+        assert_eq!(
+            t.resolve(&Target::Name(name.to_string())).await.unwrap().id,
+            info.id
+        );
+        let parsed: Target = format!("name:{name}").parse().unwrap();
+        assert_eq!(t.resolve(&parsed).await.unwrap().id, info.id, "{name:?}");
+        // The window is found by its shown name.
+        let path = Target::Path {
+            workspace: "w".into(),
+            window: Some(WindowSel::Name(shown.clone())),
+            pane: None,
+        };
+        assert_eq!(t.resolve(&path).await.unwrap().id, info.id, "{name:?}");
+    }
+    // And the names are usable to send to the right pane.
+    let s = t.session(&Target::Name("semi;".into())).await.unwrap();
+    wait_prompt(s.as_ref()).await;
+    s.send_text("echo \"to-$((6*7))\"", SendOpts::default())
+        .await
+        .unwrap();
+    wait_line(s.as_ref(), "to-42").await;
+    for info in &made {
+        if info.name != "semi;" {
+            let other = t.open(info).await.unwrap();
+            let text = other.capture(&everything()).await.unwrap().text;
+            assert!(!text.contains("to-42"), "{:?} got it: {text}", info.name);
+        }
+    }
+    // A name is never expanded as a tmux format (which would run the command in `#(…)`).
+    assert!(!srv.home.join("pwned-by-name").exists());
+}
+
+#[tokio::test]
+async fn hostile_workspace_names_round_trip_through_targets() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    for ws in [
+        "my ws",
+        "it's \"q\"",
+        "日本 ✓",
+        "x;y;",
+        "#{host} #(id)",
+        "b",
+    ] {
+        let (info, _) = new_session(&t, ws, &format!("in {ws}")).await;
+        assert_eq!(info.workspace, ws);
+        let path: Target = format!("{ws}:").parse().unwrap();
+        assert_eq!(t.resolve(&path).await.unwrap().id, info.id, "{ws:?}");
+        let path: Target = format!("{ws}:0.0").parse().unwrap();
+        assert_eq!(t.resolve(&path).await.unwrap().id, info.id, "{ws:?}");
+        assert_eq!(t.list_windows(Some(ws)).await.unwrap().len(), 1);
+        assert_eq!(t.scrollback(ws, None).await.unwrap(), 50_000);
+    }
+}
+
+#[tokio::test]
+async fn a_target_b_never_reaches_a_window_named_bash() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    // A workspace "other" whose windows are named bash and bashful, and a workspace "bash".
+    let bash = t
+        .create_session(&SessionSpec {
+            workspace: Some("other".into()),
+            window: Some("bash".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (bashful, _) = new_session(&t, "other", "bashful").await;
+    let (bash_ws, _) = new_session(&t, "bash", "in-bash-ws").await;
+    // Workspace "b" does not exist yet: nothing named "b" may be reached.
+    for target in ["b", "ba", "bas", "b:", "b:0", "b:bash"] {
+        match t.resolve(&target.parse().unwrap()).await {
+            Err(Error::SessionNotFound { target: named }) => assert_eq!(named, target),
+            other => panic!("{target}: {other:?}"),
+        }
+    }
+    for ws in ["b", "ba"] {
+        assert!(
+            matches!(
+                t.list_windows(Some(ws)).await,
+                Err(Error::WorkspaceNotFound(_))
+            ),
+            "{ws}"
+        );
+        assert!(
+            matches!(
+                t.scrollback(ws, None).await,
+                Err(Error::WorkspaceNotFound(_))
+            ),
+            "{ws}"
+        );
+        assert!(
+            matches!(
+                t.scrollback(ws, Some(5)).await,
+                Err(Error::WorkspaceNotFound(_))
+            ),
+            "{ws}"
+        );
+        assert!(
+            matches!(
+                t.destroy_workspace(ws).await,
+                Err(Error::WorkspaceNotFound(_))
+            ),
+            "{ws}"
+        );
+        assert!(matches!(
+            t.select_window(&termloom_core::WindowRef {
+                workspace: ws.into(),
+                window: WindowSel::Name("bash".into()),
+            })
+            .await,
+            Err(Error::WorkspaceNotFound(_))
+        ));
+    }
+    assert_eq!(display(&srv, "=bash:", "#{history_limit}"), "50000");
+    assert_eq!(
+        t.list_sessions().await.unwrap().len(),
+        3,
+        "nothing was destroyed"
+    );
+
+    // Creating in workspace "b" makes a new workspace; it does not join "bash".
+    let b = t
+        .create_session(&SessionSpec {
+            workspace: Some("b".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(b.workspace, "b");
+    assert_ne!(b.workspace_id, bash_ws.workspace_id);
+    for target in ["b", "b:", "b:0", "b:0.0"] {
+        assert_eq!(
+            t.resolve(&target.parse().unwrap()).await.unwrap().id,
+            b.id,
+            "{target}"
+        );
+    }
+    assert_eq!(
+        t.resolve(&"other:bash".parse().unwrap()).await.unwrap().id,
+        bash.id
+    );
+    assert_eq!(
+        t.resolve(&"other:bashful".parse().unwrap())
+            .await
+            .unwrap()
+            .id,
+        bashful.id
+    );
+    // Keys sent to "b" land in b.
+    let s = t.session(&"b".parse().unwrap()).await.unwrap();
+    wait_prompt(s.as_ref()).await;
+    s.send_text("echo \"b-$((1))\"", SendOpts::default())
+        .await
+        .unwrap();
+    wait_line(s.as_ref(), "b-1").await;
+    for other in [&bash, &bashful, &bash_ws] {
+        let text = t
+            .open(other)
+            .await
+            .unwrap()
+            .capture(&everything())
+            .await
+            .unwrap()
+            .text;
+        assert!(!text.contains("b-1"), "{}: {text}", other.name);
+    }
+    // Through the loom (with its registry) too.
+    let l = loom(&srv);
+    assert_eq!(l.resolve(&"b".parse().unwrap()).await.unwrap().id, b.id);
+    assert!(matches!(
+        l.resolve(&"ba".parse().unwrap()).await,
+        Err(Error::SessionNotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn duplicate_names_are_ambiguous_and_list_both() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (a, _) = new_session(&t, "w", "dup").await;
+    let (b, _) = new_session(&t, "w", "other").await;
+    // termloom refuses to make a duplicate; someone else may still do it by hand.
+    assert!(matches!(
+        t.create_session(&SessionSpec {
+            name: Some("dup".into()),
+            ..Default::default()
+        })
+        .await,
+        Err(Error::InvalidArgument(_))
+    ));
+    srv.tmux(&[
+        "set-option",
+        "-p",
+        "-t",
+        &b.native.id,
+        "@termloom_name",
+        "dup",
+    ]);
+    for target in [Target::Name("dup".into()), "dup".parse().unwrap()] {
+        match t.resolve(&target).await {
+            Err(Error::AmbiguousTarget {
+                target: named,
+                candidates,
+            }) => {
+                assert_eq!(named, target.to_string());
+                assert_eq!(candidates.len(), 2, "{candidates:?}");
+                for id in [a.id, b.id] {
+                    assert!(
+                        candidates.iter().any(|c| c.contains(&id.to_string())),
+                        "{id} in {candidates:?}"
+                    );
+                }
+            }
+            other => panic!("{target}: {other:?}"),
+        }
+    }
+    // Two windows with the same name are ambiguous as a path too.
+    srv.tmux(&["rename-window", "-t", &a.window_id.clone().unwrap(), "same"]);
+    srv.tmux(&["rename-window", "-t", &b.window_id.clone().unwrap(), "same"]);
+    assert!(matches!(
+        t.resolve(&"w:same".parse().unwrap()).await,
+        Err(Error::AmbiguousTarget { .. })
+    ));
+    // Ids still tell them apart.
+    assert_eq!(t.resolve(&a.id.into()).await.unwrap().id, a.id);
+}
+
+#[tokio::test]
+async fn uuid_prefixes_resolve_and_unknown_targets_are_named() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (a, _) = new_session(&t, "w", "a").await;
+    let (b, _) = new_session(&t, "w", "b").await;
+    let hex = a.id.as_uuid().simple().to_string();
+    let hyphenated = a.id.to_string();
+    for target in [
+        format!("id:{}", &hex[..4]),
+        format!("id:{}", &hex[..8].to_uppercase()),
+        hex[..8].to_string(),
+        hyphenated[..13].to_string(),
+        hyphenated.clone(),
+        format!("tmux:{}", a.native.id),
+    ] {
+        let id = t.resolve(&target.parse().unwrap()).await;
+        // A 4-digit prefix may, rarely, be shared with b: then it must say so.
+        match id {
+            Ok(info) => assert_eq!(info.id, a.id, "{target}"),
+            Err(Error::AmbiguousTarget { .. })
+                if b.id.as_uuid().simple().to_string()[..4] == hex[..4] => {}
+            Err(e) => panic!("{target}: {e}"),
+        }
+    }
+    assert!(matches!(
+        "id:abc".parse::<Target>(),
+        Err(Error::InvalidTarget { .. })
+    ));
+    for target in [
+        "nosuch",
+        "name:nosuch",
+        "nosuch:0.0",
+        "tmux:%999",
+        "id:ffffffff",
+    ] {
+        match t.resolve(&target.parse().unwrap()).await {
+            Err(Error::SessionNotFound { target: named }) => {
+                assert_eq!(named, target);
+                let msg = Error::SessionNotFound { target: named }.to_string();
+                assert!(msg.contains(target), "{msg}");
+            }
+            other => panic!("{target}: {other:?}"),
+        }
+    }
+    match t.session(&"nosuch".parse().unwrap()).await {
+        Err(e) => assert!(e.to_string().contains("nosuch"), "{e}"),
+        Ok(_) => panic!("resolved a missing target"),
+    }
+}
