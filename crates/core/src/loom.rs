@@ -66,9 +66,10 @@ impl Loom {
     /// Lists live sessions and reconciles the registry with them. A registry that cannot be written
     /// is reported as a warning; the listing still succeeds.
     pub async fn list_sessions(&self) -> Result<Vec<SessionInfo>> {
+        let started = chrono::Utc::now();
         let live = self.terminal.list_sessions().await?;
         if let Some(reg) = &self.registry
-            && let Err(e) = reg.reconcile(&self.terminal.key(), &live)
+            && let Err(e) = reg.reconcile_listing(&self.terminal.key(), &live, started)
         {
             tracing::warn!(error = %e, "registry not updated");
         }

@@ -315,6 +315,18 @@ impl Registry {
         terminal: &TerminalKey,
         live: &[SessionInfo],
     ) -> Result<ReconcileReport> {
+        self.reconcile_listing(terminal, live, Utc::now())
+    }
+
+    /// [`Registry::reconcile`] for a listing that started at `started`: only entries last seen
+    /// before then can be marked dead, so a session another process created while the listing was
+    /// under way is never marked dead by it.
+    pub fn reconcile_listing(
+        &self,
+        terminal: &TerminalKey,
+        live: &[SessionInfo],
+        started: DateTime<Utc>,
+    ) -> Result<ReconcileReport> {
         let now = Utc::now();
         self.update(|d| {
             let mut report = ReconcileReport::default();
@@ -328,7 +340,11 @@ impl Registry {
                 }
             }
             for e in d.sessions.values_mut() {
-                if e.terminal == *terminal && !e.dead && !live_ids.contains(&e.id) {
+                if e.terminal == *terminal
+                    && !e.dead
+                    && !live_ids.contains(&e.id)
+                    && e.last_seen < started
+                {
                     e.dead = true;
                     report.died.push(e.id);
                 }
@@ -436,6 +452,26 @@ mod tests {
         let data = reg.load().unwrap();
         assert!(data.sessions[&old.id].dead);
         assert!(!data.sessions[&new.id].dead);
+    }
+
+    #[test]
+    fn a_listing_never_kills_a_session_recorded_after_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        let a = test_session("a", "w", 0, 0);
+        let started = Utc::now();
+        // Another process records `b` while this listing (which saw only `a`) is under way.
+        let b = test_session("b", "w", 0, 1);
+        reg.record(std::slice::from_ref(&b)).unwrap();
+        let r = reg
+            .reconcile_listing(&a.terminal, std::slice::from_ref(&a), started)
+            .unwrap();
+        assert!(r.died.is_empty());
+        assert!(!reg.get(b.id).unwrap().unwrap().dead);
+        // A later listing that still lacks it does mark it dead.
+        reg.reconcile(&a.terminal, std::slice::from_ref(&a))
+            .unwrap();
+        assert!(reg.get(b.id).unwrap().unwrap().dead);
     }
 
     #[test]
