@@ -120,10 +120,10 @@ async fn watching_a_session_streams_lines_and_ends_when_the_pane_dies() {
         .unwrap();
     let got = tokio::time::timeout(termloom_tests::timeout(), async {
         while let Some(ev) = stream.next().await {
-            if let LineEvent::Line(l) = ev {
-                if l.trim() == "streamed-42" {
-                    return true;
-                }
+            if let LineEvent::Line(l) = ev
+                && l.trim() == "streamed-42"
+            {
+                return true;
             }
         }
         false

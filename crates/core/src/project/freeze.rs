@@ -130,18 +130,18 @@ fn to_tree(n: &LayoutNode, size: Option<u8>) -> LayoutNodeDef {
     }
 }
 
-/// The layout to write for a window: `None` when it is the default (`single` for one pane,
-/// `tiled` for more), a predefined name when it is one (within a few percent), else the tree.
+/// The layout to write for a window: `None` for a single pane, the first predefined layout it is
+/// (within a few percent), else its split tree with sizes.
 pub fn layout_def_from_layout(layout: &Layout) -> Option<LayoutDef> {
     let names: Vec<String> = layout.panes().iter().map(|p| p.name.clone()).collect();
-    let default = if names.len() == 1 { "single" } else { "tiled" };
-    let mut candidates = vec![default];
-    candidates.extend(PREDEFINED.iter().copied().filter(|n| *n != default));
-    for name in candidates {
+    if names.len() <= 1 {
+        return None;
+    }
+    for name in PREDEFINED.iter().filter(|n| **n != "single") {
         if let Ok(l) = Layout::predefined(name, &names)
             && same_shape(&l.root, &layout.root)
         {
-            return (name != default).then(|| LayoutDef::Named(name.to_string()));
+            return Some(LayoutDef::Named(name.to_string()));
         }
     }
     Some(LayoutDef::Tree(to_tree(&layout.root, None)))
@@ -287,9 +287,22 @@ pub async fn freeze(t: &dyn Terminal, workspace: &str, name: &str) -> Result<Fro
         p.focus = p.focus && !focused;
         focused |= p.focus;
     }
+    // A root under the home directory is written with `~`, so the file works for the same
+    // person on another machine.
+    let shown_root = root.as_ref().map(|r| match etcetera::home_dir() {
+        Ok(home) if r.starts_with(&home) && home != Path::new("/") => {
+            let rest = r.strip_prefix(&home).unwrap_or(r);
+            if rest.as_os_str().is_empty() {
+                PathBuf::from("~")
+            } else {
+                Path::new("~").join(rest)
+            }
+        }
+        _ => r.clone(),
+    });
     let mut project = Project {
         name: name.to_string(),
-        root,
+        root: shown_root,
         windows,
         ..Project::default()
     };
@@ -333,7 +346,10 @@ mod tests {
             );
         }
         let l = Layout::predefined("tiled", &names).unwrap();
-        assert_eq!(layout_def_from_layout(&l), None);
+        assert_eq!(
+            layout_def_from_layout(&l),
+            Some(LayoutDef::Named("tiled".into()))
+        );
         let one = Layout::predefined("single", &names[..1]).unwrap();
         assert_eq!(layout_def_from_layout(&one), None);
     }
