@@ -248,6 +248,16 @@ async fn windows_are_listed_created_renamed_selected_and_killed() {
         t.list_windows(Some("nope")).await,
         Err(Error::WorkspaceNotFound(_))
     ));
+    match t
+        .create_window(&WindowSpec {
+            workspace: "nope".into(),
+            ..Default::default()
+        })
+        .await
+    {
+        Err(Error::WorkspaceNotFound(n)) => assert_eq!(n, "nope"),
+        other => panic!("{other:?}"),
+    }
 
     // Renames take printable names, a leading dash included, as text (never as a format).
     let pwned = srv.dir().join("pwned-win");

@@ -358,7 +358,7 @@ impl TmuxSession {
                 self.pane()
             )));
         }
-        if false && st.in_mode {
+        if st.in_mode {
             self.run(vec![
                 Cmd::new("send-keys")
                     .arg("-X")
