@@ -1259,3 +1259,212 @@ fn mcp_install_merges_into_an_existing_config_atomically() {
     );
     assert_eq!(std::fs::read_to_string(&vscode).unwrap(), jsonc);
 }
+
+// ---------------------------------------------------------------------------------------------
+// run, status, watch, wait, integrate
+
+/// Collects a child's stdout lines on a thread, for commands that print as they go.
+fn collect_lines(out: std::process::ChildStdout) -> Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines() {
+            let Ok(l) = l else { break };
+            sink.lock().unwrap().push(l);
+        }
+    });
+    lines
+}
+
+fn spawn_cli(srv: &TmuxServer, args: &[&str]) -> std::process::Child {
+    srv.cli()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn termloom")
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut s = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut s);
+    }
+    s
+}
+
+#[test]
+fn run_prints_the_output_and_exits_with_the_commands_code() {
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "runner"]);
+
+    let out = ok(&srv, &["run", &id, "--", "echo", "hello-run"]);
+    assert_eq!(out.trim_end(), "hello-run", "only the command's output");
+
+    let o = run(&srv, &["run", &id, "--", "echo", "out-1;", "false"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&["run false"], &o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim_end(), "out-1");
+
+    let o = run(&srv, &["run", &id, "--", "no-such-command-xyz"]);
+    assert_eq!(o.status.code(), Some(127), "{}", show(&["run missing"], &o));
+
+    let o = run(&srv, &["run", &id, "--", "(exit 3)"]);
+    assert_eq!(o.status.code(), Some(3), "{}", show(&["run exit 3"], &o));
+
+    let v = json(&srv, &["run", &id, "--", "printf", "'a\\nb\\n'"]);
+    assert_eq!(v["exit_code"], 0, "{v:#}");
+    assert_eq!(v["output"].as_str().unwrap().trim_end(), "a\nb", "{v:#}");
+    assert_eq!(v["timed_out"], false, "{v:#}");
+    assert!(v["strategy"].is_string(), "{v:#}");
+    assert!(v["duration_ms"].is_u64(), "{v:#}");
+    assert!(v.get("handle").is_some(), "{v:#}");
+
+    // Still running at the timeout: 124, the handle on stderr.
+    let args = ["run", &id, "--timeout", "0.5", "--", "sleep", "30"];
+    let o = run(&srv, &args);
+    assert_eq!(o.status.code(), Some(124), "{}", show(&args, &o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("timed out") && err.contains("handle"), "{err}");
+    let args = [
+        "--json",
+        "run",
+        &id,
+        "--timeout",
+        "0.2",
+        "--",
+        "sleep",
+        "31",
+    ];
+    ok(&srv, &["keys", &id, "C-c"]);
+    wait_until_blocking("the shell back at its prompt", || {
+        (session(&srv, &id)["command"] == "bash").then_some(())
+    });
+    let o = run(&srv, &args);
+    assert_eq!(o.status.code(), Some(124), "{}", show(&args, &o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["timed_out"], true, "{v:#}");
+    assert!(v["handle"].is_string(), "{v:#}");
+    ok(&srv, &["keys", &id, "C-c"]);
+
+    // A bad prompt regex is an error before anything is typed.
+    let err = fails(&srv, 1, &["run", &id, "--prompt", "(", "--", "true"]);
+    assert!(err.contains("regex") || err.contains("("), "{err}");
+}
+
+#[test]
+fn status_reports_state_command_exit_code_and_cwd() {
+    let srv = TmuxServer::start();
+    let dir = srv.dir().to_string_lossy().into_owned();
+    let id = new_session(&srv, &["--name", "stat", "--cwd", &dir]);
+    let o = run(&srv, &["run", &id, "--", "false"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&["run false"], &o));
+    let v = json(&srv, &["status", &id]);
+    assert_eq!(v["state"], "idle", "{v:#}");
+    assert_eq!(v["command"], "bash", "{v:#}");
+    assert!(v.get("last_exit_code").is_some(), "{v:#}");
+    assert!(v["cwd"].is_string(), "{v:#}");
+    let text = ok(&srv, &["status", &id]);
+    assert!(text.contains("state: idle"), "{text}");
+}
+
+#[test]
+fn wait_prints_a_line_printed_after_it_started() {
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "waiter"]);
+    let mut child = spawn_cli(&srv, &["wait", &id, "^found-[0-9]+$", "--timeout", "30"]);
+    // The echoed command line never matches (`fo""und`); keep printing until wait answers, so
+    // the test does not depend on when wait subscribed.
+    let mut n = 0;
+    let status = wait_until_blocking("wait to find the line", || {
+        n += 1;
+        ok(&srv, &["send", &id, &format!("echo fo\"\"und-{n}")]);
+        child.try_wait().expect("try_wait")
+    });
+    let err = stderr_of(&mut child);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "wait failed: {err}");
+    assert!(
+        out.trim_end().starts_with("found-") && out.lines().count() == 1,
+        "{out:?}"
+    );
+
+    let err = fails(&srv, 1, &["wait", &id, "never-printed", "--timeout", "0.3"]);
+    assert!(err.contains("timed out"), "{err}");
+    let err = fails(&srv, 1, &["wait", &id, "(", "--timeout", "0.3"]);
+    assert!(err.contains("regex") || err.contains("("), "{err}");
+}
+
+#[test]
+fn watch_prints_matching_lines_until_the_pane_is_killed() {
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "watched"]);
+    // A second pane in the workspace keeps it alive when the watched one is killed.
+    new_session_split(&srv, &id, &[]);
+
+    let err = fails(&srv, 1, &["watch", &id, "--filter", "("]);
+    assert!(err.contains("regex") || err.contains("("), "{err}");
+
+    let mut child = spawn_cli(&srv, &["watch", &id, "--filter", "^keep-", "-f", "^also-"]);
+    let lines = collect_lines(child.stdout.take().unwrap());
+    let mut n = 0;
+    wait_until_blocking("watch to print a kept line", || {
+        n += 1;
+        ok(
+            &srv,
+            &[
+                "send",
+                &id,
+                &format!("printf 'keep-%s\\ndrop-%s\\nalso-%s\\n' {n} {n} {n}"),
+            ],
+        );
+        let got = lines.lock().unwrap();
+        got.iter().any(|l| l.starts_with("also-")).then_some(())
+    });
+    ok(&srv, &["kill", &id]);
+    let status = wait_until_blocking("watch to end with the pane", || {
+        child.try_wait().expect("try_wait")
+    });
+    let err = stderr_of(&mut child);
+    assert!(status.success(), "watch: {status:?}: {err}");
+    assert!(!err.trim().is_empty(), "the reason is printed on stderr");
+    let got = lines.lock().unwrap().clone();
+    assert!(got.iter().any(|l| l.starts_with("keep-")), "{got:?}");
+    assert!(
+        got.iter()
+            .all(|l| l.starts_with("keep-") || l.starts_with("also-")),
+        "only matching lines: {got:?}"
+    );
+}
+
+#[test]
+fn integrate_installs_shell_integration_into_a_running_bash() {
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "integ"]);
+    ok(&srv, &["integrate", &id]);
+    let o = run(&srv, &["run", &id, "--", "(exit 7)"]);
+    assert_eq!(o.status.code(), Some(7), "{}", show(&["run exit 7"], &o));
+    let v = json(&srv, &["status", &id]);
+    assert_eq!(v["last_exit_code"], 7, "{v:#}");
+}
+
+#[test]
+fn log_flag_logs_what_the_cli_sends() {
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "logged"]);
+    ok(&srv, &["--log", "send", &id, "echo sent-with-log"]);
+    let o = run(&srv, &["--log", "run", &id, "--", "echo", "run-with-log"]);
+    assert!(o.status.success(), "{}", show(&["--log run"], &o));
+    let log = srv.state.join("logs").join(format!("{id}.log"));
+    let text = wait_until_blocking("the session log to hold what was sent", || {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        (t.contains("sent-with-log") && t.contains("run-with-log")).then_some(t)
+    });
+    assert!(text.contains("sent"), "{text}");
+    // Without --log nothing new is logged.
+    ok(&srv, &["send", &id, "echo not-logged"]);
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert!(!after.contains("not-logged"), "{after}");
+}

@@ -174,7 +174,19 @@ fn by_name(all: &Value, name: &str) -> Value {
 fn cli_drives_iterm_sessions_windows_and_layouts() {
     let f = FakeIterm::start();
     assert_eq!(ok(&f, &["ls"]).lines().count(), 1, "only the header");
-    let id = ok(&f, &["new", "--name", "web", "--workspace", "proj", "--", "echo", "started-web"]);
+    let id = ok(
+        &f,
+        &[
+            "new",
+            "--name",
+            "web",
+            "--workspace",
+            "proj",
+            "--",
+            "echo",
+            "started-web",
+        ],
+    );
     let id = id.trim();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     wait_line(&f, "web", "started-web");
@@ -191,7 +203,9 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
     // send / keys / read / search
     ok(&f, &["send", "web", "echo sent-$((6*7)) 'q\"uote' é"]);
     wait_line(&f, "web", "sent-42 q\"uote é");
-    ok(&f, &["send", "web", "--no-enter", "sleep 60"]);
+    // A short sleep: C-c can land before bash hands the terminal to sleep, and the test must
+    // not depend on that race.
+    ok(&f, &["send", "web", "--no-enter", "sleep 2"]);
     ok(&f, &["keys", "web", "Enter"]);
     ok(&f, &["keys", "web", "C-c"]);
     ok(&f, &["send", "web", "echo after-interrupt"]);
@@ -209,7 +223,19 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
     assert!(!since.contains("started-web"), "{since}");
 
     // split / rename / focus / tag / resize
-    let api = ok(&f, &["split", "web", "--horizontal", "--name", "api", "--", "echo", "in-api"]);
+    let api = ok(
+        &f,
+        &[
+            "split",
+            "web",
+            "--horizontal",
+            "--name",
+            "api",
+            "--",
+            "echo",
+            "in-api",
+        ],
+    );
     wait_line(&f, api.trim(), "in-api");
     let all = json_of(&f, &["ls"]);
     let api_info = by_name(&all, "api");
@@ -217,7 +243,10 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
     assert_eq!(api_info["window_index"], web["window_index"]);
     assert_eq!(api_info["width"], 40);
     ok(&f, &["rename", "api", "backend"]);
-    assert_eq!(by_name(&json_of(&f, &["ls"]), "backend")["id"], api_info["id"]);
+    assert_eq!(
+        by_name(&json_of(&f, &["ls"]), "backend")["id"],
+        api_info["id"]
+    );
     ok(&f, &["focus", "backend"]);
     ok(&f, &["tag", "backend", "--remove"]);
     assert_eq!(by_name(&json_of(&f, &["ls"]), "backend")["managed"], false);
@@ -226,7 +255,18 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
     assert!(err.contains("iterm cannot resize panes"), "{err}");
 
     // A layout in its own workspace.
-    let made = json_of(&f, &["new", "--layout", "quad", "--workspace", "grid", "--panes", "a,b,c,d"]);
+    let made = json_of(
+        &f,
+        &[
+            "new",
+            "--layout",
+            "quad",
+            "--workspace",
+            "grid",
+            "--panes",
+            "a,b,c,d",
+        ],
+    );
     assert_eq!(made.as_object().map(|m| m.len()), Some(4), "{made}");
     let all = json_of(&f, &["ls"]);
     let grid: Vec<&Value> = all
@@ -238,19 +278,41 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
     assert_eq!(grid.len(), 4);
     let mut names: Vec<(u64, String)> = grid
         .iter()
-        .map(|s| (s["pane_index"].as_u64().unwrap(), s["name"].as_str().unwrap().to_owned()))
+        .map(|s| {
+            (
+                s["pane_index"].as_u64().unwrap(),
+                s["name"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     names.sort();
     assert_eq!(
         names.iter().map(|n| n.1.as_str()).collect::<Vec<_>>(),
         ["a", "b", "c", "d"]
     );
-    assert!(grid.iter().all(|s| s["width"].as_u64() < Some(80) && s["height"].as_u64() < Some(24)));
+    assert!(
+        grid.iter()
+            .all(|s| s["width"].as_u64() < Some(80) && s["height"].as_u64() < Some(24))
+    );
 
     // Workspaces and windows.
     let ws = ok(&f, &["workspace", "ls"]);
     assert!(ws.contains("proj") && ws.contains("grid"), "{ws}");
-    ok(&f, &["window", "new", "proj", "--name", "logs", "--session", "tail", "--", "echo", "in-logs"]);
+    ok(
+        &f,
+        &[
+            "window",
+            "new",
+            "proj",
+            "--name",
+            "logs",
+            "--session",
+            "tail",
+            "--",
+            "echo",
+            "in-logs",
+        ],
+    );
     wait_line(&f, "tail", "in-logs");
     let wins = json_of(&f, &["window", "ls", "proj"]);
     let names: Vec<&str> = wins
@@ -262,7 +324,10 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
     assert!(names.contains(&"logs"), "{wins}");
     ok(&f, &["window", "rename", "proj:logs", "journal"]);
     ok(&f, &["window", "select", "proj:journal"]);
-    assert_eq!(by_name(&json_of(&f, &["ls"]), "tail")["window_active"], true);
+    assert_eq!(
+        by_name(&json_of(&f, &["ls"]), "tail")["window_active"],
+        true
+    );
     ok(&f, &["window", "kill", "proj:journal"]);
     let err = fails(&f, &["read", "tail"]);
     assert!(err.contains("dead") || err.contains("no session"), "{err}");
@@ -376,7 +441,10 @@ async fn mcp_server_drives_iterm() {
     )
     .await;
     let id = made["id"].as_str().expect("id").to_owned();
-    assert!(made["native"].as_str().unwrap_or("").starts_with("iterm:"), "{made}");
+    assert!(
+        made["native"].as_str().unwrap_or("").starts_with("iterm:"),
+        "{made}"
+    );
     // Shell integration: exact exit codes and output.
     let ready = wait_until("the first prompt", || async {
         let st = call(&client, "get_status", json!({"session": id})).await;
@@ -412,7 +480,10 @@ async fn mcp_server_drives_iterm() {
     assert_eq!(w["matched"], true, "{w}");
     assert_eq!(w["line"], "waited-5");
     let read = call(&client, "read_output", json!({"session": id, "lines": 20})).await;
-    assert!(read["text"].as_str().unwrap_or("").contains("waited-5"), "{read}");
+    assert!(
+        read["text"].as_str().unwrap_or("").contains("waited-5"),
+        "{read}"
+    );
 
     // A timed-out run continues with wait_for(handle).
     let r = call(
@@ -432,7 +503,12 @@ async fn mcp_server_drives_iterm() {
     assert_eq!(w["run"]["output"], "done-late", "{w}");
     assert_eq!(w["run"]["exit_code"], 0);
 
-    call(&client, "send_keys", json!({"session": id, "keys": ["C-c"]})).await;
+    call(
+        &client,
+        "send_keys",
+        json!({"session": id, "keys": ["C-c"]}),
+    )
+    .await;
 
     // Split, layout, close.
     let split = call(
@@ -454,12 +530,7 @@ async fn mcp_server_drives_iterm() {
     call(&client, "close_session", json!({"session": "helper"})).await;
     let err = call_err(&client, "read_output", json!({"session": "helper"})).await;
     assert!(err.contains("dead") || err.contains("no session"), "{err}");
-    let err = call_err(
-        &client,
-        "resize_pane",
-        json!({"session": id, "width": 20}),
-    )
-    .await;
+    let err = call_err(&client, "resize_pane", json!({"session": id, "width": 20})).await;
     assert!(err.contains("cannot resize"), "{err}");
     client.cancel().await.expect("stop the MCP client");
 }

@@ -1103,7 +1103,7 @@ async fn mcp_audit_log_records_every_call() {
 }
 
 #[tokio::test]
-async fn mcp_allowed_extra_socket_is_reachable_per_call() {
+async fn mcp_only_sockets_and_hosts_named_at_start_are_reachable() {
     let a = TmuxServer::start();
     let b = TmuxServer::start();
     b.tmux(&["new-session", "-d", "-s", "on-b"]);
@@ -1114,6 +1114,19 @@ async fn mcp_allowed_extra_socket_is_reachable_per_call() {
     assert_eq!(l["sessions"][0]["workspace"], "on-b");
     let l = ok(&c, "list_sessions", json!({})).await;
     assert_eq!(l["count"], 0);
+    c.cancel().await.unwrap();
+
+    // Hosts: only those matching an --allow-host pattern are tried at all.
+    let c = start(&a, &["--allow-host", "build*"]).await;
+    let e = err(&c, "list_sessions", json!({"host": "evil.example"})).await;
+    assert!(e.contains("refused") && e.contains("build*"), "{e}");
+    let e = err(
+        &c,
+        "list_sessions",
+        json!({"host": "build1", "socket": sock_b}),
+    )
+    .await;
+    assert!(e.contains("not both"), "{e}");
     c.cancel().await.unwrap();
 }
 

@@ -101,7 +101,7 @@ impl Env {
             .collect()
     }
 
-    /// The people's terminals attached to a workspace.
+    /// The people's terminals attached to a workspace (not control-mode clients).
     fn clients(&self, ws: &str) -> usize {
         self.srv
             .tmux(&[
@@ -109,10 +109,10 @@ impl Env {
                 "-t",
                 &format!("={ws}:"),
                 "-F",
-                "#{client_name}",
+                "#{client_control_mode}",
             ])
             .lines()
-            .filter(|l| !l.is_empty())
+            .filter(|l| *l == "0")
             .count()
     }
 
@@ -830,4 +830,130 @@ async fn the_library_reports_workspace_tags_and_layouts() {
     assert_eq!(names, ["lib/a", "lib/b"]);
     let st = project::status(&t, &p).await.unwrap();
     assert!(st.open && !st.attached && st.sessions == 2, "{st:?}");
+}
+
+#[test]
+fn hooks_run_as_argv_on_open_and_close_and_a_failing_hook_breaks_nothing() {
+    let env = Env::new();
+    let out = env.srv.dir().join("hooks");
+    let line = format!(
+        "echo \"$TERMLOOM_HOOK $TERMLOOM_PROJECT $TERMLOOM_WORKSPACE $GREETING $(pwd)\" >> '{}'",
+        out.display()
+    );
+    let root = env.srv.dir().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    env.write(
+        "h",
+        &format!(
+            "root: {}\nenv:\n  GREETING: hi\nhooks:\n  on_open:\n    - [sh, -c, {line:?}]\n    - [false]\n    - [/no/such/program]\n  on_close:\n    - [sh, -c, {line:?}]\nwindows:\n  - name: w\n",
+            root.display()
+        ),
+    );
+    let r = env.json(&["project", "open", "h"]);
+    let hooks = r["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 3, "{r}");
+    assert_eq!(hooks[0]["ok"], true);
+    assert_eq!(
+        (hooks[1]["ok"].as_bool(), hooks[1]["exit_code"].as_i64()),
+        (Some(false), Some(1))
+    );
+    assert!(
+        hooks[2]["error"].as_str().unwrap().contains("cannot run"),
+        "{r}"
+    );
+    assert_eq!(
+        env.panes("h").len(),
+        1,
+        "the workspace is open all the same"
+    );
+    let root = std::fs::canonicalize(&root).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!("on_open h h hi {}\n", root.display())
+    );
+    let c = env.json(&["project", "close", "h"]);
+    assert_eq!(c["hooks"][0]["ok"], true);
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .ends_with(&format!("on_close h h hi {}\n", root.display()))
+    );
+    let r = env.json(&["project", "open", "h", "--no-hooks"]);
+    assert!(r.get("hooks").is_none(), "{r}");
+    assert_eq!(env.panes("h").len(), 1);
+}
+
+#[test]
+fn edit_starts_new_projects_from_a_template_and_checks_the_result() {
+    let env = Env::new();
+    let o = env
+        .srv
+        .cli()
+        .env("TERMLOOM_CONFIG_DIR", &env.config)
+        .env("EDITOR", "true")
+        .env_remove("VISUAL")
+        .args(["project", "edit", "fresh"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&["edit"], &o));
+    let p = env.store().load("fresh").unwrap();
+    assert_eq!(p.windows[0].name, "main");
+    std::fs::write(env.config.join("projects/fresh.yaml"), "windows: 3\n").unwrap();
+    let o = env
+        .srv
+        .cli()
+        .env("TERMLOOM_CONFIG_DIR", &env.config)
+        .env("EDITOR", "true")
+        .env_remove("VISUAL")
+        .args(["project", "edit", "fresh"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("fresh.yaml:1:") && err.contains("windows"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn projects_work_over_the_control_mode_transport() {
+    let env = Env::new();
+    env.write(
+        "cm",
+        "windows:\n  - name: w\n    layout: vertical\n    panes:\n      - name: a\n      - name: b\n  - name: v\n",
+    );
+    let t = termloom_tmux::TmuxTerminal::new(termloom_tmux::TmuxOptions {
+        control: true,
+        ..env.srv.options()
+    });
+    let p = env.store().load("cm").unwrap();
+    let first = project::open(&t, &p, &OpenOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(first.created, 3);
+    let second = project::open(&t, &p, &OpenOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((second.created, second.found), (0, 3));
+    assert!(
+        second
+            .windows
+            .iter()
+            .flat_map(|w| &w.panes)
+            .all(|x| x.matched_by == Some(project::MatchedBy::Id))
+    );
+    let _person = env.attach_client("cm");
+    let closed = project::close(&t, &p, &project::CloseOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(closed.detached, 1, "the person's terminal only");
+    wait_until_blocking("the person to be detached", || {
+        (env.clients("cm") == 0).then_some(())
+    });
+    // termloom's own control client is still there: the next call works.
+    let again = project::open(&t, &p, &OpenOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(again.created, 0);
 }

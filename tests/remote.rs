@@ -481,3 +481,57 @@ async fn the_cli_takes_host_and_ssh_config() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "temporary repro"]
+async fn tmp_first_create_in_control_mode() {
+    for i in 0..25 {
+        let srv = TmuxServer::start();
+        let t = TmuxTerminal::new(TmuxOptions {
+            control: true,
+            command_timeout: Duration::from_secs(4),
+            ..srv.options()
+        });
+        let t0 = Instant::now();
+        let r = t
+            .create_session(&SessionSpec {
+                name: Some("a".into()),
+                workspace: Some("w".into()),
+                ..Default::default()
+            })
+            .await;
+        if let Err(e) = r {
+            eprintln!("iteration {i}: {e} after {:?}", t0.elapsed());
+            eprintln!(
+                "clients: {}",
+                srv.tmux(&["list-clients", "-F", "#{client_pid} #{client_flags} #{client_session}"])
+            );
+            eprintln!(
+                "panes: {}",
+                srv.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_current_command}"])
+            );
+            if let Some(ct) = t.client().control() {
+                match tokio::time::timeout(Duration::from_secs(5), ct.connection(true)).await {
+                    Ok(Ok(c)) => {
+                        eprintln!("conn alive {} pid {:?}", c.is_alive(), c.pid());
+                        let r2 = tokio::time::timeout(
+                            Duration::from_secs(5),
+                            c.request_blocks(&["display-message".into(), "-p".into(), "x".into()]),
+                        )
+                        .await;
+                        eprintln!("probe: {r2:?}");
+                    }
+                    Ok(Err(e)) => eprintln!("connection: {e}"),
+                    Err(_) => eprintln!("connection: timed out"),
+                }
+            }
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("ps -eo pid,ppid,stat,cmd | grep '[t]mux.*{}'", srv.socket.display()))
+                .output()
+                .unwrap();
+            eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+            panic!("hang reproduced");
+        }
+    }
+}

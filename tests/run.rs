@@ -29,7 +29,7 @@ async fn session(t: &TmuxTerminal, ws: &str, name: &str) -> Arc<dyn Session> {
     let info = match info {
         Ok(i) => i,
         Err(e) => {
-            let ps = std::process::Command::new("sh").arg("-c").arg("ps -eo pid,ppid,stat,etime,args | grep -E 'tmux|bash|sh -c' | grep -v grep").output().unwrap();
+            let ps = std::process::Command::new("sh").env("PPID_X", std::process::id().to_string()).arg("-c").arg("for p in $(pgrep -f -- '-N -C attach-session' -P $PPID_X); do echo PID $p; cat /proc/$p/wchan; echo; cat /proc/$p/stack 2>/dev/null | head -5; ls -l /proc/$p/fd; done").output().unwrap();
             eprintln!("DIAG create {name}: {e}\n{}", String::from_utf8_lossy(&ps.stdout));
             panic!("create {name}: {e}");
         }

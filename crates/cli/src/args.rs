@@ -31,6 +31,9 @@ const TARGET_HELP: &str = "TARGETS name a session (one pane):\n  \
 pub struct Cli {
     #[command(flatten, next_help_heading = "Global options")]
     pub global: GlobalOpts,
+    /// Log every session this command touches (text and keys sent, output, lifecycle) in the state dir's logs
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub log: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -85,6 +88,88 @@ pub enum Command {
     Project(crate::cmd::project::ProjectCmd),
     /// Attach this terminal to a tmux session, creating it unless --no-create
     Attach(crate::cmd::project::AttachArgs),
+    /// Run a command in a session, wait for it to finish, print its output and exit with its code
+    Run(RunArgs),
+    /// Show whether a session is busy or idle, its command, last exit code and cwd
+    Status(TargetArgs),
+    /// Print a session's output lines live until its pane closes (or Ctrl-C)
+    Watch(WatchArgs),
+    /// Wait until a line of a session's output matches a regex; print that line
+    Wait(WaitArgs),
+    /// Install shell integration (OSC 133 marks) into the bash or zsh running in a session
+    Integrate(TargetArgs),
+}
+
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("expected seconds (e.g. 30 or 0.5), got '{s}'"))?;
+    if !(0.0..=1e9).contains(&v) {
+        return Err(format!(
+            "expected a non-negative number of seconds, got '{s}'"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The words after -- are joined with spaces and typed into the session's \
+    shell, followed by Enter. Exit code: the command's own (0 when it finished but its code is \
+    unknown, e.g. with --prompt or --quiet-ms); 124 when it was still running at the timeout (the \
+    output so far is printed and the run's handle goes to stderr)."
+)]
+pub struct RunArgs {
+    /// The session
+    #[arg(value_name = "TARGET")]
+    pub target: Target,
+    /// Seconds to wait before giving up with "still running"
+    #[arg(short, long, value_name = "S", default_value = "30", value_parser = parse_seconds)]
+    pub timeout: std::time::Duration,
+    /// For REPLs: done when output matches this regex (the prompt)
+    #[arg(long, value_name = "REGEX")]
+    pub prompt: Option<String>,
+    /// For programs without a prompt: done after this many ms without output
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub quiet_ms: Option<u64>,
+    /// Cap on output lines (head and tail kept)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_lines: Option<u64>,
+    /// The command line
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each --filter is a regex (Rust syntax); a line is printed when it matches \
+    any of them (every line without --filter). Exit code 0 when the pane closes (the reason goes to \
+    stderr); a subscriber that falls behind is told on stderr how many events it missed."
+)]
+pub struct WatchArgs {
+    /// The session
+    #[arg(value_name = "TARGET")]
+    pub target: Target,
+    /// Print only lines matching this regex (repeatable; any may match)
+    #[arg(short, long = "filter", value_name = "REGEX")]
+    pub filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Only output printed after `wait` starts counts. Exit code 0 with the \
+    matching line on stdout; 1 when the timeout came first."
+)]
+pub struct WaitArgs {
+    /// The session
+    #[arg(value_name = "TARGET")]
+    pub target: Target,
+    /// The regex a line must match (Rust syntax)
+    #[arg(value_name = "PATTERN")]
+    pub pattern: String,
+    /// Seconds to wait
+    #[arg(short, long, value_name = "S", default_value = "30", value_parser = parse_seconds)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -492,6 +577,41 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_watch_and_wait_parse() {
+        let cli = Cli::try_parse_from([
+            "termloom",
+            "--log",
+            "run",
+            "web",
+            "--timeout",
+            "2.5",
+            "--quiet-ms",
+            "300",
+            "--",
+            "echo",
+            "a",
+        ])
+        .unwrap();
+        assert!(cli.log);
+        match cli.command {
+            Command::Run(r) => {
+                assert_eq!(r.timeout, std::time::Duration::from_millis(2500));
+                assert_eq!(r.quiet_ms, Some(300));
+                assert_eq!(r.command, ["echo", "a"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["termloom", "run", "web"]).is_err());
+        assert!(Cli::try_parse_from(["termloom", "run", "web", "-t", "-1", "--", "x"]).is_err());
+        assert!(Cli::try_parse_from(["termloom", "run", "web", "-t", "NaN", "--", "x"]).is_err());
+        let cli =
+            Cli::try_parse_from(["termloom", "watch", "web", "-f", "a", "--filter", "b"]).unwrap();
+        assert!(matches!(cli.command, Command::Watch(w) if w.filters == ["a", "b"]));
+        let cli = Cli::try_parse_from(["termloom", "wait", "web", "x.*y"]).unwrap();
+        assert!(matches!(cli.command, Command::Wait(w) if w.timeout.as_secs() == 30));
     }
 
     #[test]

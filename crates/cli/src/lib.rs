@@ -172,8 +172,19 @@ fn shlex_split(s: &str) -> Option<Vec<String>> {
 
 /// Builds the terminal the options name, and the registry in the state dir.
 pub fn connect(opts: &GlobalOpts) -> Result<Loom> {
+    connect_with(opts, false)
+}
+
+/// Like [`connect`]; with `control`, the tmux backend talks to the server through one long-lived
+/// control-mode client instead of spawning `tmux` per command (for long-lived commands such as
+/// `run`, `watch` and `wait`).
+pub fn connect_with(opts: &GlobalOpts, control: bool) -> Result<Loom> {
     let terminal: Arc<dyn Terminal> = match opts.backend_kind()? {
-        BackendKind::Tmux => Arc::new(TmuxTerminal::new(opts.tmux_options()?)),
+        BackendKind::Tmux => {
+            let mut tmux = opts.tmux_options()?;
+            tmux.control |= control;
+            Arc::new(TmuxTerminal::new(tmux))
+        }
         // The socket comes from TERMLOOM_ITERM_SOCKET, else iTerm2's default location.
         BackendKind::Iterm => Arc::new(termloom_iterm::ItermTerminal::from_env()),
     };

@@ -334,7 +334,16 @@ pub(crate) async fn run(s: &ItermSession, opts: &RunOpts) -> Result<RunResult> {
         .await
         .map_err(|e| s.map(e))?;
     let deadline = Instant::now() + opts.timeout;
-    drive(s, &conn, &mut waker, job, deadline, opts.max_lines, opts.max_bytes).await
+    drive(
+        s,
+        &conn,
+        &mut waker,
+        job,
+        deadline,
+        opts.max_lines,
+        opts.max_bytes,
+    )
+    .await
 }
 
 /// Keeps waiting for a run that timed out.
@@ -501,11 +510,7 @@ async fn check(
 }
 
 /// Prompt ids of a session from `first` on (inclusive), oldest first.
-async fn prompts_from(
-    s: &ItermSession,
-    conn: &Connection,
-    first: &str,
-) -> Result<Vec<String>> {
+async fn prompts_from(s: &ItermSession, conn: &Connection, first: &str) -> Result<Vec<String>> {
     use proto::client_originated_message::Submessage as Req;
     use proto::server_originated_message::Submessage as Rep;
     let request = proto::ListPromptsRequest {
@@ -531,7 +536,10 @@ async fn prompts_from(
         }
         other => Err(Error::backend(
             BackendKind::Iterm,
-            format!("the ListPrompts request was answered with a {} reply", other.kind()),
+            format!(
+                "the ListPrompts request was answered with a {} reply",
+                other.kind()
+            ),
         )),
     }
 }
@@ -598,7 +606,11 @@ async fn check_shell(
     }
     let lines = if newest_line > y0 + 1 {
         let (first_row, rows) = s.rows(conn, y0, newest_line - 1).await?;
-        texts(lines::join_rows(first_row, &rows).get(1..).unwrap_or_default())
+        texts(
+            lines::join_rows(first_row, &rows)
+                .get(1..)
+                .unwrap_or_default(),
+        )
     } else {
         Vec::new()
     };

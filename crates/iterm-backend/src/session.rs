@@ -7,7 +7,8 @@
 //! - Reads use `GetBuffer` with absolute line numbers, which iTerm2 keeps stable when old lines
 //!   are trimmed; a read's cursor is the next line number, so reads "since" are exact.
 //! - [`subscribe`](Session::subscribe) follows screen-update notifications and reports new text
-//!   (see [`crate::lines::Tracker`]).
+//!   (it remembers how far it read: a line number and the part of the cursor's line already
+//!   reported, and turns a fresh read into new text, `\n` at line ends and `\r` for rewrites).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -196,7 +197,12 @@ impl ItermSession {
             .map_err(|e| self.err(e))
     }
 
-    pub(crate) async fn rows(&self, conn: &Connection, from: i64, to: i64) -> Result<(i64, Vec<Row>)> {
+    pub(crate) async fn rows(
+        &self,
+        conn: &Connection,
+        from: i64,
+        to: i64,
+    ) -> Result<(i64, Vec<Row>)> {
         lines::read_rows(conn, self.guid(), from, to)
             .await
             .map_err(|e| self.err(e))
@@ -260,7 +266,11 @@ impl ItermSession {
     /// Sets a `user.` variable of this session.
     pub async fn set_variable(&self, name: &str, value: &Value) -> Result<()> {
         self.term
-            .set_variable(&VariableTarget::Session(self.guid().to_owned()), name, value)
+            .set_variable(
+                &VariableTarget::Session(self.guid().to_owned()),
+                name,
+                value,
+            )
             .await
             .map_err(|e| self.map(e))
     }
@@ -437,7 +447,13 @@ impl Follower {
             let start = self.tracker.line.min(g.cursor_y);
             let from = usize::try_from(start - g.above).unwrap_or(0);
             let to = usize::try_from(g.cursor_y - g.above + 1).unwrap_or(0);
-            (start, g.screen.get(from..to).map(<[Row]>::to_vec).unwrap_or_default())
+            (
+                start,
+                g.screen
+                    .get(from..to)
+                    .map(<[Row]>::to_vec)
+                    .unwrap_or_default(),
+            )
         } else {
             let start = self.tracker.line.min(g.cursor_y);
             match lines::read_rows(&self.conn, &self.guid, start, g.cursor_y).await {
@@ -794,7 +810,11 @@ impl Session for ItermSession {
                 let bare = command.trim_start_matches('-');
                 let idle = command.is_empty() || SHELLS.contains(&bare);
                 Ok(SessionStatus {
-                    state: if idle { BusyState::Idle } else { BusyState::Busy },
+                    state: if idle {
+                        BusyState::Idle
+                    } else {
+                        BusyState::Busy
+                    },
                     command,
                     last_exit_code: None,
                     cwd,

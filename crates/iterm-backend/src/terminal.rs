@@ -463,9 +463,8 @@ pub(crate) async fn set_vars(
     };
     match conn.call(Req::VariableRequest(request)).await? {
         Rep::VariableResponse(r) => {
-            let status = proto::enum_name::<proto::variable_response::Status>(
-                r.status.unwrap_or_default(),
-            );
+            let status =
+                proto::enum_name::<proto::variable_response::Status>(r.status.unwrap_or_default());
             match (status.as_str(), target) {
                 ("OK", _) => Ok(()),
                 ("SESSION_NOT_FOUND", VariableTarget::Session(s)) => {
@@ -766,11 +765,10 @@ impl ItermTerminal {
                 if let Some(root) = &t.root {
                     leaves(root, &mut summaries);
                 }
-                let active_guid = t.active_session_id.clone().or_else(|| {
-                    summaries
-                        .first()
-                        .and_then(|s| s.unique_identifier.clone())
-                });
+                let active_guid = t
+                    .active_session_id
+                    .clone()
+                    .or_else(|| summaries.first().and_then(|s| s.unique_identifier.clone()));
                 let selected = match &w.selected_tab_id {
                     Some(sel) => *sel == tid,
                     None => ti == 0,
@@ -1021,7 +1019,10 @@ impl ItermTerminal {
             other => {
                 return Err(Error::backend(
                     BackendKind::Iterm,
-                    format!("the SplitPane request was answered with a {} reply", other.kind()),
+                    format!(
+                        "the SplitPane request was answered with a {} reply",
+                        other.kind()
+                    ),
                 ));
             }
         };
@@ -1975,7 +1976,10 @@ impl Terminal for ItermTerminal {
             let info = listed.session(&slots[*slot]).cloned().ok_or_else(|| {
                 Error::backend(
                     BackendKind::Iterm,
-                    format!("session {} vanished while building the layout", slots[*slot]),
+                    format!(
+                        "session {} vanished while building the layout",
+                        slots[*slot]
+                    ),
                 )
             })?;
             out.push((spec.name.clone(), info));

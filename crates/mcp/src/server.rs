@@ -358,7 +358,13 @@ impl TermloomServer {
             }
             return result;
         }
-        if let Some(v) = result.structured_content.as_mut() {
+        // rmcp put the serialized JSON in the text content: when that fits (bytes ≥ chars), done.
+        let fits = result
+            .content
+            .first()
+            .and_then(|b| b.as_text())
+            .is_some_and(|t| t.text.len() <= max);
+        if !fits && let Some(v) = result.structured_content.as_mut() {
             crate::cap::fit(v, max);
             result.content = vec![ContentBlock::text(v.to_string())];
         }

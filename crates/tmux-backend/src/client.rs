@@ -397,7 +397,9 @@ pub fn describe(args: &[String]) -> String {
 
 /// Turns tmux's stderr into a typed error.
 pub fn classify(opts: &TmuxOptions, command: String, stderr: String) -> TmuxError {
+    // "server exited unexpectedly": the last session closed while this command was connecting.
     if stderr.starts_with("no server running")
+        || stderr.starts_with("server exited unexpectedly")
         || (stderr.starts_with("error connecting to") && stderr.contains("No such file"))
     {
         return TmuxError::NoServer(opts.server_label());
@@ -454,7 +456,7 @@ pub fn tmux_argv(
     // environment) gets control characters and non-ASCII text replaced by `_`. A person's
     // terminal keeps its own locale.
     let mut words = words.to_vec();
-    if !interactive {
+    if !interactive && opts.host.is_some() {
         words.insert(0, "-u".into());
     }
     let Some(host) = &opts.host else {

@@ -6,6 +6,7 @@
 
 mod mcp;
 pub mod project;
+mod run;
 mod session;
 mod workspace;
 
@@ -15,19 +16,28 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::CommandFactory;
 use termloom::GlobalOpts;
-use termloom_core::{Loom, Session, SessionInfo, Target};
+use termloom_core::{LogConfig, Loom, Session, SessionInfo, Target};
 
 use crate::args::{Cli, Command};
 
 /// What every command gets: the global options and, once asked for, the terminal.
 pub struct Ctx {
     pub global: GlobalOpts,
+    /// `--log`: log every session this command touches.
+    pub log: bool,
+    /// Drive tmux through a long-lived control-mode client (set before the first [`Ctx::loom`]).
+    pub control: bool,
     loom: Option<Loom>,
 }
 
 impl Ctx {
-    fn new(global: GlobalOpts) -> Ctx {
-        Ctx { global, loom: None }
+    fn new(global: GlobalOpts, log: bool) -> Ctx {
+        Ctx {
+            global,
+            log,
+            control: false,
+            loom: None,
+        }
     }
 
     /// Whether to print JSON.
@@ -39,7 +49,13 @@ impl Ctx {
     pub fn loom(&mut self) -> Result<&Loom> {
         match &mut self.loom {
             Some(loom) => Ok(loom),
-            slot => Ok(slot.insert(termloom::connect(&self.global)?)),
+            slot => {
+                let mut loom = termloom::connect_with(&self.global, self.control)?;
+                if self.log {
+                    loom = loom.with_logging(LogConfig::in_state_dir(&self.global.state_dir()?));
+                }
+                Ok(slot.insert(loom))
+            }
         }
     }
 
@@ -48,6 +64,10 @@ impl Ctx {
         let loom = self.loom()?;
         let info = loom.resolve(target).await?;
         let session = loom.terminal().open(&info).await?;
+        let session = match loom.logger() {
+            Some(logger) => logger.wrap(session).await,
+            None => session,
+        };
         Ok((info, session))
     }
 }
@@ -66,7 +86,7 @@ pub fn command_line(words: &[String]) -> Option<String> {
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let mut ctx = Ctx::new(cli.global);
+    let mut ctx = Ctx::new(cli.global, cli.log);
     match cli.command {
         Command::Ls(a) => {
             if a.all {
@@ -101,5 +121,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mcp(c) => mcp::run(&mut ctx, c),
         Command::Project(c) => project::run(&mut ctx, c).await,
         Command::Attach(a) => project::attach(&mut ctx, a).await,
+        Command::Run(a) => run::run(&mut ctx, a).await,
+        Command::Status(a) => run::status(&mut ctx, a).await,
+        Command::Watch(a) => run::watch(&mut ctx, a).await,
+        Command::Wait(a) => run::wait(&mut ctx, a).await,
+        Command::Integrate(a) => run::integrate(&mut ctx, a).await,
     }
 }

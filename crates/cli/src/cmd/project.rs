@@ -137,6 +137,14 @@ fn store() -> Result<ProjectStore> {
     Ok(ProjectStore::from_env()?)
 }
 
+/// The terminal a project lives in: the project's `host` unless `--host` names one.
+fn loom_for<'a>(ctx: &'a mut Ctx, p: &Project) -> Result<&'a termloom_core::Loom> {
+    if ctx.global.host.is_none() {
+        ctx.global.host = p.host.clone();
+    }
+    ctx.loom()
+}
+
 pub async fn run(ctx: &mut Ctx, c: ProjectCmd) -> Result<ExitCode> {
     match c {
         ProjectCmd::Ls => ls(ctx).await,
@@ -199,7 +207,7 @@ async fn show(ctx: &mut Ctx, name: &str) -> Result<ExitCode> {
     let store = store()?;
     let path = store.path(name)?;
     let p = store.load(name)?;
-    let loom = ctx.loom()?;
+    let loom = loom_for(ctx, &p)?;
     let status = project::status(loom.terminal().as_ref(), &p).await.ok();
     if ctx.json() {
         output::json(&json!({
@@ -276,7 +284,7 @@ fn print_hooks(hooks: &[project::HookReport]) {
 async fn open(ctx: &mut Ctx, a: OpenArgs) -> Result<ExitCode> {
     let store = store()?;
     let p = store.load(&a.name)?;
-    let loom = ctx.loom()?.clone();
+    let loom = loom_for(ctx, &p)?.clone();
     let report = project::open(
         loom.terminal().as_ref(),
         &p,
@@ -306,7 +314,7 @@ async fn open(ctx: &mut Ctx, a: OpenArgs) -> Result<ExitCode> {
 
 async fn close(ctx: &mut Ctx, name: &str, no_hooks: bool) -> Result<ExitCode> {
     let p = store()?.load(name)?;
-    let loom = ctx.loom()?;
+    let loom = loom_for(ctx, &p)?;
     let r = project::close(
         loom.terminal().as_ref(),
         &p,
@@ -341,7 +349,7 @@ async fn kill(ctx: &mut Ctx, name: &str, yes: bool) -> Result<ExitCode> {
             p.workspace()
         )));
     }
-    let loom = ctx.loom()?;
+    let loom = loom_for(ctx, &p)?;
     let r = project::kill(loom.terminal().as_ref(), &p).await?;
     if ctx.json() {
         output::json(&r)?;

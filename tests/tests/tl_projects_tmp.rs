@@ -1,2 +1,0 @@
-#[path = "../projects.rs"]
-mod projects;

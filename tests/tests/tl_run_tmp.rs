@@ -1,4 +1,0 @@
-#[path = "../control.rs"]
-mod control;
-#[path = "../run.rs"]
-mod run;
