@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use termloom_core::{
-    BusyState, Key, RunOpts, RunResult, Session, SessionSpec, Strategy, Terminal,
-};
+use termloom_core::{BusyState, Key, RunOpts, RunResult, Session, SessionSpec, Strategy, Terminal};
 use termloom_tests::{TmuxServer, wait_until};
 use termloom_tmux::{TmuxOptions, TmuxTerminal};
 
@@ -29,8 +27,14 @@ async fn session(t: &TmuxTerminal, ws: &str, name: &str) -> Arc<dyn Session> {
     let info = match info {
         Ok(i) => i,
         Err(e) => {
-            let ps = std::process::Command::new("sh").env("PPID_X", std::process::id().to_string()).arg("-c").arg("for p in $(pgrep -f -- '-N -C attach-session' -P $PPID_X); do echo PID $p; cat /proc/$p/wchan; echo; cat /proc/$p/stack 2>/dev/null | head -5; ls -l /proc/$p/fd; done").output().unwrap();
-            eprintln!("DIAG create {name}: {e}\n{}", String::from_utf8_lossy(&ps.stdout));
+            let ps = std::process::Command::new("/tmp/tlexp/diag.sh")
+                .arg(std::process::id().to_string())
+                .output()
+                .unwrap();
+            eprintln!(
+                "DIAG create {name}: {e}\n{}",
+                String::from_utf8_lossy(&ps.stdout)
+            );
             panic!("create {name}: {e}");
         }
     };
@@ -76,7 +80,11 @@ async fn exit_codes_and_exact_output_with_shell_integration() {
     assert!(r.output.contains("not found"), "{r:?}");
     let r = run(&s, "printf 'no newline'").await;
     assert_eq!(r.output, "no newline");
-    let r = run(&s, "printf 'progress 1\\rprogress 2\\n'; printf '\\033[31mred\\033[0m\\n'").await;
+    let r = run(
+        &s,
+        "printf 'progress 1\\rprogress 2\\n'; printf '\\033[31mred\\033[0m\\n'",
+    )
+    .await;
     assert_eq!(r.output, "progress 2\nred");
 }
 
@@ -108,12 +116,19 @@ async fn ctrl_c_gives_130_through_a_timed_out_run_and_wait_run() {
     assert_eq!(again.handle.as_ref(), Some(&handle));
     assert!(again.output.contains("started"), "{again:?}");
     s.send_keys(&[Key::ctrl('c')]).await.unwrap();
-    let done = s.wait_run(&handle, termloom_tests::timeout()).await.unwrap();
+    let done = s
+        .wait_run(&handle, termloom_tests::timeout())
+        .await
+        .unwrap();
     assert!(!done.timed_out);
     assert_eq!(done.exit_code, Some(130), "{done:?}");
     assert!(done.output.starts_with("started"), "{done:?}");
     // Collected: the handle is gone, and the session takes runs again.
-    assert!(s.wait_run(&handle, Duration::from_millis(10)).await.is_err());
+    assert!(
+        s.wait_run(&handle, Duration::from_millis(10))
+            .await
+            .is_err()
+    );
     assert_eq!(run(&s, "echo free").await.output, "free");
 }
 
@@ -134,7 +149,10 @@ async fn a_run_that_times_out_is_awaited_to_the_end() {
         .wait_run(r.handle.as_ref().unwrap(), termloom_tests::timeout())
         .await
         .unwrap();
-    assert_eq!((done.exit_code, done.output.as_str()), (Some(7), "finished"));
+    assert_eq!(
+        (done.exit_code, done.output.as_str()),
+        (Some(7), "finished")
+    );
     assert!(done.duration_ms >= 1400, "{done:?}");
 }
 
@@ -205,7 +223,11 @@ async fn multi_line_commands_and_heredocs() {
     let s = session(&t, "w", "a").await;
     let r = run(&s, "echo first\necho second\nfalse").await;
     assert_eq!((r.exit_code, r.output.as_str()), (Some(1), "first\nsecond"));
-    let r = run(&s, "cat <<'EOF'\nliteral $HOME\n  indented\nEOF\necho after").await;
+    let r = run(
+        &s,
+        "cat <<'EOF'\nliteral $HOME\n  indented\nEOF\necho after",
+    )
+    .await;
     assert_eq!(r.output, "literal $HOME\n  indented\nafter", "{r:?}");
     let r = run(&s, "for i in 1 2 3; do\n  echo \"n=$i\"\ndone").await;
     assert_eq!(r.output, "n=1\nn=2\nn=3");
@@ -440,7 +462,11 @@ async fn integration_keeps_the_users_prompt_command_array_and_bashrc() {
     // Sourcing the script again changes nothing.
     let dir = termloom_tmux::integration::locate(&control(&srv)).unwrap();
     run(&s, &format!(". '{}'", dir.bash().display())).await;
-    let r = run(&s, "declare -p PROMPT_COMMAND; echo \"$PS0\" | grep -o '133;C' | wc -l").await;
+    let r = run(
+        &s,
+        "declare -p PROMPT_COMMAND; echo \"$PS0\" | grep -o '133;C' | wc -l",
+    )
+    .await;
     assert_eq!(
         r.output,
         "declare -a PROMPT_COMMAND=([0]=\"_termloom_prompt\" [1]=\"user_hook\" [2]=\"_termloom_prompt_end\")\n1"
@@ -490,7 +516,11 @@ async fn zsh_integration_and_install() {
         return;
     }
     let srv = TmuxServer::start();
-    std::fs::write(srv.home.join(".zshrc"), "export FROM_ZSHRC=yes\nPS1='%% '\n").unwrap();
+    std::fs::write(
+        srv.home.join(".zshrc"),
+        "export FROM_ZSHRC=yes\nPS1='%% '\n",
+    )
+    .unwrap();
     let t = TmuxTerminal::new(TmuxOptions {
         shell: Some(vec!["/usr/bin/zsh".into()]),
         ..control(&srv)
@@ -555,7 +585,9 @@ async fn the_server_dying_mid_run_is_an_error_within_two_seconds_and_the_next_ca
         (r, Instant::now())
     });
     wait_until("sleep in front", || async {
-        (srv.tmux(&["display", "-p", "-t", "=w:", "#{pane_current_command}"]).trim() == "sleep")
+        (srv.tmux(&["display", "-p", "-t", "=w:", "#{pane_current_command}"])
+            .trim()
+            == "sleep")
             .then_some(())
     })
     .await;
@@ -601,4 +633,40 @@ async fn runs_refuse_a_busy_session_and_empty_commands() {
     .await;
     assert!(s.run(&opts("  ")).await.is_err());
     assert_eq!(run(&s, "echo ok").await.output, "ok");
+}
+
+#[tokio::test]
+async fn tmp_debug_first_run_strategy() {
+    for i in 0..12 {
+        let srv = TmuxServer::start();
+        let t = TmuxTerminal::new(TmuxOptions {
+            shell: Some(vec!["/bin/bash".into()]),
+            ..control(&srv)
+        });
+        let s = session(&t, "w", "a").await;
+        let pid = srv.tmux(&[
+            "display",
+            "-p",
+            "-t",
+            "=w:",
+            "#{pane_pid} #{pane_current_command} #{pane_start_command}",
+        ]);
+        let r = run(&s, "echo x").await;
+        if r.strategy != Strategy::ShellIntegration {
+            let p: String = pid.split_whitespace().next().unwrap().into();
+            let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
+            let env = String::from_utf8_lossy(&env).replace('\0', "\n");
+            let st = std::fs::read_dir(srv.state.join("shell-integration/panes"))
+                .map(|d| d.count())
+                .unwrap_or(99);
+            eprintln!(
+                "{i}: {r:?}\npane: {pid}\nstate files: {st}\nenv has TERMLOOM: {}",
+                env.lines()
+                    .filter(|l| l.contains("TERMLOOM"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+            panic!("marker");
+        }
+    }
 }

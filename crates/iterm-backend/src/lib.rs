@@ -30,6 +30,6 @@ pub use connection::{ConnectOptions, Connection, Credentials, VariableTarget};
 pub use error::ItermError;
 pub use session::{ItermSession, color};
 pub use terminal::{
-    ItermEvent, ItermLayout, ItermTab, ItermTerminal, ItermWindow, MenuItemState, SOCKET_ENV,
-    TmuxConnection, TmuxWindow, derived_id, options_from_env,
+    ItermCreate, ItermEvent, ItermLayout, ItermTab, ItermTerminal, ItermWindow, MenuItemState,
+    SOCKET_ENV, TmuxConnection, TmuxWindow, derived_id, options_from_env,
 };

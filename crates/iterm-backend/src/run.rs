@@ -54,7 +54,9 @@ enum PromptRef {
 /// How a run finds its end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Plan {
-    Shell(PromptRef),
+    /// Shell integration: where to look, and (the start of) the command typed, to tell it from
+    /// a command someone typed ahead.
+    Shell(PromptRef, String),
     Marker(String),
     Prompt(String),
     Quiet(u64),
@@ -88,7 +90,7 @@ fn unhex(s: &str) -> Option<String> {
 impl Job {
     fn strategy(&self) -> Strategy {
         match self.plan {
-            Plan::Shell(_) => Strategy::ShellIntegration,
+            Plan::Shell(..) => Strategy::ShellIntegration,
             Plan::Marker(_) => Strategy::Marker,
             Plan::Prompt(_) => Strategy::Prompt,
             Plan::Quiet(_) => Strategy::Quiet,
@@ -97,8 +99,8 @@ impl Job {
 
     fn encode(&self) -> RunHandle {
         let (kind, arg) = match &self.plan {
-            Plan::Shell(PromptRef::At(p)) => ("si-at", p.clone()),
-            Plan::Shell(PromptRef::After(p)) => ("si-after", p.clone()),
+            Plan::Shell(PromptRef::At(p), c) => ("si-at", format!("{p}:{}", hex(c))),
+            Plan::Shell(PromptRef::After(p), c) => ("si-after", format!("{p}:{}", hex(c))),
             Plan::Marker(n) => ("marker", n.clone()),
             Plan::Prompt(re) => ("prompt", hex(re)),
             Plan::Quiet(ms) => ("quiet", ms.to_string()),
@@ -123,8 +125,16 @@ impl Job {
             return None;
         }
         let plan = match kind {
-            "si-at" => Plan::Shell(PromptRef::At(arg)),
-            "si-after" => Plan::Shell(PromptRef::After(arg)),
+            "si-at" | "si-after" => {
+                let (id, cmd) = arg.split_once(':')?;
+                let id = id.to_owned();
+                let cmd = unhex(cmd)?;
+                if kind == "si-at" {
+                    Plan::Shell(PromptRef::At(id), cmd)
+                } else {
+                    Plan::Shell(PromptRef::After(id), cmd)
+                }
+            }
             "marker" => Plan::Marker(arg),
             "prompt" => Plan::Prompt(unhex(&arg)?),
             "quiet" => Plan::Quiet(arg.parse().ok()?),
@@ -300,8 +310,8 @@ pub(crate) async fn run(s: &ItermSession, opts: &RunOpts) -> Result<RunResult> {
             Error::backend(BackendKind::Iterm, "iTerm2 reported a prompt without an id")
         })?;
         match p.prompt_state() {
-            State::Editing => Plan::Shell(PromptRef::At(id)),
-            State::Finished => Plan::Shell(PromptRef::After(id)),
+            State::Editing => Plan::Shell(PromptRef::At(id), command_key(command)),
+            State::Finished => Plan::Shell(PromptRef::After(id), command_key(command)),
             State::Running => {
                 return Err(Error::InvalidArgument(format!(
                     "session {} is busy running {:?}; wait for it to finish, stop it (keys C-c), or pass a prompt regex to run inside it",
@@ -368,7 +378,7 @@ pub(crate) async fn wait_run(
     }
     let conn = s.conn().await?;
     let kind = match job.plan {
-        Plan::Shell(_) => NotificationType::NotifyOnPrompt,
+        Plan::Shell(..) => NotificationType::NotifyOnPrompt,
         _ => NotificationType::NotifyOnScreenUpdate,
     };
     let mut waker = Waker::new(s, &conn, kind).await?;
@@ -457,20 +467,21 @@ async fn check(
     job: &mut Job,
     progress: &mut Progress,
 ) -> Result<Option<Done>> {
-    let y0 = job.y0;
-    match &mut job.plan {
-        Plan::Shell(prompt) => check_shell(s, conn, prompt, y0).await,
+    let Job { plan, y0, .. } = job;
+    let y0_now = *y0;
+    match plan {
+        Plan::Shell(prompt, command) => check_shell(s, conn, prompt, command, y0).await,
         Plan::Marker(nonce) => {
             let nonce = nonce.clone();
-            check_marker(s, conn, &nonce, y0, progress).await
+            check_marker(s, conn, &nonce, y0_now, progress).await
         }
         Plan::Prompt(re) => {
             let re = compile_regex(re)?;
             let g = s.geometry(conn).await?;
-            if g.cursor_y <= y0 {
+            if g.cursor_y <= y0_now {
                 return Ok(None);
             }
-            let (first, rows) = s.rows(conn, y0, g.cursor_y).await?;
+            let (first, rows) = s.rows(conn, y0_now, g.cursor_y).await?;
             let logical = lines::join_rows(first, &rows);
             match logical.split_last() {
                 Some((last, before)) if !before.is_empty() => {
@@ -503,7 +514,7 @@ async fn check(
             }
             Ok(Some(Done {
                 exit: None,
-                lines: after_echo(s, conn, y0, true).await?,
+                lines: after_echo(s, conn, y0_now, true).await?,
             }))
         }
     }
@@ -544,18 +555,37 @@ async fn prompts_from(s: &ItermSession, conn: &Connection, first: &str) -> Resul
     }
 }
 
+/// What of a command is kept to recognise it at its prompt.
+fn command_key(command: &str) -> String {
+    command.chars().take(256).collect()
+}
+
+/// Whether the command iTerm2 recorded at a prompt is the one typed (compared without
+/// whitespace; either may be cut short, e.g. the first line of a multi-line command).
+fn same_command(shown: Option<&str>, typed: &str) -> bool {
+    let squeeze = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let Some(shown) = shown.map(squeeze).filter(|s| !s.is_empty()) else {
+        return true;
+    };
+    let typed = squeeze(typed);
+    typed.starts_with(&shown) || shown.starts_with(&typed)
+}
+
 /// Finds the prompt the command ran at and whether it finished.
 ///
 /// Readline redraws its prompt now and then (typeahead, a resize), printing the prompt's marks
-/// again, so a prompt can be followed by "editing" prompts that never ran anything. The command
-/// ran at the first prompt from the starting one on that has output. When only editing prompts
-/// follow and the newest sits below the line the command was typed on, the command never
-/// started (a syntax error, an empty line): it is done, with no exit status.
+/// again, so a prompt can be followed by "editing" prompts that never ran anything; and a
+/// command typed ahead (say, right after the session was created) can run before ours. The
+/// command ran at the first prompt from the starting one on that has output and shows this
+/// command. When only editing prompts follow and the newest sits below the line the command was
+/// typed on, the command never started (a syntax error, an empty line): it is done, with no exit
+/// status.
 async fn check_shell(
     s: &ItermSession,
     conn: &Connection,
     prompt: &mut PromptRef,
-    y0: i64,
+    command: &str,
+    y0: &mut i64,
 ) -> Result<Option<Done>> {
     use proto::get_prompt_response::State;
     let (first, skip_first) = match prompt {
@@ -563,9 +593,8 @@ async fn check_shell(
         PromptRef::After(id) => (id.clone(), true),
     };
     let ids = prompts_from(s, conn, &first).await?;
-    let candidates = ids.iter().skip(usize::from(skip_first));
     let mut last_editing: Option<proto::GetPromptResponse> = None;
-    for id in candidates {
+    for id in ids.iter().skip(usize::from(skip_first)) {
         let Some(p) = conn
             .get_prompt(s.guid(), Some(id))
             .await
@@ -573,15 +602,31 @@ async fn check_shell(
         else {
             continue;
         };
+        let ours = same_command(p.command.as_deref(), command);
         match p.prompt_state() {
             State::Editing => last_editing = Some(p),
+            // Someone else's command still runs: ours waits behind it.
+            State::Running if !ours => return Ok(None),
             State::Running => {
                 *prompt = PromptRef::At(id.clone());
                 return Ok(None);
             }
+            State::Finished if !ours => {
+                // Typed ahead by someone else: ours comes later, below its output.
+                *prompt = PromptRef::After(id.clone());
+                if let Some(end) = p
+                    .output_range
+                    .as_ref()
+                    .and_then(|r| r.end.as_ref())
+                    .and_then(|c| c.y)
+                {
+                    *y0 = (*y0).max(end);
+                }
+                last_editing = None;
+            }
             State::Finished => {
                 *prompt = PromptRef::At(id.clone());
-                return Ok(Some(finished(s, conn, &p, y0).await?));
+                return Ok(Some(finished(s, conn, &p, *y0).await?));
             }
         }
     }
@@ -594,6 +639,7 @@ async fn check_shell(
         }
         return Ok(None);
     };
+    let y0 = *y0;
     let newest_line = newest
         .prompt_range
         .as_ref()
@@ -695,8 +741,8 @@ mod tests {
     #[test]
     fn handles_round_trip() {
         for plan in [
-            Plan::Shell(PromptRef::At("P-1".into())),
-            Plan::Shell(PromptRef::After("P-2".into())),
+            Plan::Shell(PromptRef::At("P-1".into()), "make test".into()),
+            Plan::Shell(PromptRef::After("P-2".into()), "a:b".into()),
             Plan::Marker("abc123".into()),
             Plan::Prompt(">>> $|In \\[\\d+\\]:".into()),
             Plan::Quiet(1500),
@@ -711,6 +757,18 @@ mod tests {
         }
         assert_eq!(Job::decode(&RunHandle("t1:x".into())), None);
         assert_eq!(Job::decode(&RunHandle("iterm1:g:1:2:nope:x".into())), None);
+    }
+
+    #[test]
+    fn commands_are_recognised_at_their_prompt() {
+        assert!(same_command(Some("echo  a"), "echo a"));
+        assert!(same_command(None, "echo a"));
+        assert!(same_command(
+            Some("for i in 1 2; do"),
+            "for i in 1 2; do\n echo $i\ndone"
+        ));
+        assert!(!same_command(Some("echo typed-ahead"), "echo right-after"));
+        assert_eq!(command_key(&"x".repeat(1000)).len(), 256);
     }
 
     #[test]

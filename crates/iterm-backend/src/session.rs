@@ -29,7 +29,7 @@ use crate::error::ItermError;
 use crate::lines::{self, Geometry, Logical, Row, Tracker};
 use crate::proto::{self, NotificationType};
 use crate::terminal::{
-    ItermTerminal, SubGuard, VAR_MANAGED, VAR_NAME, check_name, get_vars, set_vars,
+    ItermCreate, ItermTerminal, SubGuard, VAR_MANAGED, VAR_NAME, check_name, get_vars, set_vars,
 };
 
 /// Largest piece of text sent in one `SendText` request.
@@ -298,6 +298,36 @@ impl ItermSession {
                 }
                 e => self.err(e),
             })
+    }
+
+    /// [`Session::split`] with a profile, profile properties, or in the foreground (the new
+    /// session is then activated).
+    pub async fn split_with(&self, spec: &SplitSpec, opts: &ItermCreate) -> Result<SessionInfo> {
+        if let Some(n) = &spec.name {
+            check_name("session", n)?;
+            self.term.ensure_unique_name(n, None).await?;
+        }
+        let conn = self.conn().await?;
+        let new = self
+            .term
+            .split_raw(
+                &conn,
+                self.guid(),
+                spec.direction,
+                spec.before,
+                opts,
+                spec.cwd.as_deref(),
+            )
+            .await
+            .map_err(|e| self.map(e))?;
+        self.term.prepare(&conn, &new, spec.name.as_deref()).await?;
+        if let Some(c) = &spec.command {
+            self.term.type_command(&conn, &new, c).await?;
+        }
+        if opts.select {
+            conn.activate_session(&new).await?;
+        }
+        self.term.session_info(&new).await
     }
 
     /// The latest shell-integration prompt, `None` without shell integration.
@@ -676,27 +706,7 @@ impl Session for ItermSession {
     }
 
     async fn split(&self, spec: &SplitSpec) -> Result<SessionInfo> {
-        if let Some(n) = &spec.name {
-            check_name("session", n)?;
-            self.term.ensure_unique_name(n, None).await?;
-        }
-        let conn = self.conn().await?;
-        let new = self
-            .term
-            .split_raw(
-                &conn,
-                self.guid(),
-                spec.direction,
-                spec.before,
-                spec.cwd.as_deref(),
-            )
-            .await
-            .map_err(|e| self.map(e))?;
-        self.term.prepare(&conn, &new, spec.name.as_deref()).await?;
-        if let Some(c) = &spec.command {
-            self.term.type_command(&conn, &new, c).await?;
-        }
-        self.term.session_info(&new).await
+        self.split_with(spec, &ItermCreate::default()).await
     }
 
     async fn rename(&self, name: &str) -> Result<()> {

@@ -324,6 +324,20 @@ pub struct MenuItemState {
     pub checked: bool,
 }
 
+/// iTerm2-only choices for a new session (see [`ItermTerminal::create_session_with`] and
+/// [`ItermSession::split_with`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ItermCreate {
+    /// The profile to start it with (iTerm2's default profile when `None`).
+    pub profile: Option<String>,
+    /// Profile properties overriding the profile for this session only, values as JSON (e.g.
+    /// `("Background Color", color(0.4, 0.0, 0.0))`).
+    pub properties: Vec<(String, Value)>,
+    /// Bring it to the front (select its tab; a new window stays key). By default new
+    /// sessions are made in the background.
+    pub select: bool,
+}
+
 type SubKey = (NotificationType, String);
 
 struct Inner {
@@ -397,29 +411,52 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-/// The profile properties that start a new session in `cwd`.
-pub(crate) fn cwd_properties(cwd: Option<&Path>) -> Result<Vec<proto::ProfileProperty>> {
-    let Some(cwd) = cwd else {
-        return Ok(Vec::new());
-    };
-    let abs = std::path::absolute(cwd)
-        .map_err(|e| Error::io(format!("working directory {}", cwd.display()), e))?;
-    if !abs.is_dir() {
-        return Err(Error::InvalidArgument(format!(
-            "working directory {} does not exist",
-            abs.display()
-        )));
-    }
-    Ok(vec![
-        proto::ProfileProperty {
+/// The profile properties that start a new session in `cwd` with `opts`' overrides.
+pub(crate) fn launch_properties(
+    cwd: Option<&Path>,
+    opts: &ItermCreate,
+) -> Result<Vec<proto::ProfileProperty>> {
+    let mut props = Vec::new();
+    if let Some(cwd) = cwd {
+        let abs = std::path::absolute(cwd)
+            .map_err(|e| Error::io(format!("working directory {}", cwd.display()), e))?;
+        if !abs.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "working directory {} does not exist",
+                abs.display()
+            )));
+        }
+        props.push(proto::ProfileProperty {
             key: Some("Custom Directory".into()),
             json_value: Some(Value::from("Yes").to_string()),
-        },
-        proto::ProfileProperty {
+        });
+        props.push(proto::ProfileProperty {
             key: Some("Working Directory".into()),
             json_value: Some(Value::from(abs.to_string_lossy().into_owned()).to_string()),
-        },
-    ])
+        });
+    }
+    for (k, v) in &opts.properties {
+        props.push(proto::ProfileProperty {
+            key: Some(k.clone()),
+            json_value: Some(v.to_string()),
+        });
+    }
+    Ok(props)
+}
+
+/// Maps iTerm2's refusals of a profile or its properties.
+fn profile_error(status: &str, opts: &ItermCreate) -> Option<Error> {
+    match status {
+        "INVALID_PROFILE_NAME" => Some(Error::InvalidArgument(format!(
+            "iTerm2 has no profile named '{}'",
+            opts.profile.as_deref().unwrap_or("")
+        ))),
+        "MALFORMED_CUSTOM_PROFILE_PROPERTY" => Some(Error::InvalidArgument(
+            "iTerm2 refused a profile property (unknown key or a value of the wrong JSON type)"
+                .into(),
+        )),
+        _ => None,
+    }
 }
 
 /// Reads variables, each parsed from JSON (`Null` when unset or unparsable).
@@ -951,9 +988,10 @@ impl ItermTerminal {
         &self,
         conn: &Connection,
         window: Option<&str>,
-        select: bool,
+        opts: &ItermCreate,
         cwd: Option<&Path>,
     ) -> Result<Created> {
+        let select = opts.select;
         let previous = if window.is_none() && !select {
             key_window(conn).await
         } else {
@@ -961,13 +999,17 @@ impl ItermTerminal {
         };
         let request = proto::CreateTabRequest {
             window_id: window.map(str::to_owned),
-            custom_profile_properties: cwd_properties(cwd)?,
+            profile_name: opts.profile.clone(),
+            custom_profile_properties: launch_properties(cwd, opts)?,
             select_tab: Some(select),
             ..Default::default()
         };
         let r = conn.create_tab(request).await.map_err(|e| match e {
             ItermError::Rpc { status, .. } if status == "INVALID_WINDOW_ID" => {
                 Error::WorkspaceNotFound(window.unwrap_or_default().to_owned())
+            }
+            ItermError::Rpc { status, .. } if profile_error(&status, opts).is_some() => {
+                profile_error(&status, opts).unwrap_or(Error::InvalidArgument(status))
             }
             e => e.into(),
         })?;
@@ -998,6 +1040,7 @@ impl ItermTerminal {
         guid: &str,
         direction: Direction,
         before: bool,
+        opts: &ItermCreate,
         cwd: Option<&Path>,
     ) -> Result<String> {
         use proto::split_pane_request::SplitDirection;
@@ -1011,8 +1054,8 @@ impl ItermTerminal {
             session: Some(guid.to_owned()),
             split_direction: Some(dir as i32),
             before: Some(before),
-            profile_name: None,
-            custom_profile_properties: cwd_properties(cwd)?,
+            profile_name: opts.profile.clone(),
+            custom_profile_properties: launch_properties(cwd, opts)?,
         };
         let r = match conn.call(Req::SplitPaneRequest(request)).await? {
             Rep::SplitPaneResponse(r) => r,
@@ -1034,6 +1077,10 @@ impl ItermTerminal {
                 return Err(Error::SessionNotFound {
                     target: NativeId::iterm(guid).to_string(),
                 });
+            }
+            other if profile_error(other, opts).is_some() => {
+                return Err(profile_error(other, opts)
+                    .unwrap_or_else(|| Error::InvalidArgument(other.to_owned())));
             }
             "CANNOT_SPLIT" => {
                 return Err(Error::InvalidArgument(format!(
@@ -1119,13 +1166,15 @@ impl ItermTerminal {
         crate::session::send_text_to(conn, guid, command, true).await
     }
 
-    /// Creates a session in workspace `ws` (a new window when missing), in window `window`
-    /// (split when it exists, else a new tab).
+    /// Creates a session in workspace `ws` (a new window when missing). When the workspace
+    /// exists: splits the window (tab) named `split_window` when there is one, else opens a new
+    /// tab. A new tab is named `window`.
     async fn new_session_in(
         &self,
         conn: &Connection,
         ws: &str,
-        window: Option<&str>,
+        (split_window, window): (Option<&str>, Option<&str>),
+        opts: &ItermCreate,
         cwd: Option<&Path>,
         scrollback: Option<u32>,
     ) -> Result<String> {
@@ -1133,7 +1182,7 @@ impl ItermTerminal {
         let created = match layout.workspace(ws) {
             None => {
                 check_workspace_name(ws)?;
-                let c = self.create_tab_raw(conn, None, false, cwd).await?;
+                let c = self.create_tab_raw(conn, None, opts, cwd).await?;
                 if let Some(w) = &c.window {
                     let mut vars = vec![
                         (VAR_WORKSPACE, Value::from(ws)),
@@ -1147,7 +1196,8 @@ impl ItermTerminal {
                 c
             }
             Some(win) => {
-                let existing = window.and_then(|name| win.tabs.iter().find(|t| t.name == name));
+                let existing =
+                    split_window.and_then(|name| win.tabs.iter().find(|t| t.name == name));
                 match existing {
                     Some(tab) => {
                         let active = tab
@@ -1157,12 +1207,19 @@ impl ItermTerminal {
                             .or_else(|| tab.sessions.first())
                             .ok_or_else(|| Error::WindowNotFound(format!("{ws}:{}", tab.name)))?;
                         let guid = self
-                            .split_raw(conn, &active.native.id, Direction::Vertical, false, cwd)
+                            .split_raw(
+                                conn,
+                                &active.native.id,
+                                Direction::Vertical,
+                                false,
+                                opts,
+                                cwd,
+                            )
                             .await?;
                         return Ok(guid);
                     }
                     None => {
-                        let c = self.create_tab_raw(conn, Some(&win.id), false, cwd).await?;
+                        let c = self.create_tab_raw(conn, Some(&win.id), opts, cwd).await?;
                         if let Some(n) = scrollback.or(win.scrollback) {
                             self.set_scrollback_of(conn, &c.session, n).await?;
                         }
@@ -1298,6 +1355,45 @@ impl ItermTerminal {
     ) -> Result<()> {
         let s = self.open_iterm(session).await?;
         s.set_profile_properties(properties).await
+    }
+
+    /// [`Terminal::create_session`] with a profile, profile properties, or in the foreground.
+    pub async fn create_session_with(
+        &self,
+        spec: &SessionSpec,
+        opts: &ItermCreate,
+    ) -> Result<SessionInfo> {
+        if let Some(n) = &spec.name {
+            check_name("session", n)?;
+            self.ensure_unique_name(n, None).await?;
+        }
+        if let Some(w) = &spec.window {
+            check_name("window", w)?;
+        }
+        Self::refuse_env(&spec.env)?;
+        Self::refuse_size(spec.size)?;
+        let conn = self.conn().await?;
+        let ws = spec.workspace.as_deref().unwrap_or(DEFAULT_WORKSPACE);
+        let name = spec.name.as_deref();
+        let window_name = spec.window.as_deref().or(name);
+        let guid = self
+            .new_session_in(
+                &conn,
+                ws,
+                (spec.window.as_deref(), window_name),
+                opts,
+                spec.cwd.as_deref(),
+                None,
+            )
+            .await?;
+        self.prepare(&conn, &guid, name).await?;
+        if let Some(c) = &spec.command {
+            self.type_command(&conn, &guid, c).await?;
+        }
+        if opts.select {
+            conn.activate_session(&guid).await?;
+        }
+        self.session_info(&guid).await
     }
 
     /// The `tmux -CC` integration connections and their gateway sessions.
@@ -1644,27 +1740,8 @@ impl Terminal for ItermTerminal {
     }
 
     async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {
-        if let Some(n) = &spec.name {
-            check_name("session", n)?;
-            self.ensure_unique_name(n, None).await?;
-        }
-        if let Some(w) = &spec.window {
-            check_name("window", w)?;
-        }
-        Self::refuse_env(&spec.env)?;
-        Self::refuse_size(spec.size)?;
-        let conn = self.conn().await?;
-        let ws = spec.workspace.as_deref().unwrap_or(DEFAULT_WORKSPACE);
-        let name = spec.name.as_deref();
-        let window_name = spec.window.as_deref().or(name);
-        let guid = self
-            .new_session_in(&conn, ws, window_name, spec.cwd.as_deref(), None)
-            .await?;
-        self.prepare(&conn, &guid, name).await?;
-        if let Some(c) = &spec.command {
-            self.type_command(&conn, &guid, c).await?;
-        }
-        self.session_info(&guid).await
+        self.create_session_with(spec, &ItermCreate::default())
+            .await
     }
 
     async fn list_workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
@@ -1714,7 +1791,8 @@ impl Terminal for ItermTerminal {
             .new_session_in(
                 &conn,
                 &spec.name,
-                spec.window.as_deref(),
+                (None, spec.window.as_deref()),
+                &ItermCreate::default(),
                 spec.cwd.as_deref(),
                 spec.history_limit,
             )
@@ -1778,7 +1856,15 @@ impl Terminal for ItermTerminal {
             .ok_or_else(|| Error::WorkspaceNotFound(spec.workspace.clone()))?;
         let conn = self.conn().await?;
         let created = self
-            .create_tab_raw(&conn, Some(&win.id), spec.select, spec.cwd.as_deref())
+            .create_tab_raw(
+                &conn,
+                Some(&win.id),
+                &ItermCreate {
+                    select: spec.select,
+                    ..Default::default()
+                },
+                spec.cwd.as_deref(),
+            )
             .await?;
         if let (Some(tab), Some(name)) = (&created.tab, &spec.name) {
             set_vars(
@@ -1908,7 +1994,12 @@ impl Terminal for ItermTerminal {
         let first = match existing.workspace(&ws) {
             Some(win) => {
                 let c = self
-                    .create_tab_raw(&conn, Some(&win.id), false, cwd_of(0).as_deref())
+                    .create_tab_raw(
+                        &conn,
+                        Some(&win.id),
+                        &ItermCreate::default(),
+                        cwd_of(0).as_deref(),
+                    )
                     .await?;
                 if let Some(n) = win.scrollback {
                     self.set_scrollback_of(&conn, &c.session, n).await?;
@@ -1918,7 +2009,7 @@ impl Terminal for ItermTerminal {
             None => {
                 check_workspace_name(&ws)?;
                 let c = self
-                    .create_tab_raw(&conn, None, false, cwd_of(0).as_deref())
+                    .create_tab_raw(&conn, None, &ItermCreate::default(), cwd_of(0).as_deref())
                     .await?;
                 if let Some(w) = &c.window {
                     set_vars(
@@ -2013,7 +2104,14 @@ impl ItermTerminal {
             })?;
             let cwd = cwds.get(slots.len()).cloned().flatten();
             let new = self
-                .split_raw(conn, &target, step.direction, false, cwd.as_deref())
+                .split_raw(
+                    conn,
+                    &target,
+                    step.direction,
+                    false,
+                    &ItermCreate::default(),
+                    cwd.as_deref(),
+                )
                 .await?;
             slots.push(new);
         }

@@ -22,7 +22,7 @@ use termloom_core::{
 use termloom_iterm::connection::{ConnectOptions, Credentials, VariableTarget};
 use termloom_iterm::fake::{FakeConfig, FakeIterm};
 use termloom_iterm::proto;
-use termloom_iterm::{ItermEvent, ItermTerminal, color, derived_id};
+use termloom_iterm::{ItermCreate, ItermEvent, ItermTerminal, color, derived_id};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const TEST_LIMIT: Duration = Duration::from_secs(180);
@@ -933,6 +933,61 @@ async fn rename_profile_properties_and_variables() -> Result<()> {
             session.get_variable("id").await?,
             Value::from(session.guid())
         );
+        // Created with a profile and properties, in the foreground.
+        let conn = t.connection().await?;
+        let made = t
+            .create_session_with(
+                &SessionSpec {
+                    name: Some("prod".into()),
+                    workspace: Some("props".into()),
+                    ..Default::default()
+                },
+                &ItermCreate {
+                    profile: Some("Default".into()),
+                    properties: vec![("Background Color".into(), color(0.4, 0.0, 0.0))],
+                    select: true,
+                },
+            )
+            .await?;
+        assert!(made.window_active && made.active, "{made:?}");
+        let focus = conn.focus().await?;
+        assert!(focus.notifications.iter().any(|n| matches!(
+            &n.event,
+            Some(proto::focus_changed_notification::Event::Session(id)) if *id == made.native.id
+        )));
+        match t
+            .create_session_with(
+                &SessionSpec::default(),
+                &ItermCreate {
+                    profile: Some("No Such Profile".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("No Such Profile"), "{m}"),
+            other => bail!("expected an unknown profile error, got {other:?}"),
+        }
+        let split = t
+            .open_iterm(&made)
+            .await?
+            .split_with(
+                &SplitSpec {
+                    direction: Direction::Horizontal,
+                    percent: None,
+                    name: Some("prod-2".into()),
+                    before: false,
+                    cwd: None,
+                    command: None,
+                },
+                &ItermCreate {
+                    properties: vec![("Badge Text".into(), Value::from("PROD"))],
+                    select: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        assert!(split.active, "{split:?}");
         let tab = now.window_id.clone().context("tab id")?;
         t.set_variable(&VariableTarget::Tab(tab.clone()), "user.t", &Value::from(1))
             .await?;

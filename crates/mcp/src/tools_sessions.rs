@@ -39,7 +39,7 @@ impl TermloomServer {
     async fn workspace_or_default(&self, loom: &Loom, ws: Option<String>) -> Option<String> {
         match ws.filter(|w| !w.is_empty()) {
             Some(w) => Some(w),
-            None => self.default_workspace(&loom).await,
+            None => self.default_workspace(loom).await,
         }
     }
 }

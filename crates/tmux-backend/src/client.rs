@@ -451,10 +451,11 @@ pub fn tmux_argv(
     words: &[String],
     interactive: bool,
 ) -> Result<ProgramArgv, TmuxError> {
-    // `-u`: termloom parses what tmux prints (formats split on U+001F, UTF-8 text). Without it a
-    // client whose locale is not UTF-8 (LANG=C, or no LANG at all in an ssh command's
-    // environment) gets control characters and non-ASCII text replaced by `_`. A person's
-    // terminal keeps its own locale.
+    // `-u` on a remote host: termloom parses what tmux prints (formats split on U+001F, UTF-8
+    // text), and a client whose locale is not UTF-8 (an ssh command's environment usually has no
+    // LANG at all) gets control characters and non-ASCII text replaced by `_`. Locally the
+    // caller's locale is used as is (a local LANG=C has the same problem). A person's terminal
+    // keeps its own locale.
     let mut words = words.to_vec();
     if !interactive && opts.host.is_some() {
         words.insert(0, "-u".into());
@@ -738,7 +739,7 @@ mod tests {
         };
         assert_eq!(
             argv(&tmux_command(&local, &["-V".into()]).unwrap()),
-            ["tmux", "-u", "-V"]
+            ["tmux", "-V"]
         );
     }
 

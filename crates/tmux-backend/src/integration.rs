@@ -194,7 +194,9 @@ pub fn write_scripts(opts: &TmuxOptions) -> Result<Scripts> {
         }
         let tmp = path.with_file_name(format!(
             ".{}.{}.{}",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("script"),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("script"),
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
@@ -312,8 +314,7 @@ pub fn plan(
                     s if s.starts_with("--") => rest.push(a.clone()),
                     s if s.starts_with('-') || s.starts_with('+') => {
                         let letters = &s[1..];
-                        if letters.contains('c') || letters.contains('o') || letters.contains('O')
-                        {
+                        if letters.contains('c') || letters.contains('o') || letters.contains('O') {
                             // -c runs a command; -o/-O take a value: keep it simple and exact.
                             return None;
                         }
@@ -365,8 +366,7 @@ pub fn plan(
                     s if s.starts_with("--") => {}
                     s if s.starts_with('-') || s.starts_with('+') => {
                         let letters = &s[1..];
-                        if letters.contains('c') || letters.contains('f') || letters.contains('o')
-                        {
+                        if letters.contains('c') || letters.contains('f') || letters.contains('o') {
                             return None;
                         }
                         has_login |= letters.contains('l');
@@ -477,9 +477,7 @@ async fn user_zdotdir(term: &TmuxTerminal) -> Option<String> {
     let opts = term.client().options();
     if opts.socket_path().exists() {
         if let Ok(out) = term
-            .run(vec![
-                Cmd::new("show-environment").arg("-g").arg("ZDOTDIR"),
-            ])
+            .run(vec![Cmd::new("show-environment").arg("-g").arg("ZDOTDIR")])
             .await
         {
             return out
@@ -614,12 +612,14 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
         ShellKind::Bash | ShellKind::Zsh => format!(
             " export TERMLOOM_STATE_FILE={}; . {}; printf '\\033]{osc};E;{token};%s\\007' \"$?\"",
             sh_quote(&state),
-            sh_quote(&if kind == ShellKind::Bash {
-                scripts.bash()
-            } else {
-                scripts.zsh()
-            }
-            .to_string_lossy())
+            sh_quote(
+                &if kind == ShellKind::Bash {
+                    scripts.bash()
+                } else {
+                    scripts.zsh()
+                }
+                .to_string_lossy()
+            )
         ),
         ShellKind::Fish | ShellKind::Posix => format!(
             " set -gx TERMLOOM_STATE_FILE {}; source {}; printf '\\e]{osc};E;{token};%s\\a' $status",
@@ -654,7 +654,10 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
         if !tracker.alive() {
             return Err(lost());
         }
-        if !matches!(tokio::time::timeout_at(deadline, rx.changed()).await, Ok(Ok(()))) {
+        if !matches!(
+            tokio::time::timeout_at(deadline, rx.changed()).await,
+            Ok(Ok(()))
+        ) {
             tracker.stop_capture(capture);
             return Err(timed_out());
         }
@@ -677,7 +680,10 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
         if !tracker.alive() {
             return Err(lost());
         }
-        if !matches!(tokio::time::timeout_at(deadline, rx.changed()).await, Ok(Ok(()))) {
+        if !matches!(
+            tokio::time::timeout_at(deadline, rx.changed()).await,
+            Ok(Ok(()))
+        ) {
             return Err(timed_out());
         }
     }
@@ -737,10 +743,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.argv, v(&["/bin/bash", "--norc", "--noprofile"]));
         assert_eq!(env(&p, "TERMLOOM_BASH_STARTUP"), Some("norc"));
-        assert_eq!(
-            env(&p, "PROMPT_COMMAND"),
-            Some(". '/s/v1/termloom.bash'")
-        );
+        assert_eq!(env(&p, "PROMPT_COMMAND"), Some(". '/s/v1/termloom.bash'"));
     }
 
     #[test]
@@ -755,11 +758,24 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.argv,
-            v(&["bash", "--rcfile", "/s/v1/termloom.bash", "--noediting", "-i"])
+            v(&[
+                "bash",
+                "--rcfile",
+                "/s/v1/termloom.bash",
+                "--noediting",
+                "-i"
+            ])
         );
         assert_eq!(env(&p, "TERMLOOM_BASH_RCFILE"), Some("/my rc"));
         assert_eq!(env(&p, "TERMLOOM_BASH_STARTUP"), Some("rc"));
-        let p = plan(&v(&["bash", "-il"]), false, &scripts(), SessionId::new(), None).unwrap();
+        let p = plan(
+            &v(&["bash", "-il"]),
+            false,
+            &scripts(),
+            SessionId::new(),
+            None,
+        )
+        .unwrap();
         assert_eq!(env(&p, "TERMLOOM_BASH_STARTUP"), Some("login"));
         assert_eq!(p.argv.last().unwrap(), "-i");
     }

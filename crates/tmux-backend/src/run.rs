@@ -184,7 +184,12 @@ pub(crate) struct LineSink {
     tail_bytes: usize,
     total: u64,
     dropped: u64,
-    skip: usize,
+    /// The end of the last line typed: the line that ends with it is the echo, and it and
+    /// everything before it are dropped (prompt and quiet strategies).
+    echo: Option<String>,
+    echo_seen: bool,
+    echo_lines: usize,
+    lines_seen: usize,
     head_lines: usize,
     tail_lines: usize,
     head_budget: usize,
@@ -192,7 +197,7 @@ pub(crate) struct LineSink {
 }
 
 impl LineSink {
-    pub(crate) fn new(max_lines: usize, max_bytes: usize, skip: usize) -> Self {
+    pub(crate) fn new(max_lines: usize, max_bytes: usize) -> Self {
         let max_lines = max_lines.max(2);
         let max_bytes = max_bytes.max(64);
         let head_lines = (max_lines / 3).max(1);
@@ -205,12 +210,30 @@ impl LineSink {
             tail_bytes: 0,
             total: 0,
             dropped: 0,
-            skip,
+            echo: None,
+            echo_seen: false,
+            echo_lines: 0,
+            lines_seen: 0,
             head_lines,
             tail_lines: max_lines - head_lines,
             head_budget: max_bytes / 3,
             max_bytes,
         }
+    }
+
+    /// Drops the echo of `typed` (and what came before it) from the output.
+    pub(crate) fn expect_echo(mut self, typed: &str) -> Self {
+        self.echo = typed
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| {
+                let chars: Vec<char> = l.chars().collect();
+                chars[chars.len().saturating_sub(16)..].iter().collect()
+            });
+        self.echo_lines = typed.split('\n').count();
+        self
     }
 
     pub(crate) fn push(&mut self, mut data: &[u8]) {
@@ -229,8 +252,19 @@ impl LineSink {
     }
 
     fn add(&mut self, mut line: String) {
-        if self.skip > 0 {
-            self.skip -= 1;
+        self.lines_seen += 1;
+        if !self.echo_seen
+            && let Some(e) = &self.echo
+            && line.trim_end().ends_with(e.as_str())
+        {
+            self.echo_seen = true;
+            self.head.clear();
+            self.tail.clear();
+            self.head_bytes = 0;
+            self.tail_bytes = 0;
+            self.head_open = true;
+            self.total = 0;
+            self.dropped = 0;
             return;
         }
         self.total += 1;
@@ -264,9 +298,9 @@ impl LineSink {
         }
     }
 
-    /// Whether the echo lines to skip have all gone by.
+    /// Whether the echo has gone by (seen, or at least as many lines as were typed).
     fn echo_done(&self) -> bool {
-        self.skip == 0
+        self.echo.is_none() || self.echo_seen || self.lines_seen >= self.echo_lines
     }
 
     /// The line the cursor is on, rendered.
@@ -604,7 +638,7 @@ impl PaneTracker {
 
     /// Starts a capture that ends at termloom's `E` marker with `token` (used by `install`).
     pub(crate) fn start_marker(&self, token: &str) -> u64 {
-        self.start(Mode::Marker, token.to_string(), LineSink::new(20, 4096, 0))
+        self.start(Mode::Marker, token.to_string(), LineSink::new(20, 4096))
     }
 
     /// For a marker capture that ended: its exit code and the prompt-mark count at its end (the
@@ -1000,7 +1034,11 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
     } else {
         None
     };
-    let fg_is_root = tpgid.map(|t| t == pid);
+    // A foreground group whose leader is gone is a passing state (a job just ended and the
+    // shell has not taken the terminal back yet): unknown.
+    let fg_is_root = tpgid
+        .filter(|t| *t == pid || std::path::Path::new(&format!("/proc/{t}")).exists())
+        .map(|t| t == pid);
     let fg_interactive = match tpgid {
         Some(t) if t != pid => proc_interactive_shell(t),
         _ => None,
@@ -1084,8 +1122,9 @@ pub(crate) fn choose(
     Choice::Marker(kind)
 }
 
-/// [`choose`] for a run: when the pane's own shell is back in front but its end mark has not
-/// been seen yet (a command just ended, or a builtin runs), waits a moment for the mark first.
+/// [`choose`] for a run, waiting out two passing states first: the pane's process has not started
+/// its program yet (tmux's forked child still shows as `tmux`), or the pane's shell is back in
+/// front but its end mark has not come yet (a command just ended, or a builtin runs).
 pub(crate) async fn decide(
     term: &TmuxTerminal,
     id: SessionId,
@@ -1095,29 +1134,32 @@ pub(crate) async fn decide(
 ) -> Result<Choice> {
     let opts = term.client().options();
     let state_file = state_path(opts, id);
-    let file = integration::read_state(opts, id);
-    let choice = choose(probe, &tracker.facts(), file.as_ref(), state_file.as_deref());
-    let settling = matches!(choice, Choice::Busy(_))
-        && tracker.facts().last_mark == Some(b'C')
-        && probe.fg_is_root != Some(false)
-        && shell_kind(&probe.fg).is_some();
-    if !settling {
-        return Ok(choice);
-    }
-    let mut rx = tracker.watch();
     let until = tokio::time::Instant::now() + SETTLE;
-    while tracker.alive() && tracker.facts().last_mark == Some(b'C') {
-        if tokio::time::timeout_at(until, rx.changed()).await.is_err() {
-            break;
+    let mut rx = tracker.watch();
+    let mut probe = probe.clone();
+    loop {
+        rx.borrow_and_update();
+        let file = integration::read_state(opts, id);
+        let facts = tracker.facts();
+        let choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
+        if !matches!(choice, Choice::Busy(_)) {
+            return Ok(choice);
         }
+        let starting = probe.fg == "tmux";
+        let due = facts.last_mark == Some(b'C')
+            && probe.fg_is_root != Some(false)
+            && shell_kind(&probe.fg).is_some();
+        if !(starting || due) || !tracker.alive() || tokio::time::Instant::now() >= until {
+            return Ok(choice);
+        }
+        let wake = (tokio::time::Instant::now() + Duration::from_millis(25)).min(until);
+        let _ = tokio::time::timeout_at(wake, rx.changed()).await;
+        probe = self::probe(term, id, pane).await?;
     }
-    let probe = self::probe(term, id, pane).await?;
-    let file = integration::read_state(opts, id);
-    Ok(choose(&probe, &tracker.facts(), file.as_ref(), state_file.as_deref()))
 }
 
 /// How long a run waits for an end mark that is due (see [`decide`]).
-const SETTLE: Duration = Duration::from_millis(750);
+const SETTLE: Duration = Duration::from_millis(2000);
 
 /// Where session `id`'s integrated shell writes its state (local servers).
 pub(crate) fn state_path(opts: &TmuxOptions, id: SessionId) -> Option<String> {
@@ -1353,12 +1395,10 @@ pub(crate) async fn run(
     probe.refuse_copy_mode()?;
     let tracker = st.tracker(term, pane, &probe.ws).await?;
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let lines_in = command.split('\n').count();
-    let sink = |skip| {
+    let sink = || {
         LineSink::new(
             opts.max_lines.unwrap_or(DEFAULT_MAX_LINES),
             opts.max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
-            skip,
         )
     };
     let (strategy, mode, text) = if prompt.is_some() || quiet.is_some() {
@@ -1384,8 +1424,12 @@ pub(crate) async fn run(
             ),
         }
     };
-    let skip = if mode == Mode::Raw { lines_in } else { 0 };
-    let capture = tracker.start(mode, token, sink(skip));
+    let sink = if mode == Mode::Raw {
+        sink().expect_echo(command)
+    } else {
+        sink()
+    };
+    let capture = tracker.start(mode, token, sink);
     let started = Instant::now();
     if let Err(e) = crate::session::send_text_to(term, pane, &text, true).await {
         tracker.stop(capture);
@@ -1520,7 +1564,11 @@ pub(crate) async fn wait_run(
 }
 
 /// Busy or idle, foreground command, last exit code, cwd.
-pub(crate) async fn status(term: &TmuxTerminal, id: SessionId, pane: &str) -> Result<SessionStatus> {
+pub(crate) async fn status(
+    term: &TmuxTerminal,
+    id: SessionId,
+    pane: &str,
+) -> Result<SessionStatus> {
     let gone = || Error::SessionDead {
         id: id.to_string(),
         name: NativeId::tmux(pane).to_string(),
@@ -1552,9 +1600,10 @@ pub(crate) async fn status(term: &TmuxTerminal, id: SessionId, pane: &str) -> Re
         last_exit_code: facts
             .last_exit
             .or_else(|| file.as_ref().and_then(|f| f.last_exit)),
-        cwd: facts.cwd.clone().or_else(|| {
-            Some(probe.path.clone()).filter(|p| !p.is_empty())
-        }),
+        cwd: facts
+            .cwd
+            .clone()
+            .or_else(|| Some(probe.path.clone()).filter(|p| !p.is_empty())),
         shell_integration: facts.marks_seen || file.is_some(),
     })
 }
@@ -1585,7 +1634,14 @@ mod tests {
             b"\\d\x1b]7;file://h/x%20y\x07",
         ]);
         assert_eq!(text, b"ab\x1b[1mcd");
-        assert_eq!(oscs, vec![b"133;C".to_vec(), b"133;D;7".to_vec(), b"7;file://h/x%20y".to_vec()]);
+        assert_eq!(
+            oscs,
+            vec![
+                b"133;C".to_vec(),
+                b"133;D;7".to_vec(),
+                b"7;file://h/x%20y".to_vec()
+            ]
+        );
     }
 
     #[test]
@@ -1597,7 +1653,7 @@ mod tests {
             mode: Mode::Integration,
             token: String::new(),
             phase: Phase::Waiting,
-            sink: LineSink::new(100, 10_000, 0),
+            sink: LineSink::new(100, 10_000),
             last_output: now,
             marks_at_done: 0,
         });
@@ -1623,7 +1679,7 @@ mod tests {
             mode: Mode::Marker,
             token: "abc".into(),
             phase: Phase::Waiting,
-            sink: LineSink::new(100, 10_000, 0),
+            sink: LineSink::new(100, 10_000),
             last_output: now,
             marks_at_done: 0,
         });
@@ -1640,7 +1696,7 @@ mod tests {
 
     #[test]
     fn sink_keeps_head_and_tail() {
-        let mut s = LineSink::new(30, usize::MAX, 0);
+        let mut s = LineSink::new(30, usize::MAX);
         for i in 1..=100_000 {
             s.push(format!("{i}\r\n").as_bytes());
         }
@@ -1650,9 +1706,13 @@ mod tests {
         assert_eq!(lines[0], "1");
         assert_eq!(lines[9], "10");
         assert_eq!(*lines.last().unwrap(), "100000");
-        assert!(lines[10].contains("lines 11-99980 of 100000 left out"), "{}", lines[10]);
+        assert!(
+            lines[10].contains("lines 11-99980 of 100000 left out"),
+            "{}",
+            lines[10]
+        );
         assert_eq!(lines.len(), 31);
-        let mut small = LineSink::new(30, 80, 0);
+        let mut small = LineSink::new(30, 80);
         for i in 0..100 {
             small.push(format!("line {i}\n").as_bytes());
         }
@@ -1664,14 +1724,14 @@ mod tests {
 
     #[test]
     fn sink_skips_echo_and_drops_zsh_prompt_sp() {
-        let mut s = LineSink::new(100, 10_000, 1);
-        s.push(b"print(1)\r\n1\r\n>>> ");
+        let mut s = LineSink::new(100, 10_000).expect_echo("print(1)");
+        s.push(b"\r\n$ \x1b[1mprint(1)\x1b[0m\r\n1\r\n>>> ");
         assert_eq!(s.render(None).0, "1");
         assert_eq!(s.partial_text(), ">>> ");
-        let mut z = LineSink::new(100, 10_000, 0);
+        let mut z = LineSink::new(100, 10_000);
         z.push(b"foo\x1b[1m\x1b[7m%\x1b[27m\x1b[1m\x1b[0m      \r \r");
         assert_eq!(z.final_partial(), "foo");
-        let mut z = LineSink::new(100, 10_000, 0);
+        let mut z = LineSink::new(100, 10_000);
         z.push(b"x\r\n\x1b[1m\x1b[3m#\x1b[23m\x1b[1m\x1b[0m      \r \r");
         assert_eq!(z.render(Some(z.final_partial())).0, "x");
     }
@@ -1704,24 +1764,48 @@ mod tests {
             last_exit: Some(0),
         };
         use Choice::*;
-        assert_eq!(choose(&probe("bash", Some(true)), &idle, None, None), Integration(ShellKind::Bash));
-        assert!(matches!(choose(&probe("sleep", Some(false)), &running, None, None), Busy(_)));
-        assert!(matches!(choose(&probe("bash", Some(true)), &running, None, None), Busy(_)));
-        assert_eq!(choose(&probe("bash", Some(false)), &running, None, None), Marker(ShellKind::Bash));
+        assert_eq!(
+            choose(&probe("bash", Some(true)), &idle, None, None),
+            Integration(ShellKind::Bash)
+        );
+        assert!(matches!(
+            choose(&probe("sleep", Some(false)), &running, None, None),
+            Busy(_)
+        ));
+        assert!(matches!(
+            choose(&probe("bash", Some(true)), &running, None, None),
+            Busy(_)
+        ));
+        assert_eq!(
+            choose(&probe("bash", Some(false)), &running, None, None),
+            Marker(ShellKind::Bash)
+        );
         assert_eq!(
             choose(&probe("bash", Some(true)), &none, Some(&bash_file), None),
             Integration(ShellKind::Bash)
         );
-        assert_eq!(choose(&probe("bash", Some(true)), &none, None, None), Marker(ShellKind::Bash));
-        assert_eq!(choose(&probe("sh", None), &none, None, None), Marker(ShellKind::Posix));
-        assert!(matches!(choose(&probe("python3", Some(false)), &none, None, None), Busy(_)));
+        assert_eq!(
+            choose(&probe("bash", Some(true)), &none, None, None),
+            Marker(ShellKind::Bash)
+        );
+        assert_eq!(
+            choose(&probe("sh", None), &none, None, None),
+            Marker(ShellKind::Posix)
+        );
+        assert!(matches!(
+            choose(&probe("python3", Some(false)), &none, None, None),
+            Busy(_)
+        ));
         let mut starting = probe("bash", Some(true));
         starting.started_with = Some("/s/panes/x".into());
         assert_eq!(
             choose(&starting, &none, None, Some("/s/panes/x")),
             Integration(ShellKind::Bash)
         );
-        assert_eq!(choose(&starting, &none, None, Some("/other")), Marker(ShellKind::Bash));
+        assert_eq!(
+            choose(&starting, &none, None, Some("/other")),
+            Marker(ShellKind::Bash)
+        );
         let mut script = probe("bash", Some(false));
         script.fg_interactive = Some(false);
         assert!(matches!(choose(&script, &running, None, None), Busy(_)));
@@ -1730,7 +1814,10 @@ mod tests {
     #[test]
     fn wrapping() {
         let t = "tok";
-        assert_eq!(wrap(&Choice::Integration(ShellKind::Bash), "echo x", t), "echo x");
+        assert_eq!(
+            wrap(&Choice::Integration(ShellKind::Bash), "echo x", t),
+            "echo x"
+        );
         assert_eq!(
             wrap(&Choice::Integration(ShellKind::Zsh), "a\nb", t),
             "{\na\nb\n}"
@@ -1742,7 +1829,10 @@ mod tests {
 
     #[test]
     fn osc7_paths() {
-        assert_eq!(parse_osc7(b"file://host/a/b%C3%A9").as_deref(), Some("/a/bé"));
+        assert_eq!(
+            parse_osc7(b"file://host/a/b%C3%A9").as_deref(),
+            Some("/a/bé")
+        );
         assert_eq!(parse_osc7(b"file:///x").as_deref(), Some("/x"));
         assert_eq!(parse_osc7(b"http://x"), None);
     }

@@ -1,5 +1,5 @@
 //! tmux control mode (`tmux -C`): the sans-IO protocol parser and the layout-string parser.
 pub mod layout;
 pub mod output;
-pub mod transport;
 pub mod parser;
+pub mod transport;

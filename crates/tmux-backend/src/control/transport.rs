@@ -141,12 +141,19 @@ impl Connection {
         }
         words.extend(["-C".into(), "attach-session".into()]);
         if let Some(target) = session {
-            words.extend([
-                "-t".into(),
-                target.to_string(),
-                "-f".into(),
-                "ignore-size".into(),
-            ]);
+            words.extend(["-t".into(), target.to_string()]);
+        }
+        // Client flags are set by the attach itself on tmux 3.2+ (`no_start` implies it): a
+        // command client wants no %output; an output client pauses a pane it falls 5 s behind on
+        // instead of letting tmux buffer without bound. Setting `no-output` with refresh-client
+        // after attaching races with the pane output already queued for the client: tmux 3.3a
+        // then stops writing to it (about 1 attach in 30; the client is wedged, every reply lost).
+        let flags_at_attach = no_start;
+        match (session.is_some(), flags_at_attach) {
+            (true, true) => words.extend(["-f".into(), "ignore-size,pause-after=5".into()]),
+            (true, false) => words.extend(["-f".into(), "ignore-size".into()]),
+            (false, true) => words.extend(["-f".into(), "no-output".into()]),
+            (false, false) => {}
         }
         let mut cmd = tmux_command(opts, &words)?;
         cmd.stdin(Stdio::piped())
@@ -283,20 +290,21 @@ impl Connection {
             sentinel: AtomicU64::new(0),
             timeout: opts.command_timeout,
         };
-        // A command client wants no %output; an output client pauses a pane it falls 5 s behind on
-        // instead of letting tmux buffer without bound (tmux 3.2+; harmless if refused).
-        let flags = if session.is_some() {
-            "pause-after=5"
-        } else {
-            "no-output"
-        };
-        let _ = conn
-            .request(&[
-                "refresh-client".to_string(),
-                "-f".to_string(),
-                flags.to_string(),
-            ])
-            .await;
+        if !flags_at_attach {
+            // Older tmux: set the flags now (refused below 3.2, which is harmless).
+            let flags = if session.is_some() {
+                "pause-after=5"
+            } else {
+                "no-output"
+            };
+            let _ = conn
+                .request(&[
+                    "refresh-client".to_string(),
+                    "-f".to_string(),
+                    flags.to_string(),
+                ])
+                .await;
+        }
         Ok(conn)
     }
 
@@ -379,7 +387,19 @@ impl Connection {
             Ok(Err(_)) => Err(TmuxError::ConnectionLost(
                 "tmux control client went away".into(),
             )),
-            Err(_) => Err(TmuxError::Timeout(describe(args))),
+            Err(_) => {
+                // Replies are matched by order: a reply that never comes would pair every later
+                // reply with the wrong request. Give this client up; the next call starts another.
+                let what = describe(args);
+                self.shared
+                    .fail_all(&format!("no reply to {what} in {:?}", self.timeout));
+                if let Ok(mut c) = self.child.lock()
+                    && let Some(child) = c.as_mut()
+                {
+                    let _ = child.start_kill();
+                }
+                Err(TmuxError::Timeout(what))
+            }
         }
     }
 }
