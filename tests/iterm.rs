@@ -203,11 +203,17 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
     // send / keys / read / search
     ok(&f, &["send", "web", "echo sent-$((6*7)) 'q\"uote' é"]);
     wait_line(&f, "web", "sent-42 q\"uote é");
-    // A short sleep: C-c can land before bash hands the terminal to sleep, and the test must
-    // not depend on that race.
-    ok(&f, &["send", "web", "--no-enter", "sleep 2"]);
+    ok(&f, &["send", "web", "--no-enter", "echo keys-$((1+1))"]);
     ok(&f, &["keys", "web", "Enter"]);
-    ok(&f, &["keys", "web", "C-c"]);
+    wait_line(&f, "web", "keys-2");
+    // C-c can land before bash hands the terminal to sleep: press it until the prompt is back.
+    ok(&f, &["send", "web", "sleep 30"]);
+    wait_until_blocking("C-c to stop sleep", || {
+        ok(&f, &["keys", "web", "C-c"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let text = ok(&f, &["read", "web", "--lines", "5"]);
+        (text.lines().last().map(str::trim_end) == Some("$")).then_some(())
+    });
     ok(&f, &["send", "web", "echo after-interrupt"]);
     wait_line(&f, "web", "after-interrupt");
     let found = ok(&f, &["search", "web", "^sent-4."]);

@@ -222,6 +222,9 @@ async fn create_list_read_and_search() -> Result<()> {
             let found = t.resolve(&target.parse::<Target>()?).await?;
             assert_eq!(found.id, info.id, "{target}");
         }
+        let handle = t.session(&"alpha".parse::<Target>()?).await?;
+        assert_eq!(handle.id(), info.id);
+        assert_eq!(handle.native(), &info.native);
         let native = format!("iterm:{}", info.native.id);
         assert_eq!(t.resolve(&native.parse()?).await?.id, info.id);
 
