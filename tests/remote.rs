@@ -452,6 +452,7 @@ async fn the_cli_takes_host_and_ssh_config() {
         let out = srv
             .cli()
             .env("TERMLOOM_SSH_CONFIG", &sshd.config)
+            .env("XDG_RUNTIME_DIR", sshd.runtime_dir())
             .arg("--host")
             .arg(HOST)
             .args(args)
@@ -474,6 +475,7 @@ async fn the_cli_takes_host_and_ssh_config() {
     let out = srv
         .cli()
         .env("TERMLOOM_SSH_CONFIG", &sshd.config)
+        .env("XDG_RUNTIME_DIR", sshd.runtime_dir())
         .args(["--host", CLOSED_HOST, "ls"])
         .output()
         .unwrap();

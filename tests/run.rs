@@ -23,21 +23,8 @@ async fn session(t: &TmuxTerminal, ws: &str, name: &str) -> Arc<dyn Session> {
             workspace: Some(ws.into()),
             ..Default::default()
         })
-        .await;
-    let info = match info {
-        Ok(i) => i,
-        Err(e) => {
-            let ps = std::process::Command::new("/tmp/tlexp/diag.sh")
-                .arg(std::process::id().to_string())
-                .output()
-                .unwrap();
-            eprintln!(
-                "DIAG create {name}: {e}\n{}",
-                String::from_utf8_lossy(&ps.stdout)
-            );
-            panic!("create {name}: {e}");
-        }
-    };
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e}"));
     t.open(&info).await.expect("open")
 }
 
@@ -633,40 +620,4 @@ async fn runs_refuse_a_busy_session_and_empty_commands() {
     .await;
     assert!(s.run(&opts("  ")).await.is_err());
     assert_eq!(run(&s, "echo ok").await.output, "ok");
-}
-
-#[tokio::test]
-async fn tmp_debug_first_run_strategy() {
-    for i in 0..12 {
-        let srv = TmuxServer::start();
-        let t = TmuxTerminal::new(TmuxOptions {
-            shell: Some(vec!["/bin/bash".into()]),
-            ..control(&srv)
-        });
-        let s = session(&t, "w", "a").await;
-        let pid = srv.tmux(&[
-            "display",
-            "-p",
-            "-t",
-            "=w:",
-            "#{pane_pid} #{pane_current_command} #{pane_start_command}",
-        ]);
-        let r = run(&s, "echo x").await;
-        if r.strategy != Strategy::ShellIntegration {
-            let p: String = pid.split_whitespace().next().unwrap().into();
-            let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
-            let env = String::from_utf8_lossy(&env).replace('\0', "\n");
-            let st = std::fs::read_dir(srv.state.join("shell-integration/panes"))
-                .map(|d| d.count())
-                .unwrap_or(99);
-            eprintln!(
-                "{i}: {r:?}\npane: {pid}\nstate files: {st}\nenv has TERMLOOM: {}",
-                env.lines()
-                    .filter(|l| l.contains("TERMLOOM"))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
-            panic!("marker");
-        }
-    }
 }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use futures_util::StreamExt;
 use termloom_core::{
-    CaptureOpts, ReadRange, RunOpts, SendOpts, Session, SessionSpec, Target, Terminal,
+    CaptureOpts, OutputEvent, ReadRange, RunOpts, SendOpts, Session, SessionSpec, Target, Terminal,
 };
 use termloom_tests::ssh::{HOST, SshServer};
 use termloom_tmux::{TmuxOptions, TmuxTerminal};
@@ -63,6 +64,41 @@ async fn rows_for(
                         s.send_text(&format!(": ping {i}"), SendOpts::default())
                             .await?;
                         Ok(())
+                    }
+                },
+            )
+            .await?,
+        );
+        // Output streaming: type a command and wait for its output on a subscription.
+        let stream = Arc::new(tokio::sync::Mutex::new(s.subscribe().await?));
+        let s4 = s.clone();
+        rows.push(
+            measure(
+                cfg,
+                &format!("{label}: send + see the output streamed"),
+                |i| {
+                    let s = s4.clone();
+                    let stream = stream.clone();
+                    async move {
+                        let want = format!("tl-{}\r\n", i + 1_000_000);
+                        s.send_text(&format!("echo tl-$(({i} + 1000000))"), SendOpts::default())
+                            .await?;
+                        let mut seen = Vec::new();
+                        let mut stream = stream.lock().await;
+                        let wait = async {
+                            while let Some(ev) = stream.next().await {
+                                if let OutputEvent::Output(b) = ev {
+                                    seen.extend_from_slice(&b);
+                                    if seen.windows(want.len()).any(|w| w == want.as_bytes()) {
+                                        return Ok(());
+                                    }
+                                }
+                            }
+                            anyhow::bail!("the output stream ended")
+                        };
+                        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+                            .await
+                            .context("no output in 10 s")?
                     }
                 },
             )

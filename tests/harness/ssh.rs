@@ -120,7 +120,9 @@ impl SshServer {
         keygen(&d.join("id_key"));
         keygen(&d.join("bad_key"));
         std::fs::copy(d.join("id_key.pub"), d.join("authorized_keys")).expect("authorized_keys");
-        let control_dir = d.join("cm");
+        // Where termloom puts them by default when `XDG_RUNTIME_DIR` is the temp dir (as for
+        // the CLI in tests): `$XDG_RUNTIME_DIR/termloom-ssh`.
+        let control_dir = d.join("termloom-ssh");
         {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
@@ -179,6 +181,12 @@ impl SshServer {
             };
         }
         panic!("sshd would not start; its last log:\n{last_log}");
+    }
+
+    /// A value for `XDG_RUNTIME_DIR` that makes termloom's default ssh control dir this
+    /// server's private one (for the CLI, which has no flag for it).
+    pub fn runtime_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The temp dir holding keys, configs and logs.
@@ -382,8 +390,13 @@ fn descendants_of(root: u32) -> Vec<u32> {
 impl Drop for SshServer {
     fn drop(&mut self) {
         // Errors are ignored: cleanup must never hide the test's own failure.
+        // Everything sshd started is listed first: closing a master ends its connection's sshd
+        // process, and what that ran (a remote `tmux -C` client) would then be reparented and
+        // missed. Such a client, alive while its ssh pipes are gone, keeps tmux 3.3a's server
+        // from ever exiting.
+        let mut pids = self.descendants();
         self.close_masters();
-        let pids = self.descendants();
+        pids.extend(self.descendants());
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

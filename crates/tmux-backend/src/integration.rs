@@ -15,7 +15,7 @@
 //!     `.zlogin` read the user's own (from their `ZDOTDIR`, else `$HOME`), add the hooks, and give
 //!     `ZDOTDIR` back.
 //!   - fish: `--init-command 'source termloom.fish'`.
-//! - [`install`] sources the script into a running bash, zsh or fish by typing one line (with a
+//! - `install` sources the script into a running bash, zsh or fish by typing one line (with a
 //!   leading space, so `HISTCONTROL=ignorespace` keeps it out of the history).
 //! - Every prompt also writes `<shell> idle|busy <last exit>` to `$TERMLOOM_STATE_FILE`
 //!   (`<integration dir>/panes/<session id>`), with builtins only (no process is started), so that
@@ -110,7 +110,7 @@ impl Scripts {
     pub fn zdotdir(&self) -> PathBuf {
         self.dir.join("zsh")
     }
-    /// The zsh hooks (sourced by termloom's `.zshrc`, or by [`install`]).
+    /// The zsh hooks (sourced by termloom's `.zshrc`, or by `install`).
     pub fn zsh(&self) -> PathBuf {
         self.dir.join("zsh/termloom.zsh")
     }
@@ -134,13 +134,16 @@ fn fnv(data: &[u8], mut h: u64) -> u64 {
 
 /// A short hash of every script, naming the versioned directory (so that two termloom versions
 /// never overwrite each other's files while shells are reading them).
-pub fn version() -> String {
-    let mut h = 0xcbf29ce484222325;
-    for (name, text) in FILES {
-        h = fnv(name.as_bytes(), h);
-        h = fnv(text.as_bytes(), h);
-    }
-    format!("v{:010x}", h & 0xff_ffff_ffff)
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let mut h = 0xcbf29ce484222325;
+        for (name, text) in FILES {
+            h = fnv(name.as_bytes(), h);
+            h = fnv(text.as_bytes(), h);
+        }
+        format!("v{:010x}", h & 0xff_ffff_ffff)
+    })
 }
 
 /// The integration directory: `TmuxOptions::integration_dir`, else `shell-integration` in the
@@ -241,14 +244,22 @@ pub fn parse_state(text: &str) -> Option<FileState> {
     })
 }
 
-/// Reads a session's state file, when its shell wrote one (local servers only).
-pub fn read_state(opts: &TmuxOptions, id: SessionId) -> Option<FileState> {
+/// Reads a session's state file, when its shell wrote one (local servers only). The shell
+/// rewrites it in place at every prompt: a read that finds it empty (between the truncation and
+/// the write) tries again a moment later.
+pub async fn read_state(opts: &TmuxOptions, id: SessionId) -> Option<FileState> {
     if opts.is_remote() {
         return None;
     }
     let path = locate(opts).ok()?.state_file(id);
-    let text = std::fs::read_to_string(path).ok()?;
-    parse_state(&text)
+    for _ in 0..5 {
+        let text = std::fs::read_to_string(&path).ok()?;
+        if let Some(st) = parse_state(&text) {
+            return Some(st);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    None
 }
 
 /// Quotes a word for a POSIX shell (single quotes).
@@ -547,7 +558,7 @@ pub(crate) async fn shell_args(term: &TmuxTerminal, cmd: Cmd, id: SessionId) -> 
     }
 }
 
-/// How long [`install`] waits for the shell to show a mark.
+/// How long `install` waits for the shell to show a mark.
 pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sources the integration into the bash, zsh or fish waiting at its prompt in `pane`, by typing

@@ -1,19 +1,21 @@
 //! `run`, `wait_run` and `status` for tmux panes.
 //!
-//! Every pane that is run in (or asked about, by a long-lived process) gets a [`PaneTracker`]: a
+//! Every pane that is run in (or asked about, by a long-lived process) gets a `PaneTracker`: a
 //! tap on the pane's raw output (the [`OutputHub`](crate::control::output::OutputHub) calls it
 //! inline, so it misses nothing and never lags) that follows the OSC 133 marks, the exit codes,
 //! OSC 7 and termloom's own run markers, and feeds the output of the run in progress into a
-//! bounded [`LineSink`] (head and tail kept).
+//! bounded `LineSink` (head and tail kept).
 //!
-//! A run picks its strategy ([`choose`]):
+//! A run picks its strategy (`choose`):
 //! 1. `prompt` given → [`Strategy::Prompt`]: done when the caller's regex matches the line the
 //!    cursor is on (the REPL's prompt); `quiet` given → [`Strategy::Quiet`]: done after that long
 //!    without output while the foreground program stayed the same. Both type into whatever runs.
-//! 2. A shell is in the foreground and idle:
+//! 2. A shell is in the foreground and idle (`decide` first waits out passing states: a pane
+//!    whose process is still starting, a shell whose end mark is due):
 //!    - integration marks were seen in this pane (idle at a prompt), or the shell's state file says
-//!      it is termloom-integrated and it is the pane's own shell → [`Strategy::ShellIntegration`]:
-//!      the output is exactly what the pane printed between `C` and `D`, the exit code is `D`'s;
+//!      it is termloom-integrated and it is the pane's own shell, or termloom started that shell
+//!      with the integration and it is still loading → [`Strategy::ShellIntegration`]: the output
+//!      is exactly what the pane printed between `C` and `D`, the exit code is `D`'s;
 //!    - else (a plain shell, or a shell started inside an integrated one) →
 //!      [`Strategy::Marker`]: the command is wrapped as
 //!      ` printf '\033]6973;S;TOKEN\007'; {⏎CMD⏎}; printf '\033]6973;E;TOKEN;%s\007' "$?"`. The
@@ -22,8 +24,12 @@
 //!      heredocs and multi-line commands whole.
 //! 3. Anything else in the foreground → an error saying the session is busy.
 //!
+//! Output is capped while it streams (`max_lines`/`max_bytes`, default [`DEFAULT_MAX_LINES`] and
+//! [`DEFAULT_MAX_BYTES`]): the first third and the last two thirds are kept, with a line
+//! `[… lines A-B of N left out (K lines) …]` where the cut is.
+//!
 //! Runs on one session are serialized in this process; a run that timed out keeps its task (and
-//! the session) until it ends, and [`wait_run`] picks it up by its handle.
+//! the session) until it ends, and `wait_run` picks it up by its handle.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -188,6 +194,7 @@ pub(crate) struct LineSink {
     /// everything before it are dropped (prompt and quiet strategies).
     echo: Option<String>,
     echo_seen: bool,
+    echo_at: usize,
     echo_lines: usize,
     lines_seen: usize,
     head_lines: usize,
@@ -212,6 +219,7 @@ impl LineSink {
             dropped: 0,
             echo: None,
             echo_seen: false,
+            echo_at: 0,
             echo_lines: 0,
             lines_seen: 0,
             head_lines,
@@ -253,11 +261,15 @@ impl LineSink {
 
     fn add(&mut self, mut line: String) {
         self.lines_seen += 1;
-        if !self.echo_seen
+        // The echo can come twice when the text was typed before the program read it (the
+        // terminal echoes it, then a line editor draws it again): a second one right after the
+        // first also goes.
+        if (!self.echo_seen || self.lines_seen <= self.echo_at + 3)
             && let Some(e) = &self.echo
             && line.trim_end().ends_with(e.as_str())
         {
             self.echo_seen = true;
+            self.echo_at = self.lines_seen;
             self.head.clear();
             self.tail.clear();
             self.head_bytes = 0;
@@ -924,8 +936,12 @@ pub(crate) struct Probe {
     /// `-c` command (Linux `/proc`, only asked when it is not the pane's own shell).
     pub fg_interactive: Option<bool>,
     /// `TERMLOOM_STATE_FILE` from the environment the pane's shell was started with (Linux
-    /// `/proc`): termloom started it with the integration, which may still be loading.
+    /// `/proc`; read by `decide` only when it matters): termloom started it with the
+    /// integration, which may still be loading.
     pub started_with: Option<String>,
+    /// The pane's process is still starting: tmux's forked child has not run its program yet,
+    /// or has no terminal yet.
+    pub starting: bool,
 }
 
 impl Probe {
@@ -1043,20 +1059,23 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         Some(t) if t != pid => proc_interactive_shell(t),
         _ => None,
     };
-    let started_with = match tpgid {
-        Some(t) if t == pid => proc_state_file(pid),
-        _ => None,
-    };
+    let fg = f[4].to_string();
+    let starting = fg == "tmux"
+        || (local
+            && pid > 0
+            && tpgid.is_none()
+            && std::path::Path::new(&format!("/proc/{pid}")).exists());
     Ok(Probe {
         pid,
         ws: f[1].trim().to_string(),
         in_mode: f[2].trim() == "1",
         dead: f[3].trim() == "1",
-        fg: f[4].to_string(),
+        fg,
         path: f[5].to_string(),
         fg_is_root,
         fg_interactive,
-        started_with,
+        started_with: None,
+        starting,
     })
 }
 
@@ -1122,9 +1141,9 @@ pub(crate) fn choose(
     Choice::Marker(kind)
 }
 
-/// [`choose`] for a run, waiting out two passing states first: the pane's process has not started
-/// its program yet (tmux's forked child still shows as `tmux`), or the pane's shell is back in
-/// front but its end mark has not come yet (a command just ended, or a builtin runs).
+/// `choose` for a run, waiting out two passing states first: the pane's process is still
+/// starting (tmux's forked child shows as `tmux`, or has no terminal yet), or the pane's shell is
+/// back in front but its end mark has not come yet (a command just ended, or a builtin runs).
 pub(crate) async fn decide(
     term: &TmuxTerminal,
     id: SessionId,
@@ -1139,16 +1158,29 @@ pub(crate) async fn decide(
     let mut probe = probe.clone();
     loop {
         rx.borrow_and_update();
-        let file = integration::read_state(opts, id);
+        let file = integration::read_state(opts, id).await;
         let facts = tracker.facts();
-        let choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
-        if !matches!(choice, Choice::Busy(_)) {
+        let mut choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
+        if matches!(choice, Choice::Marker(_))
+            && probe.started_with.is_none()
+            && probe.fg_is_root == Some(true)
+            && !opts.is_remote()
+        {
+            // Did termloom start this shell with the integration (still loading)?
+            probe.started_with = proc_state_file(probe.pid);
+            choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
+        }
+        if !matches!(choice, Choice::Busy(_) | Choice::Marker(_)) {
             return Ok(choice);
         }
-        let starting = probe.fg == "tmux";
+        let starting = probe.starting;
         let due = facts.last_mark == Some(b'C')
             && probe.fg_is_root != Some(false)
             && shell_kind(&probe.fg).is_some();
+        // A marker is only a fallback while the shell may still be starting.
+        if matches!(choice, Choice::Marker(_)) && !starting {
+            return Ok(choice);
+        }
         if !(starting || due) || !tracker.alive() || tokio::time::Instant::now() >= until {
             return Ok(choice);
         }
@@ -1158,7 +1190,18 @@ pub(crate) async fn decide(
     }
 }
 
-/// How long a run waits for an end mark that is due (see [`decide`]).
+/// Waits (a moment at most) until the pane's process has started its program.
+async fn settle_start(term: &TmuxTerminal, id: SessionId, pane: &str, probe: &Probe) -> Result<()> {
+    let until = tokio::time::Instant::now() + SETTLE;
+    let mut starting = probe.starting;
+    while starting && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        starting = self::probe(term, id, pane).await?.starting;
+    }
+    Ok(())
+}
+
+/// How long a run waits for an end mark that is due (see `decide`).
 const SETTLE: Duration = Duration::from_millis(2000);
 
 /// Where session `id`'s integrated shell writes its state (local servers).
@@ -1402,6 +1445,7 @@ pub(crate) async fn run(
         )
     };
     let (strategy, mode, text) = if prompt.is_some() || quiet.is_some() {
+        settle_start(term, id, pane, &probe).await?;
         let strategy = if prompt.is_some() {
             Strategy::Prompt
         } else {
@@ -1588,7 +1632,7 @@ pub(crate) async fn status(
     };
     let facts = tracker.map(|t| t.facts()).unwrap_or_default();
     let opts = term.client().options();
-    let file = integration::read_state(opts, id);
+    let file = integration::read_state(opts, id).await;
     let state_file = state_path(opts, id);
     let state = match choose(&probe, &facts, file.as_ref(), state_file.as_deref()) {
         Choice::Busy(_) => BusyState::Busy,

@@ -63,16 +63,19 @@ if [[ $- == *i* ]]; then
     _termloom_prompt() {
         local _termloom_s=$?
         _termloom_in_prompt=1
+        # The state file first: whoever sees D finds it up to date.
+        if [ -n "${_termloom_cmd-}" ]; then
+            _termloom_last=$_termloom_s
+        fi
+        if [ -n "${TERMLOOM_STATE_FILE-}" ]; then
+            { printf 'bash idle %s\n' "$_termloom_last" >|"$TERMLOOM_STATE_FILE"; } 2>/dev/null
+        fi
         if [ -n "${_termloom_cmd-}" ]; then
             _termloom_cmd=
-            _termloom_last=$_termloom_s
             printf '\e]133;D;%s\a' "$_termloom_s"
         fi
         _termloom_osc7
         printf '\e]133;A\a'
-        if [ -n "${TERMLOOM_STATE_FILE-}" ]; then
-            { printf 'bash idle %s\n' "$_termloom_last" >|"$TERMLOOM_STATE_FILE"; } 2>/dev/null
-        fi
         return "$_termloom_s"
     }
 

@@ -22,6 +22,10 @@ if status is-interactive
         if set -q __termloom_cmd
             set -e __termloom_cmd
             set -g __termloom_last $s
+            # The state file first: whoever sees D finds it up to date.
+            if set -q TERMLOOM_STATE_FILE
+                printf 'fish idle %s\n' $s >$TERMLOOM_STATE_FILE 2>/dev/null
+            end
             printf '\e]133;D;%s\a' $s
         end
     end

@@ -27,16 +27,19 @@ if [[ -o interactive ]]; then
     # started (C), not an empty line.
     _termloom_precmd() {
         local s=$?
+        # The state file first: whoever sees D finds it up to date.
+        if [[ -n ${_termloom_cmd-} ]]; then
+            _termloom_last=$s
+        fi
+        if [[ -n ${TERMLOOM_STATE_FILE-} ]]; then
+            { builtin print -r -- "zsh idle $_termloom_last" >| "$TERMLOOM_STATE_FILE" } 2>/dev/null
+        fi
         if [[ -n ${_termloom_cmd-} ]]; then
             _termloom_cmd=
-            _termloom_last=$s
             builtin printf '\e]133;D;%s\a' "$s"
         fi
         _termloom_osc7
         builtin printf '\e]133;A\a'
-        if [[ -n ${TERMLOOM_STATE_FILE-} ]]; then
-            { builtin print -r -- "zsh idle $_termloom_last" >| "$TERMLOOM_STATE_FILE" } 2>/dev/null
-        fi
         return $s
     }
 
