@@ -945,6 +945,30 @@ fn hostile_names_pass_through_unchanged() {
 }
 
 #[test]
+fn a_non_utf8_locale_does_not_mangle_names() {
+    // Containers, cron jobs and CI runners often run with LANG=C: tmux then replaces control
+    // characters (termloom's field separator) and non-ASCII text with `_` unless told `-u`.
+    let srv = TmuxServer::start();
+    new_session(&srv, &["--name=café ✓", "--workspace", "wö"]);
+    for args in [&["ls"][..], &["workspace", "ls"][..]] {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let o = srv
+            .cli()
+            .env("LANG", "C")
+            .env("LC_ALL", "C")
+            .env_remove("LC_CTYPE")
+            .args(&all)
+            .output()
+            .expect("run termloom");
+        assert!(o.status.success(), "{}", show(&all, &o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("café ✓") || args[0] == "workspace", "{out}");
+        assert!(out.contains("\"wö\""), "{out}");
+    }
+}
+
+#[test]
 fn targets_are_exact_and_ambiguity_lists_the_candidates() {
     let srv = TmuxServer::start();
     // A window named "bash" elsewhere never catches the session "b".

@@ -19,7 +19,7 @@ const TARGET_HELP: &str = "TARGETS name a session (one pane):\n  \
     work:1.2          workspace:window.pane (window by index or exact name; active one when left out)\n  \
     tmux:%12          a backend-native pane id";
 
-/// Drive real terminals (tmux now, iTerm2 later) from the command line.
+/// Drive real terminals (tmux, iTerm2) from the command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "termloom",

@@ -451,13 +451,12 @@ pub fn tmux_argv(
     words: &[String],
     interactive: bool,
 ) -> Result<ProgramArgv, TmuxError> {
-    // `-u` on a remote host: termloom parses what tmux prints (formats split on U+001F, UTF-8
-    // text), and a client whose locale is not UTF-8 (an ssh command's environment usually has no
-    // LANG at all) gets control characters and non-ASCII text replaced by `_`. Locally the
-    // caller's locale is used as is (a local LANG=C has the same problem). A person's terminal
-    // keeps its own locale.
+    // `-u`: termloom parses what tmux prints (formats split on U+001F, UTF-8 text), and a client
+    // whose locale is not UTF-8 (an ssh command's environment usually has no LANG at all; a local
+    // `LANG=C` in a container, cron job or CI runner) gets control characters and non-ASCII text
+    // replaced by `_`. A person's terminal keeps its own locale.
     let mut words = words.to_vec();
-    if !interactive && opts.host.is_some() {
+    if !interactive {
         words.insert(0, "-u".into());
     }
     let Some(host) = &opts.host else {
@@ -739,7 +738,7 @@ mod tests {
         };
         assert_eq!(
             argv(&tmux_command(&local, &["-V".into()]).unwrap()),
-            ["tmux", "-V"]
+            ["tmux", "-u", "-V"]
         );
     }
 
