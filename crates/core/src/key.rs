@@ -130,6 +130,9 @@ impl Key {
                         }
                     };
                     out.push(b);
+                } else if self.shift {
+                    // `S-a` is what a terminal sends for Shift+a: the upper-case letter.
+                    out.extend(c.to_uppercase().collect::<String>().bytes());
                 } else {
                     let mut buf = [0u8; 4];
                     out.extend(c.encode_utf8(&mut buf).bytes());
@@ -377,6 +380,8 @@ mod tests {
         assert_eq!(k("Enter").to_bytes(), b"\r");
         assert_eq!(k("Up").to_bytes(), b"\x1b[A");
         assert_eq!(k("C-Up").to_bytes(), b"\x1b[1;5A");
+        assert_eq!(k("S-a").to_bytes(), b"A");
+        assert_eq!(k("M-S-x").to_bytes(), b"\x1bX");
         assert_eq!(k("F1").to_bytes(), b"\x1bOP");
         assert_eq!(k("F5").to_bytes(), b"\x1b[15~");
         assert_eq!(k("BSpace").to_bytes(), b"\x7f");
