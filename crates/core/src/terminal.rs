@@ -41,6 +41,15 @@ pub trait Terminal: Send + Sync {
     /// `info.id` (native ids are reused after a server restart).
     async fn open(&self, info: &SessionInfo) -> Result<Arc<dyn Session>>;
 
+    /// A handle to a session that a listing of this terminal returned **during the current call**
+    /// (e.g. [`crate::Loom::resolve`] just now). That listing read the session's id from the pane
+    /// itself, which is the check [`Terminal::open`] makes, so a backend may skip making it again.
+    /// Never pass an `info` from an earlier call, the registry or a cache: use `open` for those.
+    /// The default makes the check anyway (calls `open`).
+    async fn open_listed(&self, info: &SessionInfo) -> Result<Arc<dyn Session>> {
+        self.open(info).await
+    }
+
     /// Creates a session (a pane with a shell) as `spec` says.
     async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo>;
 
@@ -213,6 +222,12 @@ pub trait Terminal: Send + Sync {
             "attach terminals",
             "not implemented by this backend",
         ))
+    }
+
+    /// The backend's own way of opening projects of some kinds (see
+    /// [`crate::project::ProjectHost`]); `None`: core's generic reconcile only.
+    fn project_host(&self) -> Option<&dyn crate::project::ProjectHost> {
+        None
     }
 
     /// Each window of a workspace with its live split tree (to write a project from it).

@@ -7,6 +7,8 @@
 //! - [`terminal`]: [`ItermTerminal`], core's `Terminal` for iTerm2 (windows are workspaces, tabs
 //!   are windows, split panes are sessions), plus iTerm2-only calls: variables, profile
 //!   properties, tmux integration, menu items, events.
+//! - [`project`]: projects in iTerm2 (`iterm`: the generic reconcile on workspace tags kept in
+//!   window variables; `iterm-tmux`: the `tmux -CC` gateway flow, [`project::TmuxLink`]).
 //! - [`session`]: [`ItermSession`], core's `Session` for one iTerm2 session (send, keys, reads,
 //!   search, split, rename, close, focus, run, status, output streams).
 //! - `fake` (feature `fake`): a protocol-faithful fake iTerm2 whose sessions are real shells on
@@ -18,6 +20,7 @@
 pub mod connection;
 pub mod error;
 mod lines;
+pub mod project;
 pub mod proto;
 mod run;
 pub mod session;

@@ -521,7 +521,7 @@ pub(crate) async fn set_vars(
 }
 
 /// The id of the key window, from the focus state.
-async fn key_window(conn: &Connection) -> Option<String> {
+pub(crate) async fn key_window(conn: &Connection) -> Option<String> {
     use proto::focus_changed_notification::Event;
     use proto::focus_changed_notification::window::WindowStatus;
     let focus = conn.focus().await.ok()?;
@@ -564,10 +564,10 @@ fn leaves(node: &proto::SplitTreeNode, out: &mut Vec<proto::SessionSummary>) {
 }
 
 /// A freshly created session: its GUID and where it is.
-struct Created {
-    window: Option<String>,
-    tab: Option<String>,
-    session: String,
+pub(crate) struct Created {
+    pub(crate) window: Option<String>,
+    pub(crate) tab: Option<String>,
+    pub(crate) session: String,
 }
 
 impl ItermTerminal {
@@ -984,7 +984,7 @@ impl ItermTerminal {
 
     /// Creates a tab in `window` (a new window when `None`), without stealing focus unless
     /// `select`.
-    async fn create_tab_raw(
+    pub(crate) async fn create_tab_raw(
         &self,
         conn: &Connection,
         window: Option<&str>,
@@ -1294,7 +1294,11 @@ impl ItermTerminal {
         }
     }
 
-    async fn close_target(&self, target: proto::close_request::Target, what: &str) -> Result<()> {
+    pub(crate) async fn close_target(
+        &self,
+        target: proto::close_request::Target,
+        what: &str,
+    ) -> Result<()> {
         let conn = self.conn().await?;
         let statuses = conn.close(target, true).await?;
         for s in statuses {
@@ -1733,6 +1737,80 @@ impl Terminal for ItermTerminal {
 
     async fn list_sessions(&self) -> Result<Vec<SessionInfo>> {
         Ok(self.layout().await?.sessions().cloned().collect())
+    }
+
+    fn project_host(&self) -> Option<&dyn termloom_core::project::ProjectHost> {
+        Some(self)
+    }
+
+    async fn set_workspace_tag(
+        &self,
+        workspace: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        termloom_core::project::check_tag_key(key)?;
+        let layout = self.layout().await?;
+        let win = layout
+            .workspace(workspace)
+            .ok_or_else(|| Error::WorkspaceNotFound(workspace.to_owned()))?;
+        let conn = self.conn().await?;
+        let var = crate::project::tag_variable(key);
+        let mut vars = vec![(
+            var.as_str(),
+            value.map(Value::from).unwrap_or(Value::from("")),
+        )];
+        if key == termloom_core::project::TAG_PROJECT {
+            vars.push((
+                crate::project::VAR_PROJECT_MANAGED,
+                Value::Bool(value.is_some()),
+            ));
+        }
+        set_vars(&conn, &VariableTarget::Window(win.id.clone()), &vars).await?;
+        Ok(())
+    }
+
+    async fn workspace_tags(
+        &self,
+        workspace: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let layout = self.layout().await?;
+        let win = layout
+            .workspace(workspace)
+            .ok_or_else(|| Error::WorkspaceNotFound(workspace.to_owned()))?;
+        let conn = self.conn().await?;
+        let keys = [
+            termloom_core::project::TAG_PROJECT,
+            termloom_core::project::TAG_PANES,
+        ];
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| crate::project::tag_variable(k))
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let values = get_vars(&conn, &VariableTarget::Window(win.id.clone()), &refs).await?;
+        Ok(keys
+            .iter()
+            .zip(values)
+            .filter_map(|(k, v)| str_of(&v).map(|v| ((*k).to_owned(), v)))
+            .collect())
+    }
+
+    async fn attach_plan(
+        &self,
+        workspace: &str,
+        opts: &termloom_core::project::AttachOpts,
+    ) -> Result<termloom_core::project::AttachPlan> {
+        self.attach_tmux(workspace, opts).await
+    }
+
+    async fn detach_workspace(&self, workspace: &str) -> Result<usize> {
+        let _ = workspace;
+        Err(Error::unsupported(
+            BackendKind::Iterm,
+            "detach windows",
+            "iTerm2 windows have no detach, and closing one kills its processes",
+        ))
     }
 
     async fn open(&self, info: &SessionInfo) -> Result<Arc<dyn Session>> {

@@ -4,7 +4,11 @@
 //! Project files live in `$TERMLOOM_CONFIG_DIR/projects` (default `~/.config/termloom/projects`).
 //! Attaching runs tmux in the foreground of this terminal: termloom replaces itself with
 //! `tmux attach-session -t =NAME` (or `switch-client` when already inside that server), argv only,
-//! inheriting the tty; `--print` prints that argv instead.
+//! inheriting the tty; `--print` prints that argv instead. `attach --iterm` asks iTerm2 instead:
+//! it opens a window running `tmux -CC` (through `ssh -t` for `--host`).
+//!
+//! `iterm` and `iterm-tmux` projects open in iTerm2 whatever `--backend` says (their file names
+//! the backend); nothing is attached afterwards, since iTerm2 shows their windows.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,7 +18,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use termloom_core::project::{
-    self, AttachOpts, AttachPlan, CloseOptions, OpenOptions, OpenReport, Project, ProjectStore,
+    self, AttachOpts, AttachPlan, CloseOptions, OpenOptions, OpenReport, Project, ProjectBackend,
+    ProjectStore,
 };
 
 use super::{Ctx, usage};
@@ -116,7 +121,9 @@ pub struct OpenArgs {
 #[command(
     after_help = "Like `tmux new-session -A -s SESSION`: attaches this terminal to the tmux \
     session, creating it first unless --no-create. Inside a client of the same tmux server it \
-    switches that client instead of nesting."
+    switches that client instead of nesting. With --iterm, a new iTerm2 window runs \
+    `tmux -CC new-session -A -s SESSION` (`attach-session` with --no-create; inside `ssh -t HOST` \
+    with --host) and the session shows as native iTerm2 windows."
 )]
 pub struct AttachArgs {
     /// The workspace (tmux session) name
@@ -129,18 +136,32 @@ pub struct AttachArgs {
     #[arg(short, long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
     /// Print the command that attaches (JSON with --json) instead of running it
-    #[arg(long)]
+    #[arg(long, conflicts_with = "iterm")]
     pub print: bool,
+    /// Show the session in a new iTerm2 window through `tmux -CC` (over `ssh -t HOST` with
+    /// --host), as native iTerm2 windows and tabs
+    #[arg(long)]
+    pub iterm: bool,
 }
 
 fn store() -> Result<ProjectStore> {
     Ok(ProjectStore::from_env()?)
 }
 
-/// The terminal a project lives in: the project's `host` unless `--host` names one.
+/// The terminal a project lives in: a tmux project's server on the project's `host` unless
+/// `--host` names one; iTerm2 for `iterm` and `iterm-tmux` projects (an `iterm-tmux` project
+/// reaches its host through `ssh -t` inside its gateway window).
 fn loom_for<'a>(ctx: &'a mut Ctx, p: &Project) -> Result<&'a termloom_core::Loom> {
-    if ctx.global.host.is_none() {
-        ctx.global.host = p.host.clone();
+    match p.backend {
+        ProjectBackend::Tmux => {
+            if ctx.global.host.is_none() {
+                ctx.global.host = p.host.clone();
+            }
+        }
+        ProjectBackend::Iterm | ProjectBackend::ItermTmux => {
+            ctx.global.backend = "iterm".into();
+            ctx.global.host = None;
+        }
     }
     ctx.loom()
 }
@@ -296,7 +317,9 @@ async fn open(ctx: &mut Ctx, a: OpenArgs) -> Result<ExitCode> {
     .await?;
     loom.record(&report.sessions);
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let attach = a.attach || (interactive && !a.no_attach && !ctx.json());
+    // iTerm2 shows an iterm / iterm-tmux project's windows itself: nothing to attach.
+    let attach = p.backend == ProjectBackend::Tmux
+        && (a.attach || (interactive && !a.no_attach && !ctx.json()));
     if ctx.json() {
         output::json(&report)?;
     } else if !attach {
@@ -335,6 +358,9 @@ async fn close(ctx: &mut Ctx, name: &str, no_hooks: bool) -> Result<ExitCode> {
             "project {name}: detached {} client(s) from {}; {} session(s) keep running",
             r.detached, r.workspace, r.sessions
         ))?;
+        if let Some(n) = &r.note {
+            output::note(n);
+        }
         print_hooks(&r.hooks);
     }
     Ok(ExitCode::SUCCESS)
@@ -493,6 +519,13 @@ fn edit(name: &str) -> Result<ExitCode> {
 
 /// `termloom attach SESSION`.
 pub async fn attach(ctx: &mut Ctx, a: AttachArgs) -> Result<ExitCode> {
+    // --iterm: iTerm2 opens the window and runs `tmux -CC` (through ssh for a host) itself.
+    let host = if a.iterm {
+        ctx.global.backend = "iterm".into();
+        ctx.global.host.take()
+    } else {
+        None
+    };
     let loom = ctx.loom()?;
     let plan = loom
         .terminal()
@@ -501,10 +534,15 @@ pub async fn attach(ctx: &mut Ctx, a: AttachArgs) -> Result<ExitCode> {
             &AttachOpts {
                 create: !a.no_create,
                 cwd: a.cwd.clone(),
-                control_mode: false,
+                control_mode: a.iterm,
+                host,
             },
         )
         .await?;
+    if a.iterm && ctx.json() {
+        output::json(&plan)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.print {
         if ctx.json() {
             output::json(&plan)?;

@@ -78,6 +78,10 @@ pub struct AttachOpts {
     pub cwd: Option<PathBuf>,
     /// Attach in control mode (`tmux -CC`), for iTerm2's tmux integration.
     pub control_mode: bool,
+    /// The host the tmux session lives on, when the attaching terminal runs here and reaches it
+    /// over `ssh -t HOST` (iTerm2); a backend that runs tmux on the host itself ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A program to run in the foreground of the person's terminal, inheriting its tty.

@@ -59,6 +59,7 @@
 //! [`import`](self::import()), writing a project from a live workspace in [`freeze`](self::freeze()).
 
 mod freeze;
+mod host;
 mod import;
 mod live;
 mod open;
@@ -74,12 +75,13 @@ use crate::error::{Error, Result};
 use crate::layout::{Direction, Layout, LayoutChild, LayoutNode, PaneSpec};
 
 pub use freeze::{Frozen, freeze, layout_def_from_layout};
+pub use host::ProjectHost;
 pub use import::{ImportFormat, Imported, import, import_str};
 pub use live::{AttachCommand, AttachOpts, AttachPlan, LiveCell, LiveWindow};
 pub use open::{
     CloseOptions, CloseReport, HookReport, ItemStatus, KillReport, MatchedBy, OpenOptions,
     OpenReport, PaneReport, ProjectStatus, ProjectSummary, WindowReport, close, close_project,
-    kill, list_projects, open, open_project, status,
+    kill, list_projects, open, open_project, reconcile, status,
 };
 
 /// The environment variable that overrides the config dir (projects live in its `projects/`).

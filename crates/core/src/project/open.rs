@@ -8,8 +8,14 @@
 //! split into its window next to the pane the layout splits it from. Commands are typed only into
 //! panes created now, so a live pane never runs its command twice, and nothing is duplicated.
 //!
-//! **close** detaches every client from the workspace; every process keeps running. **kill** is
-//! the only call that destroys anything, and only a workspace tagged with this project.
+//! **close** detaches every client from the workspace; every process keeps running. A terminal
+//! without detach (plain iTerm2 windows) closes nothing and says so in [`CloseReport::note`].
+//! **kill** is the only call that destroys anything, and only a workspace tagged with this
+//! project.
+//!
+//! A terminal whose [`ProjectHost`] takes the project's backend (iTerm2 for `iterm-tmux`) opens,
+//! closes, kills and reports it its own way, usually by running [`reconcile`] over a terminal of
+//! its own; hooks still run here.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -18,7 +24,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Project, ProjectBackend, ProjectStore, ResolvedWindow, TAG_PANES, TAG_PROJECT};
+use super::{
+    Project, ProjectBackend, ProjectHost, ProjectStore, ResolvedWindow, TAG_PANES, TAG_PROJECT,
+};
 use crate::error::{Error, Result};
 use crate::ids::{BackendKind, SessionId};
 use crate::layout::Direction;
@@ -187,6 +195,9 @@ pub struct CloseReport {
     /// The `on_close` hooks that ran.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<HookReport>,
+    /// What close could not do in this terminal, and what it did instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What kill did.
@@ -246,14 +257,6 @@ fn check_terminal(t: &dyn Terminal, p: &Project) -> Result<()> {
     match (p.backend, t.kind()) {
         (ProjectBackend::Tmux, BackendKind::Tmux) | (ProjectBackend::Iterm, BackendKind::Iterm) => {
         }
-        (ProjectBackend::ItermTmux, kind) => {
-            return Err(Error::unsupported(
-                kind,
-                "open iterm-tmux projects",
-                "the iTerm2 + tmux -CC gateway flow is not implemented yet; use backend: tmux and \
-                 `termloom attach --iterm` meanwhile",
-            ));
-        }
         (want, got) => {
             return Err(Error::InvalidArgument(format!(
                 "project '{}' opens in {want}, but this terminal is {got}",
@@ -271,6 +274,11 @@ fn check_terminal(t: &dyn Terminal, p: &Project) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The terminal's own project host, when it takes this project's backend.
+fn hosted<'a>(t: &'a dyn Terminal, p: &Project) -> Option<&'a dyn ProjectHost> {
+    t.project_host().filter(|h| h.hosts(p.backend))
 }
 
 /// Whether a workspace of exactly this name exists.
@@ -563,15 +571,43 @@ impl WindowBuild<'_> {
 }
 
 /// Opens a project: creates its workspace, or completes it when it exists (see the module docs).
+/// A terminal whose [`ProjectHost`] takes the project's backend opens it its own way.
 pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<OpenReport> {
     let windows = p.resolve()?;
-    check_terminal(t, p)?;
     check_dirs(p, &windows)?;
+    let mut report = match hosted(t, p) {
+        Some(host) => host.open_project(p, opts).await?,
+        None => {
+            check_terminal(t, p)?;
+            reconcile(t, p, opts, None).await?
+        }
+    };
+    if opts.run_hooks {
+        report.hooks = run_hooks(p, "on_open", &p.hooks.on_open, &report.workspace).await;
+    }
+    Ok(report)
+}
+
+/// The generic reconcile behind [`open`], without the terminal check and the hooks: for
+/// [`ProjectHost`]s that drive it over a terminal of their own. `created`: the first session of
+/// the project's workspace when the caller has just created that workspace (it is tagged with
+/// the project here, and becomes the first pane of the first window).
+pub async fn reconcile(
+    t: &dyn Terminal,
+    p: &Project,
+    opts: &OpenOptions,
+    created: Option<SessionInfo>,
+) -> Result<OpenReport> {
+    let windows = p.resolve()?;
     let ws = p.workspace();
     let mut stored = BTreeMap::new();
     let mut adopted = false;
     let mut seed = None;
-    let created_workspace = if workspace_exists(t, &ws).await? {
+    let created_workspace = if let Some(info) = created {
+        t.set_workspace_tag(&ws, TAG_PROJECT, Some(&p.name)).await?;
+        seed = Some(info);
+        true
+    } else if workspace_exists(t, &ws).await? {
         let (tag, panes) = owner(t, &ws).await?;
         match tag.as_deref() {
             Some(o) if o == p.name => stored = panes,
@@ -659,11 +695,6 @@ pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<O
             .filter(|x| x.status == st)
             .count()
     };
-    let hooks = if opts.run_hooks {
-        run_hooks(p, "on_open", &p.hooks.on_open, &ws).await
-    } else {
-        Vec::new()
-    };
     Ok(OpenReport {
         project: p.name.clone(),
         workspace: ws,
@@ -673,7 +704,7 @@ pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<O
         created: count(ItemStatus::Created),
         found: count(ItemStatus::Found),
         windows: reports,
-        hooks,
+        hooks: Vec::new(),
         sessions,
     })
 }
@@ -681,6 +712,13 @@ pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<O
 /// Closes a project: detaches every client from its workspace, kills nothing. Closing a project
 /// that is not open does nothing.
 pub async fn close(t: &dyn Terminal, p: &Project, opts: &CloseOptions) -> Result<CloseReport> {
+    if let Some(host) = hosted(t, p) {
+        let mut report = host.close_project(p, opts).await?;
+        if opts.run_hooks && report.was_open {
+            report.hooks = run_hooks(p, "on_close", &p.hooks.on_close, &report.workspace).await;
+        }
+        return Ok(report);
+    }
     check_terminal(t, p)?;
     let ws = p.workspace();
     let mut report = CloseReport {
@@ -690,6 +728,7 @@ pub async fn close(t: &dyn Terminal, p: &Project, opts: &CloseOptions) -> Result
         detached: 0,
         sessions: 0,
         hooks: Vec::new(),
+        note: None,
     };
     if !workspace_exists(t, &ws).await? {
         return Ok(report);
@@ -699,7 +738,18 @@ pub async fn close(t: &dyn Terminal, p: &Project, opts: &CloseOptions) -> Result
         return Err(not_ours(p, &ws, tag.as_deref()));
     }
     report.was_open = true;
-    report.detached = t.detach_workspace(&ws).await?;
+    match t.detach_workspace(&ws).await {
+        Ok(n) => report.detached = n,
+        // A terminal without detach (plain iTerm2 windows): close leaves everything as it is,
+        // since closing would kill the processes; `kill` is the way to close.
+        Err(Error::Unsupported { reason, .. }) => {
+            report.note = Some(format!(
+                "nothing was closed: {reason}; every window stays open and every process keeps \
+                 running (`project kill NAME --yes` closes the windows and kills their processes)"
+            ));
+        }
+        Err(e) => return Err(e),
+    }
     report.sessions = t
         .list_sessions()
         .await?
@@ -715,6 +765,9 @@ pub async fn close(t: &dyn Terminal, p: &Project, opts: &CloseOptions) -> Result
 /// Kills a project's workspace and every process in it. Only a workspace tagged with this project
 /// is killed; a project that is not open is left as it is.
 pub async fn kill(t: &dyn Terminal, p: &Project) -> Result<KillReport> {
+    if let Some(host) = hosted(t, p) {
+        return host.kill_project(p).await;
+    }
     check_terminal(t, p)?;
     let ws = p.workspace();
     let mut report = KillReport {
@@ -743,6 +796,9 @@ pub async fn kill(t: &dyn Terminal, p: &Project) -> Result<KillReport> {
 
 /// A project's live state in `t`.
 pub async fn status(t: &dyn Terminal, p: &Project) -> Result<ProjectStatus> {
+    if let Some(host) = hosted(t, p) {
+        return host.project_status(p).await;
+    }
     let ws = p.workspace();
     let all = t.list_workspaces().await?;
     let mut st = ProjectStatus {
@@ -792,7 +848,7 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
                 s.backend = Some(p.backend);
                 s.workspace = Some(p.workspace());
                 s.windows = p.windows.len();
-                if check_terminal(t, &p).is_ok() {
+                if hosted(t, &p).is_some() || check_terminal(t, &p).is_ok() {
                     s.status = Some(status(t, &p).await?);
                 }
             }

@@ -19,10 +19,11 @@
 //!
 //! Fidelity limits are listed in `tests/iterm_fake/README.md` at the workspace root; the main
 //! ones: no keyboard (keystroke notifications never fire), one profile (`Default`), no pixels
-//! (frames are derived from cell counts), `force: false` never asks the user, and tmux
-//! integration is only the control channel: a session that prints `ESC P1000p` (what
-//! `tmux -CC` prints) becomes a gateway whose commands travel over its pty, but tmux windows
-//! are shown as local shells, not mirrored from tmux.
+//! (frames are derived from cell counts), and `force: false` never asks the user. tmux
+//! integration is real: a session that prints `ESC P1000p` (what `tmux -CC` prints) becomes a
+//! gateway whose commands travel over its pty to the real tmux, and the attached session's
+//! windows are mirrored from tmux's notifications (`%window-add`, `%window-close`,
+//! `%layout-change`, `%output`) as iTerm2 windows whose sessions type through `send-keys`.
 
 mod server;
 mod session;

@@ -704,7 +704,8 @@ async fn menu_item(core: &Arc<Core>, r: proto::MenuItemRequest) -> proto::MenuIt
                 if id == "tmux.Detach" {
                     // tmux answers with %exit, which ends the connection; do not wait for it.
                     let g = gw.clone();
-                    let _ = tokio::task::spawn_blocking(move || g.write(b"detach-client\n")).await;
+                    let _ =
+                        tokio::task::spawn_blocking(move || g.tmux_command("detach-client")).await;
                 }
                 core.end_tmux_for_gateway(&gw.id);
             }

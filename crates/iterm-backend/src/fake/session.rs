@@ -107,9 +107,43 @@ const TMUX_START: &[u8] = b"\x1bP1000p";
 #[derive(Debug)]
 pub(crate) enum SessionEvent {
     Prompt(Box<proto::PromptNotification>),
-    UserVar { name: String, json: String },
+    UserVar {
+        name: String,
+        json: String,
+    },
     TmuxStarted,
     TmuxEnded,
+    /// `%session-changed $N NAME`: the client is attached to session `$N`.
+    TmuxSessionChanged(String),
+    /// `%window-add @N`: a window appeared in the attached session.
+    TmuxWindowAdd(String),
+    /// `%window-close @N` / `%unlinked-window-close @N`.
+    TmuxWindowClose(String),
+    /// `%layout-change @N LAYOUT …`.
+    TmuxLayout(String, String),
+    /// `%output %N DATA`, unescaped.
+    TmuxOutput(String, Vec<u8>),
+}
+
+/// Undoes control mode's octal escapes (`\ooo`).
+fn unescape_output(data: &str) -> Vec<u8> {
+    let b = data.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let d = |k: usize| u32::from(b[i + k] - b'0');
+            out.push((d(1) * 64 + d(2) * 8 + d(3)) as u8);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
 }
 
 impl TmuxParse {
@@ -164,6 +198,29 @@ impl TmuxParse {
                 }
             } else if let Some((_, lines)) = self.block.as_mut() {
                 lines.push(line);
+            } else if let Some(rest) = line.strip_prefix("%session-changed ") {
+                if let Some(id) = rest.split(' ').next() {
+                    out.push(SessionEvent::TmuxSessionChanged(id.to_owned()));
+                }
+            } else if let Some(w) = line.strip_prefix("%window-add ") {
+                out.push(SessionEvent::TmuxWindowAdd(w.trim().to_owned()));
+            } else if let Some(w) = line
+                .strip_prefix("%window-close ")
+                .or_else(|| line.strip_prefix("%unlinked-window-close "))
+            {
+                out.push(SessionEvent::TmuxWindowClose(w.trim().to_owned()));
+            } else if let Some(rest) = line.strip_prefix("%layout-change ") {
+                let mut f = rest.split(' ');
+                if let (Some(w), Some(l)) = (f.next(), f.next()) {
+                    out.push(SessionEvent::TmuxLayout(w.to_owned(), l.to_owned()));
+                }
+            } else if let Some(rest) = line.strip_prefix("%output ") {
+                if let Some((pane, data)) = rest.split_once(' ') {
+                    out.push(SessionEvent::TmuxOutput(
+                        pane.to_owned(),
+                        unescape_output(data),
+                    ));
+                }
             } else if line == "%exit" || line.starts_with("%exit ") {
                 self.end();
                 out.push(SessionEvent::TmuxEnded);
@@ -203,6 +260,8 @@ pub(crate) struct SessionInner {
 /// A live session.
 pub(crate) struct Session {
     pub id: String,
+    /// For a session showing a tmux pane: (connection id, pane id `%N`).
+    pub tmux_pane: Option<(String, String)>,
     pub tty: String,
     pub pid: Option<u32>,
     pub command: String,
@@ -256,6 +315,7 @@ impl Session {
             .unwrap_or_default();
         let session = Arc::new(Self {
             id,
+            tmux_pane: None,
             tty,
             pid: child.process_id(),
             command: spec.argv.join(" "),
@@ -274,6 +334,43 @@ impl Session {
             closed: AtomicBool::new(false),
         });
         Ok((session, reader))
+    }
+
+    /// A session showing tmux pane `pane` of connection `connection`, as iTerm2 makes for
+    /// `tmux -CC` windows: no program of its own; what is typed goes to the pane with
+    /// `send-keys -H` over the gateway, and the pane's `%output` is rendered here.
+    pub fn tmux_mirror(
+        id: String,
+        connection: &str,
+        pane: &str,
+        gateway: &Arc<Session>,
+        rows: u16,
+        cols: u16,
+    ) -> Arc<Self> {
+        let writer = PaneWriter {
+            gateway: Arc::downgrade(gateway),
+            pane: pane.to_owned(),
+        };
+        Arc::new(Self {
+            id,
+            tmux_pane: Some((connection.to_owned(), pane.to_owned())),
+            tty: String::new(),
+            pid: None,
+            command: "tmux".into(),
+            inner: Mutex::new(SessionInner {
+                term: Term::new(rows, cols),
+                prompts: Vec::new(),
+                vars: BTreeMap::new(),
+                profile: BTreeMap::new(),
+                title: None,
+                cwd: None,
+                tmux: TmuxParse::default(),
+            }),
+            writer: Mutex::new(Some(Box::new(writer))),
+            master: Mutex::new(None),
+            child: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        })
     }
 
     /// Writes to the pty (what the user would type). Blocking.
@@ -425,6 +522,11 @@ impl Session {
     /// Sends `command` to the tmux gateway running in this session and waits for its block.
     pub fn tmux_command(&self, command: &str) -> Result<oneshot::Receiver<TmuxReply>, String> {
         let (tx, rx) = oneshot::channel();
+        let mut line = command.replace('\n', " ");
+        line.push('\n');
+        // The writer lock is held from queueing the waiter to writing the line, so replies
+        // (FIFO) pair with their commands even when several callers race.
+        let mut w = lock(&self.writer);
         {
             let mut inner = lock(&self.inner);
             if !inner.tmux.gateway {
@@ -432,9 +534,13 @@ impl Session {
             }
             inner.tmux.waiters.push_back(tx);
         }
-        let mut line = command.replace('\n', " ");
-        line.push('\n');
-        self.write(line.as_bytes()).map_err(|e| e.to_string())?;
+        match w.as_mut() {
+            Some(w) => {
+                w.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())?;
+            }
+            None => return Err("session closed".into()),
+        }
         Ok(rx)
     }
 
@@ -477,6 +583,35 @@ impl Session {
                     let _ = child.wait();
                 });
         }
+    }
+}
+
+/// Types into a tmux pane through its gateway (`send-keys -H`).
+struct PaneWriter {
+    gateway: std::sync::Weak<Session>,
+    pane: String,
+}
+
+impl Write for PaneWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some(gw) = self.gateway.upgrade() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the tmux connection ended",
+            ));
+        };
+        for chunk in buf.chunks(256) {
+            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+            let cmd = format!("send-keys -t {} -H {}", self.pane, hex.join(" "));
+            // The reply is not awaited: typing does not wait for tmux either.
+            gw.tmux_command(&cmd)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::BrokenPipe, e))?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

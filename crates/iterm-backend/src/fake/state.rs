@@ -181,6 +181,96 @@ pub(crate) struct WindowM {
 pub(crate) struct TmuxConn {
     pub id: String,
     pub gateway: String,
+    /// Where the next new tmux window goes (a window id): set by `create_window` with an
+    /// affinity, used by the first window that appears after it.
+    pub affinity: Option<String>,
+}
+
+/// A tmux layout string's tree (`{…}` side by side, `[…]` stacked, leaves are pane ids).
+#[derive(Debug, PartialEq)]
+pub(crate) enum TmuxCell {
+    Pane(String),
+    Split {
+        side_by_side: bool,
+        children: Vec<TmuxCell>,
+    },
+}
+
+/// Parses a tmux layout (`b25d,80x24,0,0{40x24,0,0,1,39x24,41,0,2}`).
+pub(crate) fn parse_tmux_layout(layout: &str) -> Option<TmuxCell> {
+    let body = layout.split_once(',')?.1;
+    let b = body.as_bytes();
+    let mut pos = 0;
+    let cell = parse_cell(b, &mut pos)?;
+    (pos == b.len()).then_some(cell)
+}
+
+fn parse_num(b: &[u8], pos: &mut usize) -> Option<u32> {
+    let start = *pos;
+    while *pos < b.len() && b[*pos].is_ascii_digit() {
+        *pos += 1;
+    }
+    std::str::from_utf8(&b[start..*pos]).ok()?.parse().ok()
+}
+
+fn expect(b: &[u8], pos: &mut usize, c: u8) -> Option<()> {
+    (b.get(*pos) == Some(&c)).then(|| *pos += 1)
+}
+
+fn parse_cell(b: &[u8], pos: &mut usize) -> Option<TmuxCell> {
+    parse_num(b, pos)?;
+    expect(b, pos, b'x')?;
+    parse_num(b, pos)?;
+    expect(b, pos, b',')?;
+    parse_num(b, pos)?;
+    expect(b, pos, b',')?;
+    parse_num(b, pos)?;
+    match b.get(*pos) {
+        Some(b',') => {
+            *pos += 1;
+            let id = parse_num(b, pos)?;
+            Some(TmuxCell::Pane(format!("%{id}")))
+        }
+        Some(&open @ (b'{' | b'[')) => {
+            *pos += 1;
+            let close = if open == b'{' { b'}' } else { b']' };
+            let mut children = vec![parse_cell(b, pos)?];
+            while b.get(*pos) == Some(&b',') {
+                *pos += 1;
+                children.push(parse_cell(b, pos)?);
+            }
+            expect(b, pos, close)?;
+            Some(TmuxCell::Split {
+                side_by_side: open == b'{',
+                children,
+            })
+        }
+        _ => None,
+    }
+}
+
+impl TmuxCell {
+    fn panes(&self, out: &mut Vec<String>) {
+        match self {
+            TmuxCell::Pane(p) => out.push(p.clone()),
+            TmuxCell::Split { children, .. } => children.iter().for_each(|c| c.panes(out)),
+        }
+    }
+
+    /// The iTerm2 split tree, with sessions for panes.
+    fn to_node(&self, session_of: &HashMap<String, String>) -> Node {
+        match self {
+            TmuxCell::Pane(p) => Node::Leaf(session_of.get(p).cloned().unwrap_or_default()),
+            TmuxCell::Split {
+                side_by_side,
+                children,
+            } => Node::Split {
+                // Side by side = a vertical divider.
+                vertical: *side_by_side,
+                children: children.iter().map(|c| c.to_node(session_of)).collect(),
+            },
+        }
+    }
 }
 
 #[derive(Default)]
@@ -586,43 +676,256 @@ impl Core {
                     )));
                 }
                 SessionEvent::TmuxStarted => {
-                    let mut st = lock(&self.state);
-                    st.next_tmux += 1;
-                    let id = format!("fake-tmux-{}", st.next_tmux);
-                    st.tmux.push(TmuxConn {
-                        id,
-                        gateway: session.id.clone(),
-                    });
+                    let id = {
+                        let mut st = lock(&self.state);
+                        st.next_tmux += 1;
+                        let id = format!("fake-tmux-{}", st.next_tmux);
+                        st.tmux.push(TmuxConn {
+                            id: id.clone(),
+                            gateway: session.id.clone(),
+                            affinity: None,
+                        });
+                        id
+                    };
+                    tracing::debug!(connection = %id, "tmux integration started");
+                }
+                SessionEvent::TmuxSessionChanged(sid) => {
+                    // Like iTerm2: once tmux says which session the client is attached to, list
+                    // that session's windows and open each one.
+                    if let Some(c) = self.conn_of_gateway(&session.id) {
+                        self.mirror_windows(
+                            &c,
+                            &format!(
+                                "list-windows -t {sid} -F '#{{window_id}} #{{window_layout}}'"
+                            ),
+                        );
+                    }
                 }
                 SessionEvent::TmuxEnded => self.end_tmux_for_gateway(&session.id),
+                SessionEvent::TmuxWindowAdd(w) => {
+                    if let Some(c) = self.conn_of_gateway(&session.id) {
+                        self.mirror_windows(
+                            &c,
+                            &format!(
+                                "display-message -p -t {w} '#{{window_id}} #{{window_layout}}'"
+                            ),
+                        );
+                    }
+                }
+                SessionEvent::TmuxLayout(w, layout) => {
+                    if let Some(c) = self.conn_of_gateway(&session.id) {
+                        self.ensure_tmux_window(&c, &w, &layout);
+                    }
+                }
+                SessionEvent::TmuxWindowClose(w) => {
+                    if let Some(c) = self.conn_of_gateway(&session.id) {
+                        self.close_tmux_window(&c, &w);
+                    }
+                }
+                SessionEvent::TmuxOutput(pane, bytes) => {
+                    let target = {
+                        let st = lock(&self.state);
+                        let conn = st
+                            .tmux
+                            .iter()
+                            .find(|c| c.gateway == session.id)
+                            .map(|c| c.id.clone());
+                        conn.and_then(|c| {
+                            st.sessions
+                                .values()
+                                .find(|s| {
+                                    s.tmux_pane
+                                        .as_ref()
+                                        .is_some_and(|(sc, sp)| *sc == c && *sp == pane)
+                                })
+                                .cloned()
+                        })
+                    };
+                    if let Some(t) = target {
+                        self.on_output(&t, &bytes);
+                    }
+                }
             }
         }
     }
 
-    /// The program of a session exited by itself: iTerm2 closes the session.
-    fn on_exit(&self, id: &str) {
-        self.end_tmux_for_gateway(id);
-        let mut st = lock(&self.state);
-        if self.remove_locked(&mut st, id) {
-            self.publish(Event::TerminateSession(id.to_owned()));
-            self.publish_layout_locked(&st);
-        }
+    fn conn_of_gateway(&self, gateway: &str) -> Option<String> {
+        lock(&self.state)
+            .tmux
+            .iter()
+            .find(|c| c.gateway == gateway)
+            .map(|c| c.id.clone())
     }
 
-    /// Drops a tmux connection and closes the tabs showing its windows.
-    pub fn end_tmux_for_gateway(&self, gateway: &str) {
-        let mut st = lock(&self.state);
-        let Some(pos) = st.tmux.iter().position(|c| c.gateway == gateway) else {
+    /// Runs `query` (one `WINDOW_ID LAYOUT` line per window) over the connection in the
+    /// background and shows every window it names.
+    fn mirror_windows(&self, connection: &str, query: &str) {
+        let Some(me) = self.me.upgrade() else { return };
+        let connection = connection.to_owned();
+        let query = query.to_owned();
+        self.runtime.spawn(async move {
+            match me.tmux_command(&connection, &query).await {
+                Ok(Some(out)) => {
+                    for line in out.lines() {
+                        if let Some((w, layout)) = line.trim().split_once(' ')
+                            && w.starts_with('@')
+                        {
+                            me.ensure_tmux_window(&connection, w, layout);
+                        }
+                    }
+                }
+                other => tracing::debug!(?other, "listing tmux windows"),
+            }
+        });
+    }
+
+    /// Shows tmux window `window` (`@N`) of a connection with `layout`: a new iTerm2 window
+    /// (or a tab in the pending affinity window) the first time, else its panes brought in line
+    /// (new panes get sessions, gone panes' sessions end).
+    pub fn ensure_tmux_window(&self, connection: &str, window: &str, layout: &str) {
+        let Some(cell) = parse_tmux_layout(layout) else {
+            tracing::debug!(layout, "unparsable tmux layout");
             return;
         };
-        let conn = st.tmux.remove(pos);
-        if let Some(s) = st.sessions.get(gateway) {
-            lock(&s.inner).tmux.end();
+        let number = window.trim_start_matches('@').to_owned();
+        let mut panes = Vec::new();
+        cell.panes(&mut panes);
+        let mut st = lock(&self.state);
+        let Some(gateway) = st
+            .tmux
+            .iter()
+            .find(|c| c.id == connection)
+            .and_then(|c| st.sessions.get(&c.gateway).cloned())
+        else {
+            return;
+        };
+        let place = st.windows.iter().enumerate().find_map(|(wi, w)| {
+            w.tabs
+                .iter()
+                .position(|t| {
+                    t.tmux_connection_id.as_deref() == Some(connection)
+                        && t.tmux_window_id.as_deref() == Some(number.as_str())
+                })
+                .map(|ti| (wi, ti))
+        });
+        let mut old: Vec<String> = Vec::new();
+        if let Some((wi, ti)) = place {
+            st.windows[wi].tabs[ti].root.sessions(&mut old);
         }
+        let mut session_of: HashMap<String, String> = HashMap::new();
+        for id in &old {
+            if let Some(s) = st.sessions.get(id)
+                && let Some((_, p)) = &s.tmux_pane
+            {
+                session_of.insert(p.clone(), id.clone());
+            }
+        }
+        let (cols, rows) = self.config.window_size;
+        let mut created = Vec::new();
+        for p in &panes {
+            if session_of.contains_key(p) {
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().to_string().to_uppercase();
+            let s = Session::tmux_mirror(id.clone(), connection, p, &gateway, rows, cols);
+            st.sessions.insert(id.clone(), s);
+            session_of.insert(p.clone(), id.clone());
+            created.push(id);
+        }
+        let gone: Vec<String> = old
+            .iter()
+            .filter(|id| {
+                !session_of
+                    .iter()
+                    .any(|(p, s)| s == *id && panes.contains(p))
+            })
+            .cloned()
+            .collect();
+        let mut root = cell.to_node(&session_of);
+        if matches!(root, Node::Leaf(_)) {
+            root = Node::Split {
+                vertical: false,
+                children: vec![root],
+            };
+        }
+        let first = panes
+            .first()
+            .and_then(|p| session_of.get(p))
+            .cloned()
+            .unwrap_or_default();
+        let (wi, ti) = match place {
+            Some((wi, ti)) => {
+                let tab = &mut st.windows[wi].tabs[ti];
+                tab.root = root;
+                if !panes
+                    .iter()
+                    .any(|p| session_of.get(p) == Some(&tab.active_session))
+                {
+                    tab.active_session = first;
+                }
+                (wi, ti)
+            }
+            None => {
+                let affinity = st
+                    .tmux
+                    .iter_mut()
+                    .find(|c| c.id == connection)
+                    .and_then(|c| c.affinity.take());
+                let wi = match affinity.and_then(|a| st.window_index(&a)) {
+                    Some(wi) => wi,
+                    None => {
+                        st.next_window_number += 1;
+                        let number = st.next_window_number;
+                        st.windows.push(WindowM {
+                            id: format!("pty-{}", uuid::Uuid::new_v4().to_string().to_uppercase()),
+                            number,
+                            tabs: Vec::new(),
+                            selected_tab: None,
+                            vars: BTreeMap::new(),
+                        });
+                        st.windows.len() - 1
+                    }
+                };
+                let tab_id = st.new_tab_id();
+                st.windows[wi].tabs.push(TabM {
+                    id: tab_id.clone(),
+                    root,
+                    active_session: first,
+                    vars: BTreeMap::new(),
+                    tmux_window_id: Some(number.clone()),
+                    tmux_connection_id: Some(connection.to_owned()),
+                });
+                if st.windows[wi].selected_tab.is_none() {
+                    st.windows[wi].selected_tab = Some(tab_id);
+                }
+                (wi, st.windows[wi].tabs.len() - 1)
+            }
+        };
+        for id in &gone {
+            if let Some(s) = st.sessions.remove(id) {
+                let _ = s.kill();
+            }
+        }
+        self.relayout_tab(&st, wi, ti);
+        for id in created {
+            self.publish(Event::NewSession(id));
+        }
+        for id in gone {
+            self.publish(Event::TerminateSession(id));
+        }
+        self.publish_layout_locked(&st);
+    }
+
+    /// Closes the tab showing tmux window `window` (`@N`) of a connection.
+    fn close_tmux_window(&self, connection: &str, window: &str) {
+        let number = window.trim_start_matches('@');
+        let mut st = lock(&self.state);
         let mut doomed = Vec::new();
         for w in &st.windows {
             for t in &w.tabs {
-                if t.tmux_connection_id.as_deref() == Some(conn.id.as_str()) {
+                if t.tmux_connection_id.as_deref() == Some(connection)
+                    && t.tmux_window_id.as_deref() == Some(number)
+                {
                     t.root.sessions(&mut doomed);
                 }
             }
@@ -639,8 +942,60 @@ impl Core {
         }
     }
 
-    /// Removes a session from the model and kills it. Returns whether it was there.
+    /// The program of a session exited by itself: iTerm2 closes the session.
+    fn on_exit(&self, id: &str) {
+        self.end_tmux_for_gateway(id);
+        let mut st = lock(&self.state);
+        if self.remove_locked(&mut st, id) {
+            self.publish(Event::TerminateSession(id.to_owned()));
+            self.publish_layout_locked(&st);
+        }
+    }
+
+    /// Drops a tmux connection and closes the tabs showing its windows.
+    pub fn end_tmux_for_gateway(&self, gateway: &str) {
+        let mut st = lock(&self.state);
+        if self.end_tmux_locked(&mut st, gateway) {
+            self.publish_layout_locked(&st);
+        }
+    }
+
+    /// [`Self::end_tmux_for_gateway`] under the lock; returns whether sessions went (the caller
+    /// publishes the layout).
+    fn end_tmux_locked(&self, st: &mut State, gateway: &str) -> bool {
+        let Some(pos) = st.tmux.iter().position(|c| c.gateway == gateway) else {
+            return false;
+        };
+        let conn = st.tmux.remove(pos);
+        if let Some(s) = st.sessions.get(gateway) {
+            lock(&s.inner).tmux.end();
+        }
+        let mut doomed = Vec::new();
+        for w in &st.windows {
+            for t in &w.tabs {
+                if t.tmux_connection_id.as_deref() == Some(conn.id.as_str()) {
+                    t.root.sessions(&mut doomed);
+                }
+            }
+        }
+        let mut changed = false;
+        for id in doomed {
+            if self.remove_locked(st, &id) {
+                self.publish(Event::TerminateSession(id));
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Removes a session from the model and kills it. Returns whether it was there. A gateway
+    /// takes its tmux connection with it (its `tmux -CC` client dies), and that connection's
+    /// windows close, as in iTerm2.
     fn remove_locked(&self, st: &mut State, id: &str) -> bool {
+        if !st.sessions.contains_key(id) {
+            return false;
+        }
+        self.end_tmux_locked(st, id);
         let Some(session) = st.sessions.remove(id) else {
             return false;
         };
@@ -884,6 +1239,26 @@ impl Core {
         let vertical = req.split_direction.unwrap_or(0)
             == proto::split_pane_request::SplitDirection::Vertical as i32;
         let before = req.before.unwrap_or(false);
+        // A session showing a tmux pane: iTerm2 splits through tmux; the new pane arrives with
+        // the layout-change notification, so the reply names no session.
+        if let Some((conn, pane)) = target.tmux_pane.clone() {
+            let cmd = format!(
+                "split-window -t {pane} {}{}",
+                if vertical { "-h" } else { "-v" },
+                if before { " -b" } else { "" }
+            );
+            if let Some(me) = self.me.upgrade() {
+                self.runtime.spawn(async move {
+                    if let Err(e) = me.tmux_command(&conn, &cmd).await {
+                        tracing::debug!(status = e.as_str_name(), "tmux split failed");
+                    }
+                });
+            }
+            return proto::SplitPaneResponse {
+                status: Some(Status::Ok as i32),
+                session_id: Vec::new(),
+            };
+        }
         let new_id = uuid::Uuid::new_v4().to_string().to_uppercase();
         if !st.windows[wi].tabs[ti]
             .root
@@ -1406,48 +1781,46 @@ impl Core {
         }
     }
 
-    /// Creates a tmux window through the gateway and shows it as a tab.
+    /// Creates a tmux window through the gateway and shows it (in the `affinity` window when
+    /// given, else in a new window); returns its tab.
     pub async fn tmux_create_window(
         &self,
         connection_id: &str,
         affinity: Option<&str>,
     ) -> Result<String, proto::tmux_response::Status> {
         use proto::tmux_response::Status;
+        {
+            let mut st = lock(&self.state);
+            let valid = affinity
+                .filter(|a| st.window_index(a).is_some())
+                .map(str::to_owned);
+            if let Some(c) = st.tmux.iter_mut().find(|c| c.id == connection_id) {
+                c.affinity = valid;
+            }
+        }
         let out = self
-            .tmux_command(connection_id, "new-window -P -F '#{window_id}'")
+            .tmux_command(
+                connection_id,
+                "new-window -P -F '#{window_id} #{window_layout}'",
+            )
             .await?
             .ok_or(Status::InvalidRequest)?;
-        let window_number = out
+        let (window, layout) = out
             .lines()
-            .find_map(|l| l.trim().strip_prefix('@').map(str::to_owned))
+            .find_map(|l| l.trim().split_once(' ').filter(|(w, _)| w.starts_with('@')))
             .ok_or(Status::InvalidRequest)?;
-        let gateway_window = {
-            let st = lock(&self.state);
-            let gw = st
-                .tmux
-                .iter()
-                .find(|c| c.id == connection_id)
-                .map(|c| c.gateway.clone());
-            match affinity {
-                Some(a) if st.window_index(a).is_some() => Some(a.to_owned()),
-                _ => gw
-                    .and_then(|g| st.locate(&g))
-                    .map(|(wi, _)| st.windows[wi].id.clone()),
-            }
-        };
-        let launch = Launch {
-            command: None,
-            props: Vec::new(),
-        };
-        self.add_tab(
-            gateway_window.as_deref(),
-            None,
-            true,
-            &launch,
-            Some((connection_id.to_owned(), window_number)),
-        )
-        .map(|(_, tab, _)| tab)
-        .map_err(|_| Status::InvalidRequest)
+        self.ensure_tmux_window(connection_id, window, layout);
+        let number = window.trim_start_matches('@');
+        let st = lock(&self.state);
+        st.windows
+            .iter()
+            .flat_map(|w| w.tabs.iter())
+            .find(|t| {
+                t.tmux_connection_id.as_deref() == Some(connection_id)
+                    && t.tmux_window_id.as_deref() == Some(number)
+            })
+            .map(|t| t.id.clone())
+            .ok_or(Status::InvalidRequest)
     }
 
     /// The tmux connection the active session belongs to (as gateway or tmux tab).
@@ -1486,6 +1859,29 @@ mod tests {
         let mut v = Vec::new();
         n.sessions(&mut v);
         v
+    }
+
+    #[test]
+    fn tmux_layouts_parse_into_trees() {
+        assert_eq!(
+            parse_tmux_layout("bb62,80x24,0,0,3"),
+            Some(TmuxCell::Pane("%3".into()))
+        );
+        let l =
+            parse_tmux_layout("b25d,80x24,0,0{40x24,0,0,1,39x24,41,0[39x12,41,0,2,39x11,41,13,4]}")
+                .expect("layout");
+        let mut panes = Vec::new();
+        l.panes(&mut panes);
+        assert_eq!(panes, ["%1", "%2", "%4"]);
+        assert!(matches!(
+            l,
+            TmuxCell::Split {
+                side_by_side: true,
+                ..
+            }
+        ));
+        assert_eq!(parse_tmux_layout("b25d,80x24,0,0{40x24,0,0,1"), None);
+        assert_eq!(parse_tmux_layout("junk"), None);
     }
 
     #[test]
