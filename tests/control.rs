@@ -143,6 +143,42 @@ async fn watching_a_session_streams_lines_and_ends_when_the_pane_dies() {
     .await
     .unwrap();
     assert!(reason.unwrap_or_default().contains("closed"));
+    // The stream ends after its reason.
+    let end = tokio::time::timeout(termloom_tests::timeout(), second.next())
+        .await
+        .unwrap();
+    assert!(end.is_none(), "{end:?}");
+    // A pane killed from outside termloom (tmux kill-pane) while watched: its stream ends too,
+    // with a reason naming the pane.
+    let victim = t
+        .create_session(&SessionSpec {
+            name: Some("victim".into()),
+            workspace: Some("ws".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let v = t.session(&Target::Name("victim".into())).await.unwrap();
+    let mut raw = v.subscribe().await.unwrap();
+    srv.tmux(&["kill-pane", "-t", &victim.native.id]);
+    let events = tokio::time::timeout(termloom_tests::timeout(), async {
+        let mut events = Vec::new();
+        while let Some(ev) = raw.next().await {
+            events.push(ev);
+        }
+        events
+    })
+    .await
+    .expect("the stream of a killed pane ends");
+    match events.last() {
+        Some(termloom_core::OutputEvent::Closed { reason }) => {
+            assert!(
+                reason.contains(&victim.native.id) && reason.contains("closed"),
+                "{reason}"
+            );
+        }
+        other => panic!("the stream ended without a reason: {other:?}"),
+    }
     // The other pane of the workspace is untouched.
     assert!(
         t.list_sessions()

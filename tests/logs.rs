@@ -317,8 +317,42 @@ const FLOOD_TEXT: &str = ": the quick brown fox jumps over the lazy dog, again a
 
 /// A pane printing 50 MB as fast as it can, watched by another subscriber too: the process grows by
 /// less than 50 MB and the log has every line, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+///
+/// The memory measure must see the flood alone, and the other tests of this binary run in the
+/// same process at the same time: the flood runs in a process of its own (this test binary,
+/// filtered to [`flood_in_its_own_process`]), which must pass.
+#[tokio::test]
 async fn a_50_mb_flood_loses_no_line_and_keeps_memory_bounded() {
+    const CHILD: &str = "logs::flood_in_its_own_process";
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = tokio::process::Command::new(exe)
+        .args([
+            CHILD,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run the flood in a process of its own");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = stderr.lines().find(|l| l.starts_with("flood: "));
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the flood failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    eprintln!("{}", summary.unwrap_or("flood: no summary"));
+}
+
+/// The body of [`a_50_mb_flood_loses_no_line_and_keeps_memory_bounded`], run in a process of
+/// its own by that test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run in a process of its own by logs::a_50_mb_flood_loses_no_line_and_keeps_memory_bounded"]
+async fn flood_in_its_own_process() {
     // 640,000 numbered lines of 72-79 bytes: 50.6 MB.
     const N: u64 = 640_000;
     let srv = TmuxServer::start();

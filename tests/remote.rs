@@ -483,3 +483,256 @@ async fn the_cli_takes_host_and_ssh_config() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach"), "{err}");
 }
+
+/// A person's tmux client on a pty (`script`), attached to a workspace; killed when dropped.
+struct PtyClient(std::process::Child);
+
+impl Drop for PtyClient {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The people's terminals (not control-mode clients) attached to workspace `ws`.
+fn people(srv: &TmuxServer, ws: &str) -> usize {
+    srv.tmux(&[
+        "list-clients",
+        "-t",
+        &format!("={ws}:"),
+        "-F",
+        "#{client_control_mode}",
+    ])
+    .lines()
+    .filter(|l| *l == "0")
+    .count()
+}
+
+/// (pane name, pane id, pid, current command) of every pane of `ws`, sorted by name.
+fn project_panes(srv: &TmuxServer, ws: &str) -> Vec<(String, String, u32, String)> {
+    let mut v: Vec<(String, String, u32, String)> = srv
+        .tmux(&[
+            "list-panes",
+            "-s",
+            "-t",
+            &format!("={ws}"),
+            "-F",
+            "#{@termloom_name}\u{1f}#{pane_id}\u{1f}#{pane_pid}\u{1f}#{pane_current_command}",
+        ])
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\u{1f}').collect();
+            (
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].parse().unwrap(),
+                f[3].to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_project_with_a_host_opens_and_closes_through_ssh() {
+    use termloom_tests::wait_until_blocking;
+    let (srv, sshd) = setup();
+    // The tmux server runs with the test's environment (HOME, shell): started here, reached
+    // through ssh by the CLI.
+    srv.tmux(&["new-session", "-d", "-s", "keep"]);
+    let config = srv.dir().join("config");
+    std::fs::create_dir_all(config.join("projects")).unwrap();
+    let log = srv.dir().join("ran.log");
+    std::fs::write(
+        config.join("projects").join("rp.yaml"),
+        format!(
+            "name: rp\nhost: {HOST}\nwindows:\n  - name: w\n    panes:\n      - name: long\n        \
+             command: sleep 1000\n      - name: count\n        command: \"echo ran >> '{}'\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let out = srv
+            .cli()
+            .env("TERMLOOM_CONFIG_DIR", &config)
+            .env("TERMLOOM_SSH_CONFIG", &sshd.config)
+            .env("XDG_RUNTIME_DIR", sshd.runtime_dir())
+            .arg("--json")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run termloom");
+        assert!(
+            out.status.success(),
+            "termloom {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            sshd.log()
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let accepted = || sshd.log().matches("Accepted publickey").count();
+    let before_open = accepted();
+
+    // No --host: the project's `host:` selects ssh.
+    let first = cli(&["project", "open", "rp"]);
+    assert_eq!(first["created_workspace"], true, "{first}");
+    assert_eq!(first["created"], 2, "{first}");
+    assert!(accepted() > before_open, "open went through ssh");
+    wait_until_blocking("sleep to run in the remote pane", || {
+        let p = project_panes(&srv, "rp");
+        (p.len() == 2 && p.iter().any(|x| x.0 == "rp/long" && x.3 == "sleep")).then_some(())
+    });
+    wait_until_blocking("the count command to run", || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|t| t.lines().any(|l| l == "ran"))
+    });
+    let before = project_panes(&srv, "rp");
+    // The panes carry termloom ids (tagged through ssh).
+    let ids = srv.tmux(&["list-panes", "-s", "-t", "=rp", "-F", "#{@termloom_id}"]);
+    assert_eq!(
+        ids.lines().filter(|l| l.len() == 36).count(),
+        2,
+        "ids: {ids}"
+    );
+
+    // A second open finds everything and changes nothing.
+    let second = cli(&["project", "open", "rp"]);
+    assert_eq!(second["created_workspace"], false, "{second}");
+    assert_eq!(
+        (second["created"].as_u64(), second["found"].as_u64()),
+        (Some(0), Some(2)),
+        "{second}"
+    );
+    assert_eq!(project_panes(&srv, "rp"), before);
+    // `show` looks on the project's host; `ls` on the terminal given (`--host`).
+    let shown = cli(&["project", "show", "rp"]);
+    assert_eq!(shown["status"]["open"], true, "{shown}");
+    let ls = cli(&["--host", HOST, "project", "ls"]);
+    assert_eq!(ls[0]["name"], "rp", "{ls}");
+    assert_eq!(ls[0]["status"]["open"], true, "{ls}");
+
+    // Close detaches the person's terminal and keeps every process.
+    let line = format!("tmux -S '{}' attach-session -t '=rp'", srv.socket.display());
+    let mut client = PtyClient(
+        std::process::Command::new("script")
+            .args(["-q", "-f", "-e", "-c", &line, "/dev/null"])
+            .envs(srv.env())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("script (util-linux) runs a tmux client on a pty"),
+    );
+    wait_until_blocking("a client to attach", || {
+        (people(&srv, "rp") == 1).then_some(())
+    });
+    let closed = cli(&["project", "close", "rp"]);
+    assert_eq!(closed["was_open"], true, "{closed}");
+    assert_eq!(closed["detached"], 1, "{closed}");
+    assert_eq!(closed["sessions"], 2, "{closed}");
+    wait_until_blocking("the client to detach", || {
+        matches!(client.0.try_wait(), Ok(Some(_))).then_some(())
+    });
+    let after = project_panes(&srv, "rp");
+    assert_eq!(after, before, "same panes, pids and commands after close");
+    for p in &after {
+        assert!(Path::new(&format!("/proc/{}", p.2)).exists(), "{p:?} alive");
+    }
+    // Reopening attaches to the same panes; the command ran once.
+    let again = cli(&["project", "open", "rp"]);
+    assert_eq!(again["created"], 0, "{again}");
+    assert_eq!(project_panes(&srv, "rp"), before);
+    let count_pane = &before.iter().find(|p| p.0 == "rp/count").unwrap().1;
+    srv.tmux(&[
+        "send-keys",
+        "-t",
+        count_pane,
+        "-l",
+        "--",
+        &format!("echo synced >> '{}'", log.display()),
+    ]);
+    srv.tmux(&["send-keys", "-t", count_pane, "Enter"]);
+    let text = wait_until_blocking("the sync line", || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|t| t.contains("synced"))
+    });
+    assert_eq!(text.lines().filter(|l| *l == "ran").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn the_mcp_server_reaches_only_allowed_hosts_through_ssh() {
+    use crate::mcp::{err, mcp_command, ok, read_until, start_with};
+    use serde_json::json;
+    let (srv, sshd) = setup();
+    srv.tmux(&["new-session", "-d", "-s", "keep"]);
+    let cfg = sshd.config.to_string_lossy().into_owned();
+    let mut cmd = mcp_command(&srv, &["--allow-host", "tlt*", "--ssh-config", &cfg]);
+    cmd.env("XDG_RUNTIME_DIR", sshd.runtime_dir());
+    let c = start_with(cmd).await;
+    let accepted = || sshd.log().matches("Accepted publickey").count();
+    assert_eq!(accepted(), 0);
+    let made = ok(
+        &c,
+        "create_session",
+        json!({"name": "viassh", "workspace": "mw", "host": HOST}),
+    )
+    .await;
+    assert!(accepted() > 0, "the session was made through ssh");
+    let id = made["id"]
+        .as_str()
+        .or_else(|| made["session"]["id"].as_str())
+        .unwrap_or_else(|| panic!("no id in {made}"))
+        .to_string();
+    let listed = ok(&c, "list_sessions", json!({"host": HOST})).await;
+    let text = listed.to_string();
+    assert!(text.contains(&id) && text.contains(HOST), "{text}");
+    ok(
+        &c,
+        "send_text",
+        json!({"session": id, "host": HOST, "text": "echo mcp-ssh-$((5*5))"}),
+    )
+    .await;
+    let out = wait_until("the output read back through ssh", || async {
+        let v = ok(
+            &c,
+            "read_output",
+            json!({"session": id, "host": HOST, "lines": 50}),
+        )
+        .await;
+        let t = v["text"].as_str().unwrap_or_default().to_string();
+        t.contains("mcp-ssh-25").then_some(t)
+    })
+    .await;
+    assert!(out.contains("mcp-ssh-25"));
+    // The same pane, seen locally (the remote host is this machine).
+    read_until(&c, &id, "the pane seen locally", |t| {
+        t.contains("mcp-ssh-25")
+    })
+    .await;
+
+    // Hosts the person did not allow are refused before ssh runs: the closed port would give
+    // "cannot reach", the bad key "refused authentication".
+    let n = accepted();
+    for host in [CLOSED_HOST, BAD_KEY_HOST, "127.0.0.1", "-oProxyCommand=id"] {
+        let e = err(&c, "list_sessions", json!({"host": host})).await;
+        assert!(
+            e.contains("refused") && e.contains("tlt*") && !e.contains("cannot reach"),
+            "{host}: {e}"
+        );
+    }
+    assert_eq!(accepted(), n, "no connection was made for a refused host");
+    c.cancel().await.unwrap();
+
+    // And without --allow-host, no host at all.
+    let mut cmd = mcp_command(&srv, &["--ssh-config", &cfg]);
+    cmd.env("XDG_RUNTIME_DIR", sshd.runtime_dir());
+    let c = start_with(cmd).await;
+    let e = err(&c, "list_sessions", json!({"host": HOST})).await;
+    assert!(e.contains("refused") && e.contains("--allow-host"), "{e}");
+    c.cancel().await.unwrap();
+}

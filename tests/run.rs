@@ -218,7 +218,15 @@ async fn multi_line_commands_and_heredocs() {
     assert_eq!(r.output, "literal $HOME\n  indented\nafter", "{r:?}");
     let r = run(&s, "for i in 1 2 3; do\n  echo \"n=$i\"\ndone").await;
     assert_eq!(r.output, "n=1\nn=2\nn=3");
+    // Multi-line text goes through a tmux paste buffer: every byte arrives as typed.
+    let r = run(&s, HOSTILE_HEREDOC).await;
+    assert_eq!(r.output, HOSTILE_LINE, "{r:?}");
 }
+
+/// A line that tmux's command parser, formats or argv handling would change if any of them saw it
+/// unquoted.
+const HOSTILE_LINE: &str = "~x ; \"q\" 'a' \\b $HOME #{pane_id} #(id) é✓ ;";
+const HOSTILE_HEREDOC: &str = "cat <<'EOF'\n~x ; \"q\" 'a' \\b $HOME #{pane_id} #(id) é✓ ;\nEOF";
 
 #[tokio::test]
 async fn cd_in_one_run_persists_into_the_next_and_status_follows() {
@@ -360,6 +368,8 @@ async fn marker_suite(s: &Arc<dyn Session>) {
     }
     let r = run(s, "cat <<EOF\nhere $((6*7))\nEOF\necho tail").await;
     assert_eq!(r.output, "here 42\ntail", "{r:?}");
+    let r = run(s, HOSTILE_HEREDOC).await;
+    assert_eq!(r.output, HOSTILE_LINE, "{r:?}");
     let r = run(s, "echo x\necho y\nexit_3() { return 3; }\nexit_3").await;
     assert_eq!((r.exit_code, r.output.as_str()), (Some(3), "x\ny"));
     run(s, "cd /tmp").await;

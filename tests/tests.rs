@@ -7,6 +7,8 @@ mod iterm;
 mod logs;
 mod mcp;
 mod projects;
+mod projects_iterm;
+mod reliability;
 mod remote;
 mod run;
 mod tmux_backend;

@@ -2,7 +2,7 @@
 //! and search.
 
 use termloom_core::{CaptureOpts, Error, ReadRange, SearchOpts, SendOpts, Session};
-use termloom_tests::TmuxServer;
+use termloom_tests::{TmuxServer, wait_until};
 
 use crate::tmux_backend::{everything, new_session, tail, wait_line, wait_prompt};
 
@@ -145,9 +145,16 @@ async fn wrapped_lines_are_joined_on_request() {
     s.send_text(&format!("echo {long}"), SendOpts::default())
         .await
         .unwrap();
-    wait_prompt(s.as_ref()).await;
-    // The echoed command line wraps too; the output is the line that starts the alphabet.
-    let split = s.capture(&everything()).await.unwrap();
+    // Until the output's first row and then a prompt are on the screen (right after the send,
+    // the screen may still show the prompt from before the line was typed). The echoed command
+    // line wraps too; the output is the row that starts the alphabet.
+    let split = wait_until("the output and a prompt after it", || async {
+        let c = s.capture(&everything()).await.ok()?;
+        let lines: Vec<&str> = c.text.lines().collect();
+        let at = lines.iter().position(|l| *l == &long[..80])?;
+        (lines.last() == Some(&"$") && lines.len() > at + 3).then_some(c)
+    })
+    .await;
     let lines: Vec<&str> = split.text.lines().collect();
     let at = lines
         .iter()
@@ -426,4 +433,112 @@ async fn search_gives_context_and_absolute_line_numbers() {
         Err(Error::InvalidRegex { pattern, .. }) => assert_eq!(pattern, "(unclosed"),
         other => panic!("{other:?}"),
     }
+}
+
+/// A read of more lines than `spawn_read_lines` on a control-mode terminal runs a one-shot
+/// `tmux capture-pane` instead of going through the control client: the text (plain, ANSI,
+/// joined), the numbering and the cursor are exactly what control mode returns, and small reads
+/// still go through the control client.
+#[tokio::test]
+async fn large_reads_through_a_spawned_capture_match_control_mode() {
+    use termloom_core::{Capture, RunOpts, Target, Terminal};
+    use termloom_tmux::{TmuxOptions, TmuxTerminal};
+    let srv = TmuxServer::start();
+    // A tmux that notes every process started, then runs the real one.
+    let calls = srv.dir().join("calls.log");
+    let wrapper = srv.dir().join("tmux-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec tmux \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let terminal = |spawn_read_lines: u64| {
+        TmuxTerminal::new(TmuxOptions {
+            control: true,
+            tmux_bin: wrapper.clone(),
+            spawn_read_lines,
+            ..srv.options()
+        })
+    };
+    let control_only = terminal(u64::MAX);
+    let (_, s) = new_session(&control_only, "w", "big").await;
+    // 6,000 lines with wide characters, colours, trailing spaces and a wrapped line.
+    let fill = s
+        .run(&RunOpts {
+            max_lines: Some(5),
+            timeout: termloom_tests::timeout(),
+            ..RunOpts::new(
+                "seq -f 'n %.0f é✓ 日本  trailing  ' 1 6000; printf '\\033[1;31mred\\033[0m x\\n'; \
+                 printf 'w%.0s' $(seq 1 200); echo",
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(fill.exit_code, Some(0), "{fill:?}");
+    let cursor = s.capture(&tail(3)).await.unwrap().cursor;
+    s.run(&RunOpts::new("seq 1 3")).await.unwrap();
+    let spawned = terminal(1000);
+    let big = spawned.session(&Target::Name("big".into())).await.unwrap();
+    let reads = [
+        everything(),
+        CaptureOpts {
+            ansi: true,
+            ..everything()
+        },
+        CaptureOpts {
+            join_wrapped: true,
+            ..everything()
+        },
+        CaptureOpts {
+            max_lines: Some(50),
+            ..tail(5000)
+        },
+        CaptureOpts {
+            range: ReadRange::Since(cursor),
+            ..Default::default()
+        },
+    ];
+    for opts in &reads {
+        std::fs::write(&calls, "").unwrap();
+        let want: Capture = s.capture(opts).await.unwrap();
+        assert!(
+            !std::fs::read_to_string(&calls)
+                .unwrap()
+                .contains("capture-pane"),
+            "control mode spawned a capture: {opts:?}"
+        );
+        let got: Capture = big.capture(opts).await.unwrap();
+        let spawned_calls = std::fs::read_to_string(&calls).unwrap();
+        assert!(
+            spawned_calls.contains("capture-pane"),
+            "no capture-pane was spawned for {opts:?}: {spawned_calls:?}"
+        );
+        assert_eq!(got, want, "{opts:?}");
+    }
+    // The content really is there: a sample of what was compared.
+    let all = big.capture(&reads[0]).await.unwrap();
+    assert!(
+        all.text.contains("\nn 4321 é✓ 日本  trailing\n"),
+        "{:?}",
+        all.text.chars().take(300).collect::<String>()
+    );
+    let ansi = big.capture(&reads[1]).await.unwrap();
+    assert!(ansi.text.contains("\u{1b}[1m") || ansi.text.contains(";31m"));
+    assert!(
+        big.capture(&reads[2])
+            .await
+            .unwrap()
+            .text
+            .contains(&"w".repeat(200))
+    );
+    // A small read stays on the control client.
+    std::fs::write(&calls, "").unwrap();
+    assert_eq!(big.capture(&tail(3)).await.unwrap().text, "2\n3\n$");
+    let after = std::fs::read_to_string(&calls).unwrap();
+    assert!(!after.contains("capture-pane"), "{after:?}");
 }

@@ -4,9 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use termloom_core::{CaptureOpts, ReadRange, RunOpts, SendOpts, SessionSpec, Target, Terminal};
+use futures_util::StreamExt;
+use termloom_core::{
+    CaptureOpts, OutputEvent, ReadRange, RunOpts, SendOpts, Session, SessionSpec, Target, Terminal,
+};
 use termloom_tmux::{TmuxOptions, TmuxTerminal};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -129,6 +133,49 @@ impl RawControl {
     }
 }
 
+/// A raw control client that receives output (attached with `ignore-size`): the floor for `run`,
+/// typing a command and waiting for its end mark with nothing of termloom in between.
+pub struct RawOutput {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl RawOutput {
+    pub async fn attach(socket: &Path, session: &str) -> Result<Self> {
+        let mut child = tokio::process::Command::new("tmux")
+            .arg("-S")
+            .arg(socket)
+            .args(["-C", "attach", "-f", "ignore-size", "-t", session])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().context("stdin")?;
+        let lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        Ok(RawOutput {
+            _child: child,
+            stdin,
+            lines,
+        })
+    }
+
+    /// Types `text` + Enter into `pane` with one control line and reads until the pane's output
+    /// holds an OSC 133 `D` mark (octal-escaped in `%output`).
+    pub async fn type_until_end_mark(&mut self, pane: &str, text: &str) -> Result<()> {
+        let line = format!("send-keys -t '{pane}' -l -- '{text}' ; send-keys -t '{pane}' Enter\n");
+        self.stdin.write_all(line.as_bytes()).await?;
+        let prefix = format!("%output {pane} ");
+        while let Some(l) = self.lines.next_line().await? {
+            if l.starts_with(&prefix) && l.contains("]133;D") {
+                return Ok(());
+            }
+        }
+        bail!("tmux -C ended")
+    }
+}
+
 pub async fn run(cfg: &Config) -> Result<Section> {
     let srv = PrivateServer::new()?;
     let control = TmuxTerminal::new(srv.options(true));
@@ -244,9 +291,9 @@ pub async fn run(cfg: &Config) -> Result<Section> {
             let probe = rs.run(&RunOpts::new("true")).await;
             match probe {
                 Ok(first) => {
-                    for (name, cmd) in [
-                        ("run(\"true\") end to end", "true"),
-                        ("run(\"echo X\") end to end", "echo X"),
+                    for (name, cmd, want) in [
+                        ("run(\"true\") end to end", "true", ""),
+                        ("run(\"echo X\") end to end", "echo X", "X"),
                     ] {
                         let rs = rs.clone();
                         let mut row = measure(cfg, name, |_| {
@@ -254,9 +301,10 @@ pub async fn run(cfg: &Config) -> Result<Section> {
                             async move {
                                 let r = rs.run(&RunOpts::new(cmd)).await?;
                                 anyhow::ensure!(
-                                    r.exit_code == Some(0),
-                                    "exit code {:?}",
-                                    r.exit_code
+                                    r.exit_code == Some(0) && r.output == want,
+                                    "exit code {:?}, output {:?}",
+                                    r.exit_code,
+                                    r.output
                                 );
                                 Ok(())
                             }
@@ -265,6 +313,26 @@ pub async fn run(cfg: &Config) -> Result<Section> {
                         row.note = format!("strategy: {}", first.strategy);
                         rows.push(row);
                     }
+                    let run_pane = runinfo.native.id.clone();
+                    let mut floor = RawOutput::attach(&srv.socket, "=bench").await?;
+                    let floor_row = {
+                        let floor = Arc::new(tokio::sync::Mutex::new(&mut floor));
+                        measure(
+                            cfg,
+                            "floor for run: raw `tmux -C` types `echo X` + Enter, waits for its D mark",
+                            |_| {
+                                let floor = floor.clone();
+                                let pane = run_pane.clone();
+                                async move {
+                                    floor.lock().await.type_until_end_mark(&pane, "echo X").await
+                                }
+                            },
+                        )
+                        .await?
+                    };
+                    rows.push(floor_row);
+                    drop(floor);
+                    rows.extend(run_phases(cfg, rs.clone()).await?);
                 }
                 Err(e) => eprintln!("run not measured: {e}"),
             }
@@ -272,10 +340,11 @@ pub async fn run(cfg: &Config) -> Result<Section> {
         Err(e) => eprintln!("run not measured: {e}"),
     }
     let _ = pane;
+    rows.extend(big_reads(cfg, &srv).await?);
     let spawn_p50 = rows[0].p50_ms;
     let raw_p50 = rows[1].p50_ms;
     for r in rows.iter_mut().skip(2) {
-        if r.name.contains("round trip") {
+        if r.name.contains("control-mode round trip") {
             r.note = format!(
                 "{:.0}x faster than spawning; {:.2}x the raw tmux -C floor",
                 spawn_p50 / r.p50_ms,
@@ -283,9 +352,209 @@ pub async fn run(cfg: &Config) -> Result<Section> {
             );
         }
     }
+    let floor = rows
+        .iter()
+        .find(|r| r.name.starts_with("floor for run"))
+        .map(|r| r.p50_ms);
+    if let Some(floor) = floor {
+        for r in rows
+            .iter_mut()
+            .filter(|r| r.name.starts_with("run(\"echo X\")"))
+        {
+            let extra = format!(
+                "{:+.2} ms over the floor for run ({:.1}x)",
+                r.p50_ms - floor,
+                r.p50_ms / floor
+            );
+            r.note = if r.note.is_empty() {
+                extra
+            } else {
+                format!("{}; {extra}", r.note)
+            };
+        }
+    }
     Ok(Section {
         title: "tmux transport (private server, one pane)".into(),
         rows,
         facts: vec![],
     })
+}
+
+/// A row from durations measured elsewhere.
+fn row_from(name: &str, mut times: Vec<Duration>, note: &str) -> Row {
+    times.sort();
+    let pct = |p: f64| {
+        if times.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((times.len() as f64 - 1.0) * p).round() as usize;
+        times[i].as_secs_f64() * 1000.0
+    };
+    Row {
+        name: name.to_string(),
+        p50_ms: pct(0.5),
+        p95_ms: pct(0.95),
+        p99_ms: pct(0.99),
+        n: times.len(),
+        note: note.to_string(),
+    }
+}
+
+/// Where the time of `run("echo X")` goes: a second subscriber to the pane's output stamps the
+/// arrival of the OSC 133 `C` (command started) and `D` (command ended) marks while runs are
+/// called back to back. Phases: the call until `C` (checking the pane, choosing the strategy,
+/// typing the line, the shell reading it), `C` until `D` (the command and the shell's prompt
+/// hooks), `D` until the result is returned (termloom noticing the mark and rendering the output).
+async fn run_phases(cfg: &Config, rs: Arc<dyn Session>) -> Result<Vec<Row>> {
+    const PAT: &[u8] = b"\x1b]133;";
+    let mut stream = rs.subscribe().await?;
+    let marks: Arc<std::sync::Mutex<Vec<(u8, Instant)>>> = Arc::default();
+    let stamps = marks.clone();
+    let reader = tokio::spawn(async move {
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(ev) = stream.next().await {
+            let OutputEvent::Output(b) = ev else { continue };
+            let now = Instant::now();
+            buf.extend_from_slice(&b);
+            let mut start = 0;
+            let keep_from = loop {
+                match buf[start..].windows(PAT.len()).position(|w| w == PAT) {
+                    Some(p) => {
+                        let at = start + p + PAT.len();
+                        let Some(&kind) = buf.get(at) else {
+                            break start + p;
+                        };
+                        if matches!(kind, b'C' | b'D')
+                            && let Ok(mut m) = stamps.lock()
+                        {
+                            m.push((kind, now));
+                        }
+                        start = at;
+                    }
+                    None => break buf.len().saturating_sub(PAT.len() - 1).max(start),
+                }
+            };
+            buf.drain(..keep_from);
+        }
+    });
+    let (mut to_c, mut c_to_d, mut d_to_ret, mut total) = (vec![], vec![], vec![], vec![]);
+    for i in 0..cfg.warmup + cfg.iterations {
+        if let Ok(mut m) = marks.lock() {
+            m.clear();
+        }
+        let t0 = Instant::now();
+        let r = rs.run(&RunOpts::new("echo X")).await?;
+        let t1 = Instant::now();
+        anyhow::ensure!(r.exit_code == Some(0) && r.output == "X", "{r:?}");
+        // The second subscriber may be scheduled after the run returned: wait for its D.
+        let limit = Instant::now() + Duration::from_secs(2);
+        let (c, d) = loop {
+            let found = marks.lock().ok().and_then(|m| {
+                let c = m.iter().find(|(k, t)| *k == b'C' && *t >= t0)?.1;
+                let d = m.iter().find(|(k, t)| *k == b'D' && *t >= c)?.1;
+                Some((c, d))
+            });
+            if let Some(f) = found {
+                break f;
+            }
+            anyhow::ensure!(Instant::now() < limit, "no C and D marks seen for run {i}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        if i >= cfg.warmup {
+            to_c.push(c - t0);
+            c_to_d.push(d - c);
+            d_to_ret.push(t1.saturating_duration_since(d));
+            total.push(t1 - t0);
+        }
+    }
+    reader.abort();
+    let note = "marks stamped by a second subscriber of the pane's output";
+    Ok(vec![
+        row_from("run(\"echo X\") traced: whole call", total, ""),
+        row_from(
+            "  phase: call → C mark (check pane, choose strategy, type, shell reads the line)",
+            to_c,
+            note,
+        ),
+        row_from(
+            "  phase: C → D mark (the command and the shell's prompt hooks)",
+            c_to_d,
+            note,
+        ),
+        row_from(
+            "  phase: D mark → result returned",
+            d_to_ret,
+            "0 when the second subscriber was scheduled after the run returned",
+        ),
+    ])
+}
+
+/// Large reads: the same `capture` of the last N lines through the control-mode client and
+/// through a spawned `tmux capture-pane` (`TmuxOptions::spawn_read_lines` forced to either side),
+/// in a pane holding 100,000 lines of 55 bytes (5.5 MB), to place the default threshold.
+async fn big_reads(cfg: &Config, srv: &PrivateServer) -> Result<Vec<Row>> {
+    const LINES: u64 = 100_000;
+    let with = |spawn_read_lines: u64| {
+        TmuxTerminal::new(TmuxOptions {
+            history_limit: 120_000,
+            spawn_read_lines,
+            ..srv.options(true)
+        })
+    };
+    let control_only = with(u64::MAX);
+    let spawned = with(0);
+    let info = control_only
+        .create_session(&SessionSpec {
+            name: Some("big".into()),
+            workspace: Some("big".into()),
+            ..Default::default()
+        })
+        .await?;
+    let target = Target::Native(info.native.clone());
+    let s = control_only.session(&target).await?;
+    let fill = s
+        .run(&RunOpts {
+            max_lines: Some(10),
+            timeout: Duration::from_secs(120),
+            ..RunOpts::new(format!(
+                "seq -f '%07.0f the quick brown fox jumps over the lazy dog.' 1 {LINES}"
+            ))
+        })
+        .await?;
+    anyhow::ensure!(fill.exit_code == Some(0), "filling the pane: {fill:?}");
+    let sessions = [
+        ("control mode", s),
+        ("spawned capture-pane", spawned.session(&target).await?),
+    ];
+    let small = Config {
+        iterations: cfg.iterations.clamp(1, 30),
+        warmup: cfg.warmup.clamp(1, 3),
+    };
+    let mut rows = Vec::new();
+    for n in [1_000usize, 5_000, 10_000, 20_000, 50_000, 100_000] {
+        let mut pair = Vec::new();
+        for (how, s) in &sessions {
+            let s = s.clone();
+            let row = measure(&small, &format!("read the last {n} lines ({how})"), |_| {
+                let s = s.clone();
+                async move {
+                    let c = s
+                        .capture(&CaptureOpts {
+                            range: ReadRange::Tail(n),
+                            max_lines: Some(usize::MAX),
+                            ..Default::default()
+                        })
+                        .await?;
+                    anyhow::ensure!(c.text.lines().count() >= n.min(LINES as usize));
+                    Ok(())
+                }
+            })
+            .await?;
+            pair.push(row);
+        }
+        let ratio = pair[0].p50_ms / pair[1].p50_ms;
+        pair[1].note = format!("{ratio:.2}x as fast as control mode");
+        rows.extend(pair);
+    }
+    Ok(rows)
 }

@@ -62,6 +62,10 @@ pub struct TmuxOptions {
     /// Where the integration scripts are written (and panes keep their state files); `None` =
     /// `shell-integration` in the state dir.
     pub integration_dir: Option<PathBuf>,
+    /// With `control` on, a read of more lines than this runs a one-shot `tmux capture-pane`
+    /// (spawned, or over ssh) instead of pulling megabytes through the control-mode client, which
+    /// is slower for large reads. `u64::MAX`: always control mode; `0`: always spawned.
+    pub spawn_read_lines: u64,
 }
 
 /// How termloom runs ssh for a remote host ([`TmuxOptions::host`]).
@@ -110,9 +114,13 @@ impl Default for TmuxOptions {
             ssh: SshOptions::default(),
             integration: true,
             integration_dir: None,
+            spawn_read_lines: DEFAULT_SPAWN_READ_LINES,
         }
     }
 }
+
+/// [`TmuxOptions::spawn_read_lines`] by default (see the tmux section of BENCHMARKS.md).
+pub const DEFAULT_SPAWN_READ_LINES: u64 = 20_000;
 
 /// The environment variable naming a socket path (like `-S`).
 pub const SOCKET_ENV: &str = "TERMLOOM_TMUX_SOCKET";
@@ -314,10 +322,34 @@ impl TmuxClient {
 
     /// Runs one command list and returns its stdout.
     pub async fn run(&self, args: Vec<String>) -> Result<String, TmuxError> {
+        // argv cannot carry a NUL, and tmux's command parser (control mode) would cut the word at
+        // it and run the command with what is left (a `-c` dir `a\0b` became `a`): refuse it.
+        if args.iter().any(|a| a.contains('\0')) {
+            return Err(TmuxError::CommandFailed {
+                command: describe(&args),
+                stderr: "an argument contains a NUL byte, which tmux cannot take".into(),
+            });
+        }
         if let Some(ct) = &self.control {
             let no_start = self.version().await? >= (3, 2);
             match ct.connection(no_start).await {
-                Ok(conn) => return ct.run_on(&conn, &args).await,
+                Ok(conn) => {
+                    let r = ct.run_on(&conn, &args).await;
+                    // Detached between calls (its session was destroyed, and the reply to the
+                    // kill came before the `%exit`): this request never ran; send it again on a
+                    // new client.
+                    // With no server left (that was its last session), spawning answers.
+                    if let Err(TmuxError::ConnectionLost(_)) = &r
+                        && conn.was_detached()
+                        && !self.opts.is_remote()
+                    {
+                        if let Ok(again) = ct.connection(no_start).await {
+                            return ct.run_on(&again, &args).await;
+                        }
+                    } else {
+                        return r;
+                    }
+                }
                 // ssh itself failed (unreachable, refused, dropped): spawning would fail the same way.
                 Err(
                     e @ (TmuxError::ConnectionLost(_)

@@ -18,8 +18,25 @@ pub fn escape_arg(arg: &str) -> String {
 /// An argument that tmux expands as a format (`new-session -s`, `-n`, `-c`, `select-pane -T`,
 /// `rename-window`), made literal: `#` doubled, so `#{…}` stays text and `#(…)` never runs a
 /// shell command. Names and paths go through here; termloom's own `-F` formats do not.
+///
+/// A run of `#` right before `[` is left as it is: tmux copies such a run verbatim (it is a
+/// style, `#[fg=red]`, for drawing), so doubling it would change the name (`#[x]##` became
+/// `##[x]##` and no exact target matched it).
 pub fn format_literal(s: &str) -> String {
-    s.replace('#', "##")
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut run = 0usize;
+    for c in s.chars() {
+        if c == '#' {
+            run += 1;
+            continue;
+        }
+        let n = if c == '[' { run } else { run * 2 };
+        out.extend(std::iter::repeat_n('#', n));
+        run = 0;
+        out.push(c);
+    }
+    out.extend(std::iter::repeat_n('#', run * 2));
+    out
 }
 
 /// The separator between two commands in one tmux invocation.
@@ -193,6 +210,8 @@ mod tests {
     fn format_text_is_made_literal() {
         assert_eq!(format_literal("#(rm x) #{h} ## a"), "##(rm x) ##{h} #### a");
         assert_eq!(format_literal("plain"), "plain");
+        assert_eq!(format_literal("#[fg=red]##"), "#[fg=red]####");
+        assert_eq!(format_literal("a##[b]#"), "a##[b]##");
     }
 
     #[test]

@@ -370,11 +370,18 @@ impl TmuxSession {
         Ok(st)
     }
 
-    /// Captures tmux lines `start..=end` (tmux numbering: 0 is the top of the screen).
+    /// Captures tmux lines `start..=end` (tmux numbering: 0 is the top of the screen; no `end` =
+    /// the bottom of the screen), about `lines` lines. A large read on a control-mode terminal
+    /// runs a one-shot `tmux capture-pane` ([`TmuxOptions::spawn_read_lines`]): the same command
+    /// and text, but megabytes through a pipe of its own are faster than through the control
+    /// client, and other calls on the control client do not wait behind them.
+    ///
+    /// [`TmuxOptions::spawn_read_lines`]: crate::TmuxOptions::spawn_read_lines
     async fn capture_raw(
         &self,
         start: i64,
         end: Option<i64>,
+        lines: u64,
         opts: &CaptureOpts,
     ) -> Result<Vec<String>> {
         let cmd = Cmd::new("capture-pane")
@@ -388,7 +395,15 @@ impl TmuxSession {
                 end.map(|e| e.to_string())
                     .unwrap_or_else(|| "-".to_string()),
             );
-        let out = self.run(vec![cmd]).await?;
+        let client = self.term.client();
+        let out = if client.control().is_some() && lines > client.options().spawn_read_lines {
+            client
+                .spawn(cmd.into_args(), None)
+                .await
+                .map_err(|e| not_found_as(e.into(), self.gone()))?
+        } else {
+            self.run(vec![cmd]).await?
+        };
         let out = out.strip_suffix('\n').unwrap_or(&out);
         Ok(out.split('\n').map(str::to_string).collect())
     }
@@ -445,6 +460,7 @@ impl TmuxSession {
             .capture_raw(
                 -(hist as i64),
                 None,
+                total,
                 &CaptureOpts {
                     ansi: false,
                     join_wrapped: false,
@@ -463,8 +479,13 @@ impl TmuxSession {
             ),
         };
         let lines: Vec<String> = if opts.ansi || opts.join_wrapped {
-            self.capture_raw(start as i64 - hist as i64, None, opts)
-                .await?
+            self.capture_raw(
+                start as i64 - hist as i64,
+                None,
+                total.saturating_sub(start as u64),
+                opts,
+            )
+            .await?
         } else {
             plain.iter().skip(start).cloned().collect()
         };
@@ -533,7 +554,7 @@ impl Session for TmuxSession {
             ReadRange::Screen => {
                 let st = self.state().await?;
                 let (hist, height) = (st.history, st.height);
-                let lines = self.capture_raw(0, None, opts).await?;
+                let lines = self.capture_raw(0, None, height, opts).await?;
                 Ok(self.finish(lines, hist, hist + height, opts, usize::MAX))
             }
             ReadRange::Tail(n) => {
@@ -541,7 +562,9 @@ impl Session for TmuxSession {
                 let st = self.state().await?;
                 let (hist, height) = (st.history, st.height);
                 let back = (n as u64).min(hist);
-                let mut lines = self.capture_raw(-(back as i64), None, opts).await?;
+                let mut lines = self
+                    .capture_raw(-(back as i64), None, back + height, opts)
+                    .await?;
                 trim_trailing_blank(&mut lines);
                 let drop = lines.len().saturating_sub(n);
                 let first = hist - back + drop as u64;
@@ -567,7 +590,9 @@ impl Session for TmuxSession {
                 }
                 let start = *from as i64 - hist as i64;
                 let end = (*to).min(total - 1) as i64 - hist as i64;
-                let lines = self.capture_raw(start, Some(end), opts).await?;
+                let lines = self
+                    .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
+                    .await?;
                 Ok(self.finish(lines, *from, total, opts, DEFAULT_MAX_LINES))
             }
         }

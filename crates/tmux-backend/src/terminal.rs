@@ -443,8 +443,22 @@ impl TmuxTerminal {
                 .arg(format!("#{{{SAVED_LIMIT}}}")),
         );
         cmds.push(Cmd::new("set-option").arg("-gu").arg(SAVED_LIMIT));
-        // Spawned, so that a server that is not running yet is started by this command.
-        match self.inner.client.spawn(chain(cmds), None).await {
+        // Spawned, so that a server that is not running yet is started by this command. Clients
+        // racing to start the server can see it as gone ("no server running", "server exited
+        // unexpectedly") while another one's start is under way: nothing was created then, so
+        // the list is sent again (a few times, briefly spaced).
+        let argv = chain(cmds);
+        let mut tries = 0u64;
+        let done = loop {
+            match self.inner.client.spawn(argv.clone(), None).await {
+                Err(TmuxError::NoServer(_)) if tries < 8 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
+                }
+                other => break other,
+            }
+        };
+        match done {
             Ok(out) => Self::created_pane(&out).map(Some),
             Err(TmuxError::CommandFailed { stderr, .. })
                 if stderr.contains("duplicate session") =>
@@ -651,6 +665,20 @@ impl Terminal for TmuxTerminal {
             });
         }
         Ok(Arc::new(TmuxSession::new(self.clone(), info.id, pane)))
+    }
+
+    /// The listing that returned `info` read `@termloom_id` on its pane (that is how it got the
+    /// id), and tmux never reuses a `%N` while the server lives; every input and read of
+    /// [`TmuxSession`] re-checks the id in its first command anyway (`state`, `probe`).
+    async fn open_listed(&self, info: &SessionInfo) -> Result<Arc<dyn Session>> {
+        if info.native.backend != BackendKind::Tmux || info.terminal != self.inner.key {
+            return self.open(info).await;
+        }
+        Ok(Arc::new(TmuxSession::new(
+            self.clone(),
+            info.id,
+            info.native.id.clone(),
+        )))
     }
 
     async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {

@@ -54,6 +54,9 @@ struct Pending {
 struct Shared {
     pending: Mutex<VecDeque<Pending>>,
     alive: AtomicBool,
+    /// tmux detached the client (a bare `%exit`: its session was destroyed, say) while the
+    /// server kept running.
+    detached: AtomicBool,
     reason: Mutex<Option<String>>,
     events: broadcast::Sender<Arc<Event>>,
 }
@@ -173,6 +176,7 @@ impl Connection {
         let shared = Arc::new(Shared {
             pending: Mutex::new(VecDeque::new()),
             alive: AtomicBool::new(true),
+            detached: AtomicBool::new(false),
             reason: Mutex::new(None),
             events,
         });
@@ -213,6 +217,9 @@ impl Connection {
                             }
                         }
                         Event::Exit { reason } => {
+                            if reason.is_none() {
+                                reader_shared.detached.store(true, Ordering::SeqCst);
+                            }
                             exit_reason =
                                 Some(reason.unwrap_or_else(|| "tmux control client exited".into()));
                         }
@@ -316,6 +323,13 @@ impl Connection {
     /// Whether the client is still running.
     pub fn is_alive(&self) -> bool {
         self.shared.alive.load(Ordering::SeqCst)
+    }
+
+    /// Whether tmux detached this client with a bare `%exit` (the server still runs): a command
+    /// client attached to a session that was just killed. Requests it had not answered then
+    /// never ran.
+    pub fn was_detached(&self) -> bool {
+        self.shared.detached.load(Ordering::SeqCst)
     }
 
     /// Notifications this client receives.
