@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::stats::{Config, Row, Section, measure};
-use crate::tmux::PrivateServer;
+use crate::tmux::{PrivateServer, RawControl};
 
 /// A minimal MCP client over a child's stdio.
 pub struct RawMcp {
@@ -110,7 +110,7 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn sibling_binary(name: &str) -> Result<PathBuf> {
+pub fn sibling_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let p = exe.parent().context("exe dir")?.join(name);
     anyhow::ensure!(
@@ -121,7 +121,7 @@ fn sibling_binary(name: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
-fn termloom_mcp(srv: &PrivateServer, state: &Path) -> Result<tokio::process::Command> {
+pub fn termloom_mcp(srv: &PrivateServer, state: &Path) -> Result<tokio::process::Command> {
     let mut c = tokio::process::Command::new(sibling_binary("termloom-mcp")?);
     c.arg("-S")
         .arg(&srv.socket)
@@ -131,6 +131,39 @@ fn termloom_mcp(srv: &PrivateServer, state: &Path) -> Result<tokio::process::Com
         .arg(srv.config())
         .envs(srv.env());
     Ok(c)
+}
+
+/// p50s of raw control-mode commands, for the facts under the table.
+async fn floors(cfg: &Config, srv: &PrivateServer) -> Result<Vec<(String, String)>> {
+    let mut raw = RawControl::attach(&srv.socket, "bench").await?;
+    let list = format!(
+        "list-panes -a -F '{}'",
+        termloom_tmux::format::pane_format()
+    );
+    let mut out = Vec::new();
+    for (label, line) in [
+        ("raw `tmux -C` round trip (`display -p x`)", "display -p x"),
+        (
+            "raw `tmux -C` pane listing (termloom's format)",
+            list.as_str(),
+        ),
+    ] {
+        for _ in 0..cfg.warmup {
+            raw.roundtrip(line).await?;
+        }
+        let mut t = Vec::with_capacity(cfg.iterations);
+        for _ in 0..cfg.iterations {
+            let s = Instant::now();
+            raw.roundtrip(line).await?;
+            t.push(s.elapsed());
+        }
+        t.sort();
+        out.push((
+            format!("floor: {label}, p50"),
+            format!("{:.3} ms", t[t.len() / 2].as_secs_f64() * 1000.0),
+        ));
+    }
+    Ok(out)
 }
 
 pub async fn run(cfg: &Config) -> Result<Section> {
@@ -157,7 +190,16 @@ pub async fn run(cfg: &Config) -> Result<Section> {
         ),
     ));
 
+    // Idle RSS: a fresh server after initialize and tools/list (no tmux connection yet).
     let (mut c, _) = RawMcp::start(&mut termloom_mcp(&srv, &state)?).await?;
+    c.request("tools/list", json!({})).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if let Some(mib) = c.pid().and_then(rss_mib) {
+        facts.push((
+            "termloom-mcp RSS after initialize + tools/list".to_string(),
+            format!("{mib:.1} MiB"),
+        ));
+    }
     c.call(
         "create_session",
         json!({"name": "bench", "workspace": "bench"}),
@@ -188,7 +230,11 @@ pub async fn run(cfg: &Config) -> Result<Section> {
             let cc = cc.clone();
             let args = args.clone();
             async move {
-                cc.lock().await.call(tool, args).await?;
+                let r = cc.lock().await.call(tool, args).await?;
+                if tool == "run_command" {
+                    let code = &r["structuredContent"]["exit_code"];
+                    anyhow::ensure!(code == &json!(0), "run_command without exit code 0: {r}");
+                }
                 Ok(())
             }
         })
@@ -204,6 +250,12 @@ pub async fn run(cfg: &Config) -> Result<Section> {
             "termloom-mcp RSS after the calls above".to_string(),
             format!("{mib:.1} MiB"),
         ));
+    }
+    // Floors from the same run (the machine's load moves every number): a raw `tmux -C` round
+    // trip, and the listing every session tool starts with (termloom's pane format, one pane).
+    match floors(cfg, &srv).await {
+        Ok(f) => facts.extend(f),
+        Err(e) => eprintln!("floors not measured: {e}"),
     }
     Ok(Section {
         title: "MCP over stdio: termloom-mcp (raw JSON-RPC client, private tmux server)".into(),

@@ -117,9 +117,15 @@ impl Loom {
     }
 
     /// Resolves a target and opens it.
+    ///
+    /// **Verification invariant:** the handle is opened with [`Terminal::open_listed`], without a
+    /// second round trip to re-check the pane: the listing [`Loom::resolve`] made just now, in this
+    /// call, found the session's id on the pane, and that *is* the check. Only an `info` from a
+    /// listing made in the same call may skip it; one from the registry, a cache or an earlier call
+    /// goes through [`Terminal::open`].
     pub async fn session(&self, target: &Target) -> Result<Arc<dyn Session>> {
         let info = self.resolve(target).await?;
-        let session = self.terminal.open(&info).await?;
+        let session = self.terminal.open_listed(&info).await?;
         match &self.logger {
             Some(logger) => Ok(logger.wrap(session).await),
             None => Ok(session),

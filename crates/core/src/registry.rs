@@ -79,9 +79,15 @@ pub struct ReconcileReport {
     pub moved: Vec<SessionId>,
 }
 
+/// What identifies one version of the file: inode, size, mtime and ctime. Every write renames a new
+/// file into place, so a new version has a new inode even when its size and (coarse) mtime match.
+type Stamp = (u64, u64, SystemTime, i64, i64);
+
+/// The last version read or written by this process. A long-lived process (the MCP server) answers
+/// reads from it after one `stat`, and skips the lock entirely when a listing changes nothing.
 #[derive(Default)]
 struct Cache {
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<Stamp>,
     data: RegistryData,
 }
 
@@ -117,9 +123,16 @@ pub fn default_state_dir() -> Result<PathBuf> {
         .join("termloom"))
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+fn stamp(path: &Path) -> Option<Stamp> {
     let md = fs::metadata(path).ok()?;
-    Some((md.modified().ok()?, md.len()))
+    #[cfg(unix)]
+    let (ino, ctime, ctime_ns) = {
+        use std::os::unix::fs::MetadataExt;
+        (md.ino(), md.ctime(), md.ctime_nsec())
+    };
+    #[cfg(not(unix))]
+    let (ino, ctime, ctime_ns) = (0, 0, 0);
+    Some((ino, md.len(), md.modified().ok()?, ctime, ctime_ns))
 }
 
 impl Registry {
@@ -261,14 +274,29 @@ impl Registry {
         Ok(())
     }
 
+    /// Runs `f` on the cached data when the file on disk is still the version this process last
+    /// read or wrote (one `stat`, no lock: writers rename a complete file into place, so the
+    /// version a stamp names never changes under a reader). `None` when the cache is stale.
+    fn with_fresh_cache<R>(&self, f: impl FnOnce(&RegistryData) -> R) -> Option<R> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let st = stamp(&self.path)?;
+        (cache.stamp == Some(st)).then(|| f(&cache.data))
+    }
+
     /// Everything the registry holds.
     pub fn load(&self) -> Result<RegistryData> {
+        if let Some(data) = self.with_fresh_cache(RegistryData::clone) {
+            return Ok(data);
+        }
         let _lock = self.lock(false)?;
         self.read_locked(false)
     }
 
     /// One entry.
     pub fn get(&self, id: SessionId) -> Result<Option<RegistryEntry>> {
+        if let Some(e) = self.with_fresh_cache(|d| d.sessions.get(&id).cloned()) {
+            return Ok(e);
+        }
         Ok(self.load()?.sessions.remove(&id))
     }
 
@@ -328,6 +356,13 @@ impl Registry {
         started: DateTime<Utc>,
     ) -> Result<ReconcileReport> {
         let now = Utc::now();
+        // The common case for a long-lived process: the file is the version it last saw and the
+        // listing changes nothing in it. Then there is nothing to write, so no lock to take.
+        if self.with_fresh_cache(|d| listing_changes_nothing(d, terminal, live, started, now))
+            == Some(true)
+        {
+            return Ok(ReconcileReport::default());
+        }
         self.update(|d| {
             let mut report = ReconcileReport::default();
             let live_ids: std::collections::HashSet<SessionId> =
@@ -352,6 +387,36 @@ impl Registry {
             report
         })
     }
+}
+
+/// Whether [`Registry::reconcile_listing`] would leave `d` exactly as it is: every live session is
+/// recorded, alive, in the same place, recently seen; no entry of this terminal would die.
+fn listing_changes_nothing(
+    d: &RegistryData,
+    terminal: &TerminalKey,
+    live: &[SessionInfo],
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    let all_same = d.version == FORMAT_VERSION
+        && live.iter().all(|s| {
+            d.sessions.get(&s.id).is_some_and(|e| {
+                !e.dead
+                    && e.managed == s.managed
+                    && e.native == s.native.id
+                    && e.name == s.name
+                    && e.workspace == s.workspace
+                    && e.terminal == s.terminal
+                    && (now - e.last_seen).num_seconds() <= LAST_SEEN_SLACK_SECS
+            })
+        });
+    all_same
+        && !d.sessions.values().any(|e| {
+            e.terminal == *terminal
+                && !e.dead
+                && e.last_seen < started
+                && !live.iter().any(|s| s.id == e.id)
+        })
 }
 
 enum Upsert {
@@ -522,6 +587,24 @@ mod tests {
                 .len(),
             100
         );
+    }
+
+    #[test]
+    fn cached_reads_see_another_writers_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Registry::open(dir.path()).unwrap();
+        let b = Registry::open(dir.path()).unwrap();
+        let s = test_session("a", "w", 0, 0);
+        a.reconcile(&s.terminal, std::slice::from_ref(&s)).unwrap();
+        assert_eq!(a.get(s.id).unwrap().unwrap().max_lines, None);
+        // Same size, same (coarse) mtime tick: only the new inode tells the versions apart.
+        b.set_max_lines(s.id, Some(7)).unwrap();
+        assert_eq!(a.get(s.id).unwrap().unwrap().max_lines, Some(7));
+        b.set_max_lines(s.id, Some(8)).unwrap();
+        assert_eq!(a.load().unwrap().sessions[&s.id].max_lines, Some(8));
+        // A listing that lacks the session still marks it dead through the cached path.
+        a.reconcile(&s.terminal, &[]).unwrap();
+        assert!(b.get(s.id).unwrap().unwrap().dead);
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! The audit log: one JSON line per tool call (time, transport, tool, arguments, outcome, duration),
 //! appended to `mcp-audit.jsonl` in the state dir. The file is opened at the first call, not at start.
+//!
+//! Cost per call: one `write(2)` of one whole line to a file opened with `O_APPEND`, no buffer, no
+//! `fsync`. Unbuffered, because a buffered record would be lost when the server is killed — the
+//! moment an audit log is read; one write per line, so several servers appending to the same file
+//! never interleave inside a line; no `fsync`, because a written line survives any crash of this
+//! process (only a machine crash can lose the last lines), and an fsync would cost more than the
+//! whole tool call.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// Longest string argument kept whole in the log; longer ones keep their head and their length.
 const MAX_ARG_CHARS: usize = 4096;
@@ -48,20 +55,52 @@ impl Audit {
         outcome: Outcome<'_>,
     ) {
         let Some(path) = &self.path else { return };
-        let mut line = json!({
-            "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "pid": std::process::id(),
-            "transport": transport,
-            "tool": tool,
-            "args": args.map(|a| shorten(&Value::Object(a.clone()))).unwrap_or(Value::Null),
-            "status": outcome.status,
-            "duration_ms": (outcome.duration_ms * 1000.0).round() / 1000.0,
-        });
-        if let Some(e) = outcome.error {
-            line["error"] = Value::String(e.to_string());
+        // Serialized straight from borrowed fields: no copy of the arguments unless one is long.
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            ts: String,
+            pid: u32,
+            transport: &'a str,
+            tool: &'a str,
+            args: Option<Args<'a>>,
+            status: &'a str,
+            duration_ms: f64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a str>,
         }
-        let mut text = line.to_string();
-        text.push('\n');
+        struct Args<'a>(&'a Map<String, Value>);
+        impl serde::Serialize for Args<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    if needs_shortening(v) {
+                        m.serialize_entry(k, &shorten(v))?;
+                    } else {
+                        m.serialize_entry(k, v)?;
+                    }
+                }
+                m.end()
+            }
+        }
+        let line = Line {
+            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            pid: std::process::id(),
+            transport,
+            tool,
+            args: args.map(Args),
+            status: outcome.status,
+            duration_ms: (outcome.duration_ms * 1000.0).round() / 1000.0,
+            error: outcome.error,
+        };
+        let mut text = match serde_json::to_vec(&line) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encode an audit record");
+                return;
+            }
+        };
+        text.push(b'\n');
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             if let Some(dir) = path.parent() {
@@ -76,10 +115,20 @@ impl Audit {
             }
         }
         if let Some(f) = guard.as_mut()
-            && let Err(e) = f.write_all(text.as_bytes())
+            && let Err(e) = f.write_all(&text)
         {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the audit log");
         }
+    }
+}
+
+/// Whether [`shorten`] would change `v`.
+fn needs_shortening(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.len() > MAX_ARG_CHARS,
+        Value::Array(a) => a.iter().any(needs_shortening),
+        Value::Object(o) => o.values().any(needs_shortening),
+        _ => false,
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use rmcp::ServiceExt;
-use termloom::{GlobalOpts, connect, connect_host, host_allowed};
-use termloom_core::{BackendKind, Loom, NativeId, Registry, TerminalKey};
+use termloom::{GlobalOpts, connect_host, connect_with, host_allowed};
+use termloom_core::{BackendKind, Loom, NativeId, TerminalKey};
 use termloom_mcp::audit::AUDIT_FILE;
 use termloom_mcp::http::{HttpOptions, generate_token, parse_addr};
 use termloom_mcp::{Config, Scope, TermloomServer, Tier};
@@ -99,25 +99,10 @@ fn own_session(loom: &Loom) -> Option<(TerminalKey, NativeId)> {
 
 /// Like `termloom::connect`, with tmux's control-mode transport on: this process lives long, so one
 /// `tmux -C` client per server replaces a spawned `tmux` per command. Nothing starts until the
-/// first call.
-// FIXME: belongs in the CLI crate (a `control` switch in GlobalOpts or a `connect_long_lived`).
+/// first call (the control client connects lazily), so `initialize` is answered before any tmux
+/// process exists.
 fn connect_long_lived(g: &GlobalOpts) -> Result<Loom> {
-    if g.backend_kind()? != BackendKind::Tmux || g.host.is_some() {
-        return connect(g);
-    }
-    let mut opts = g.tmux_options()?;
-    opts.control = true;
-    let registry = match Registry::open(g.state_dir()?) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            tracing::warn!(error = %e, "running without a session registry");
-            None
-        }
-    };
-    Ok(Loom::new(
-        Arc::new(termloom_tmux::TmuxTerminal::new(opts)),
-        registry,
-    ))
+    connect_with(g, true)
 }
 
 fn run(args: Args) -> Result<()> {

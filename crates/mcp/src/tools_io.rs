@@ -107,13 +107,17 @@ fn numbered(text: &str, first: u64) -> String {
 
 impl TermloomServer {
     /// Resolves a session, opens it and checks it may be written to.
+    ///
+    /// The handle skips `open`'s re-check: `find_writable` resolved the target against a listing
+    /// made in this very call, which read the session's id off the pane (see `Loom::session`).
+    /// Never hand `open_listed` an info that did not come from such a listing.
     async fn open_writable(
         &self,
         place: &Place,
         target: &str,
     ) -> Result<(SessionInfo, Arc<dyn Session>), ToolError> {
         let (loom, info) = self.find_writable(place, target).await?;
-        let s = loom.terminal().open(&info).await?;
+        let s = loom.terminal().open_listed(&info).await?;
         Ok((info, s))
     }
 
@@ -123,8 +127,9 @@ impl TermloomServer {
         place: &Place,
         target: &str,
     ) -> Result<(Loom, SessionInfo, Arc<dyn Session>), ToolError> {
+        // Listed in this call: see open_writable.
         let (loom, info) = self.find(place, target).await?;
-        let s = loom.terminal().open(&info).await?;
+        let s = loom.terminal().open_listed(&info).await?;
         Ok((loom, info, s))
     }
 
