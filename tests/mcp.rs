@@ -1591,3 +1591,63 @@ mod control_mode {
         c.cancel().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn mcp_logs_every_session_it_touches_by_default() {
+    let srv = TmuxServer::start();
+    let c = start(&srv, &["--tier", "destructive"]).await;
+    let a = ok(
+        &c,
+        "create_session",
+        json!({"name": "lg", "workspace": "w"}),
+    )
+    .await;
+    let id = a["id"].as_str().unwrap().to_string();
+    ok(
+        &c,
+        "send_text",
+        json!({"session": id, "text": "echo log-$((6*7))"}),
+    )
+    .await;
+    ok(&c, "rename_session", json!({"session": id, "name": "lg2"})).await;
+    let log = srv.state.join("logs").join(format!("{id}.log"));
+    // The text sent, the output it printed, and the lifecycle, in the session's own log.
+    wait_until("the session log has the output", || {
+        let log = log.clone();
+        async move {
+            let text = std::fs::read_to_string(&log).ok()?;
+            (text.contains("echo log-$((6*7))") && text.contains("log-42") && text.contains("lg2"))
+                .then_some(())
+        }
+    })
+    .await;
+    ok(&c, "close_session", json!({"session": id})).await;
+    wait_until("the close is logged", || {
+        let log = log.clone();
+        async move {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains("close").then_some(())
+        }
+    })
+    .await;
+    c.cancel().await.unwrap();
+
+    // --no-log: nothing is written.
+    let srv = TmuxServer::start();
+    let c = start(&srv, &["--no-log"]).await;
+    let a = ok(
+        &c,
+        "create_session",
+        json!({"name": "nl", "workspace": "w"}),
+    )
+    .await;
+    let id = a["id"].as_str().unwrap().to_string();
+    ok(
+        &c,
+        "send_text",
+        json!({"session": id, "text": "echo quiet"}),
+    )
+    .await;
+    c.cancel().await.unwrap();
+    assert!(!srv.state.join("logs").join(format!("{id}.log")).exists());
+}

@@ -53,6 +53,15 @@ impl Loom {
         self.logger.as_ref()
     }
 
+    /// A session handle opened through [`Loom::terminal`], logged when logging is on (what is sent,
+    /// renames and closes go to its log, and a task logs its output); as it is otherwise.
+    pub async fn logged(&self, session: Arc<dyn Session>) -> Arc<dyn Session> {
+        match &self.logger {
+            Some(logger) => logger.wrap(session).await,
+            None => session,
+        }
+    }
+
     /// The terminal.
     pub fn terminal(&self) -> &Arc<dyn Terminal> {
         &self.terminal

@@ -10,12 +10,12 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use rmcp::ServiceExt;
 use termloom::{GlobalOpts, connect_host, connect_with, host_allowed};
-use termloom_core::{BackendKind, Loom, NativeId, TerminalKey};
+use termloom_core::{BackendKind, LogConfig, Loom, NativeId, SessionLogger, TerminalKey};
 use termloom_mcp::audit::AUDIT_FILE;
 use termloom_mcp::http::{HttpOptions, generate_token, parse_addr};
 use termloom_mcp::{Config, Scope, TermloomServer, Tier};
 
-/// termloom's MCP server: drive terminals (tmux; iTerm2 later) from an MCP client
+/// termloom's MCP server: drive terminals (tmux, iTerm2) from an MCP client
 #[derive(Debug, Parser)]
 #[command(name = "termloom-mcp", version)]
 struct Args {
@@ -71,6 +71,10 @@ struct Args {
     /// Keep no audit log (default: every tool call is appended to mcp-audit.jsonl in the state dir)
     #[arg(long)]
     no_audit: bool,
+    /// Keep no session logs (default: every session a tool touches gets an append-only log of what
+    /// was sent, its output and its lifecycle, plus a snapshot, under logs/ in the state dir)
+    #[arg(long)]
+    no_log: bool,
 }
 
 /// The session this process runs in, when it runs inside the terminal it drives.
@@ -106,15 +110,30 @@ fn connect_long_lived(g: &GlobalOpts) -> Result<Loom> {
 }
 
 fn run(args: Args) -> Result<()> {
-    let mut looms = vec![connect_long_lived(&args.global)?];
+    // One logger for every terminal: one output task per session however it is reached.
+    let logger = if args.no_log {
+        None
+    } else {
+        Some(SessionLogger::new(LogConfig::in_state_dir(
+            &args.global.state_dir()?,
+        )))
+    };
+    let logged = {
+        let logger = logger.clone();
+        move |loom: Loom| match &logger {
+            Some(l) => loom.with_logger(l.clone()),
+            None => loom,
+        }
+    };
+    let mut looms = vec![logged(connect_long_lived(&args.global)?)];
     for socket in &args.allow_socket {
         let mut g = args.global.clone();
         g.socket = Some(socket.clone());
         g.socket_name = None;
-        looms.push(
-            connect_long_lived(&g)
-                .with_context(|| format!("--allow-socket {}", socket.display()))?,
-        );
+        looms
+            .push(logged(connect_long_lived(&g).with_context(|| {
+                format!("--allow-socket {}", socket.display())
+            })?));
     }
     let host_connector: Option<termloom_mcp::config::HostConnector> = if args.allow_host.is_empty()
     {
@@ -122,6 +141,7 @@ fn run(args: Args) -> Result<()> {
     } else {
         let patterns = args.allow_host.clone();
         let global = args.global.clone();
+        let logged = logged.clone();
         Some(Arc::new(move |host: &str| {
             if !host_allowed(&patterns, host) {
                 return Err(format!(
@@ -130,6 +150,7 @@ fn run(args: Args) -> Result<()> {
                 ));
             }
             connect_host(&global, Some(host))
+                .map(&logged)
                 .map_err(|e| format!("cannot reach host '{host}': {e:#}"))
         }))
     };

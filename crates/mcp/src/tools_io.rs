@@ -117,7 +117,7 @@ impl TermloomServer {
         target: &str,
     ) -> Result<(SessionInfo, Arc<dyn Session>), ToolError> {
         let (loom, info) = self.find_writable(place, target).await?;
-        let s = loom.terminal().open_listed(&info).await?;
+        let s = loom.logged(loom.terminal().open_listed(&info).await?).await;
         Ok((info, s))
     }
 
@@ -129,7 +129,7 @@ impl TermloomServer {
     ) -> Result<(Loom, SessionInfo, Arc<dyn Session>), ToolError> {
         // Listed in this call: see open_writable.
         let (loom, info) = self.find(place, target).await?;
-        let s = loom.terminal().open_listed(&info).await?;
+        let s = loom.logged(loom.terminal().open_listed(&info).await?).await;
         Ok((loom, info, s))
     }
 

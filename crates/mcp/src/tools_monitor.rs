@@ -38,7 +38,7 @@ impl TermloomServer {
             .map(|f| compile_regex(f))
             .collect::<Result<Vec<_>, _>>()?;
         let (loom, info) = self.find(&p.place, &p.session).await?;
-        let session = loom.terminal().open(&info).await?;
+        let session = loom.logged(loom.terminal().open(&info).await?).await;
         let stream = session.subscribe().await?;
         let id = self
             .shared

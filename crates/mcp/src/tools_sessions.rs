@@ -192,7 +192,10 @@ impl TermloomServer {
         Parameters(p): Parameters<SessionParams>,
     ) -> Result<Json<DoneOut>, ToolError> {
         let (loom, info) = self.find_writable(&p.place, &p.session).await?;
-        loom.terminal().open(&info).await?.close().await?;
+        loom.logged(loom.terminal().open(&info).await?)
+            .await
+            .close()
+            .await?;
         let _ = loom.list_sessions().await;
         Ok(Json(DoneOut {
             ok: true,
@@ -214,7 +217,10 @@ impl TermloomServer {
         Parameters(p): Parameters<RenameSessionParams>,
     ) -> Result<Json<DoneOut>, ToolError> {
         let (loom, info) = self.find_writable(&p.place, &p.session).await?;
-        loom.terminal().open(&info).await?.rename(&p.name).await?;
+        loom.logged(loom.terminal().open(&info).await?)
+            .await
+            .rename(&p.name)
+            .await?;
         let _ = loom.list_sessions().await;
         Ok(Json(DoneOut {
             ok: true,
