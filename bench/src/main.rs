@@ -5,7 +5,9 @@
 //! Run: `cargo run --release -p termloom-bench -- all` (see BENCHMARKS.md).
 
 mod mcp;
+mod peers;
 mod remote;
+mod scale;
 mod stats;
 mod tmux;
 
@@ -21,6 +23,10 @@ struct Cli {
     /// Untimed warm-up iterations
     #[arg(long, default_value_t = 20, global = true)]
     warmup: usize,
+    /// The tokio runtime the measurements run on: `current` (one thread, as termloom-mcp and the
+    /// CLI run) or `multi` (two workers, as many library users run)
+    #[arg(long, default_value = "current", value_parser = ["current", "multi"], global = true)]
+    runtime: String,
     #[command(subcommand)]
     what: What,
 }
@@ -31,6 +37,10 @@ enum What {
     Tmux,
     /// termloom-mcp over stdio: tool-call latency, startup time, RSS
     Mcp,
+    /// Peers side by side: termloom-mcp vs tmux-mcp-rs vs the floors (installs the peer into target/peers/)
+    Peers,
+    /// Scale: list vs pane count, 50 flooding sessions watched, search vs scrollback (SVG curves into docs/)
+    Scale,
     /// A remote host over ssh (a real sshd on 127.0.0.1) against local: round trip, send, read, run
     Remote,
     /// Everything
@@ -39,10 +49,16 @@ enum What {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = if cli.runtime == "multi" {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
     let cfg = stats::Config {
         iterations: cli.iterations,
         warmup: cli.warmup,
@@ -55,6 +71,12 @@ fn main() -> Result<()> {
         if matches!(cli.what, What::Mcp | What::All) {
             sections.push(mcp::run(&cfg).await?);
         }
+        if matches!(cli.what, What::Peers | What::All) {
+            sections.push(peers::run(&cfg).await?);
+        }
+        if matches!(cli.what, What::Scale | What::All) {
+            sections.extend(scale::run(&cfg).await?);
+        }
         if matches!(cli.what, What::Remote)
             || (matches!(cli.what, What::All) && termloom_tests::ssh::sshd_path().is_some())
         {
@@ -64,7 +86,15 @@ fn main() -> Result<()> {
                 "remote section skipped: sshd is not installed (apt-get install openssh-server)"
             );
         }
-        println!("{}", stats::machine_note());
+        println!(
+            "{}; tokio runtime: {}",
+            stats::machine_note(),
+            if cli.runtime == "multi" {
+                "multi-thread, 2 workers"
+            } else {
+                "current-thread"
+            }
+        );
         for s in &sections {
             println!("{}", s.markdown());
         }
