@@ -190,6 +190,9 @@ async fn mcp_lists_every_tool_with_schemas_annotations_resources_and_prompts() {
         "get_status",
         "start_monitoring",
         "stop_monitoring",
+        "list_projects",
+        "open_project",
+        "close_project",
     ];
     want.sort_unstable();
     assert_eq!(names, want);
@@ -1650,4 +1653,65 @@ async fn mcp_logs_every_session_it_touches_by_default() {
     .await;
     c.cancel().await.unwrap();
     assert!(!srv.state.join("logs").join(format!("{id}.log")).exists());
+}
+
+#[tokio::test]
+async fn mcp_lists_opens_and_closes_projects_idempotently() {
+    let srv = TmuxServer::start();
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path().join("projects");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mp.yaml"),
+        "name: mp\nbackend: tmux\nsession: mp\nwindows:\n  - name: main\n    layout: vertical\n    panes:\n      - name: a\n        command: echo ran-a\n      - name: b\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("bad.yaml"), "name: [oops\n").unwrap();
+    let mut cmd = mcp_command(&srv, &[]);
+    cmd.env("TERMLOOM_CONFIG_DIR", config.path());
+    let c = start_with(cmd).await;
+    let l = ok(&c, "list_projects", json!({})).await;
+    let projects = l["projects"].as_array().unwrap();
+    assert_eq!(projects.len(), 2, "{l}");
+    let mp = projects.iter().find(|p| p["name"] == "mp").unwrap();
+    assert_eq!(mp["status"]["open"], false, "{mp}");
+    let bad = projects.iter().find(|p| p["name"] == "bad").unwrap();
+    assert!(bad["error"].is_string(), "{bad}");
+
+    let first = ok(&c, "open_project", json!({"project": "mp"})).await;
+    assert_eq!(first["report"]["created"], 2, "{first}");
+    assert_eq!(first["report"]["created_workspace"], true, "{first}");
+    // The sessions are reachable by their names.
+    wait_until("the pane's command ran", || {
+        let c = &c;
+        async move {
+            let r = call(c, "read_output", json!({"session": "mp/a", "lines": 20})).await;
+            text_of(&r).contains("ran-a").then_some(())
+        }
+    })
+    .await;
+    let again = ok(&c, "open_project", json!({"project": "mp"})).await;
+    assert_eq!(again["report"]["created"], 0, "{again}");
+    assert_eq!(again["report"]["found"], 2, "{again}");
+    let closed = ok(&c, "close_project", json!({"project": "mp"})).await;
+    assert_eq!(closed["report"]["was_open"], true, "{closed}");
+    assert_eq!(closed["report"]["sessions"], 2, "{closed}");
+    let l = ok(&c, "list_projects", json!({})).await;
+    let mp = l["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "mp")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        mp["status"]["open"], true,
+        "close keeps the workspace: {mp}"
+    );
+    // Mistakes are tool errors that say what to do.
+    let e = err(&c, "open_project", json!({"project": "nope"})).await;
+    assert!(e.contains("list_projects"), "{e}");
+    let e = err(&c, "open_project", json!({"project": "bad"})).await;
+    assert!(e.contains("bad.yaml"), "{e}");
+    c.cancel().await.unwrap();
 }

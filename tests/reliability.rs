@@ -550,6 +550,7 @@ fn base_args(tool: &str, required: &[String]) -> serde_json::Map<String, Value> 
             (_, "sessions") => json!([{"name": "batch1"}]),
             (_, "direction") => json!("right"),
             (_, "monitor_id") => json!("mon-none"),
+            (_, "project") => json!("no-such-project"),
             (t, p) => panic!("no base value for {t}.{p}: extend base_args"),
         };
         m.insert(r.clone(), v);

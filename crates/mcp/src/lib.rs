@@ -26,6 +26,7 @@ pub mod resources;
 mod server;
 mod tools_io;
 mod tools_monitor;
+mod tools_projects;
 mod tools_sessions;
 mod tools_windows;
 pub mod types;

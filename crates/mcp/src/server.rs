@@ -53,7 +53,8 @@ pub fn tier_of(tool: &str) -> Tier {
         | "wait_for"
         | "get_status"
         | "start_monitoring"
-        | "stop_monitoring" => Tier::ReadOnly,
+        | "stop_monitoring"
+        | "list_projects" => Tier::ReadOnly,
         "close_session" | "destroy_workspace" | "close_window" => Tier::Destructive,
         _ => Tier::Write,
     }
@@ -66,6 +67,7 @@ fn router() -> &'static ToolRouter<TermloomServer> {
             + TermloomServer::window_tools()
             + TermloomServer::io_tools()
             + TermloomServer::monitor_tools()
+            + TermloomServer::project_tools()
     })
 }
 
@@ -639,7 +641,7 @@ mod tests {
         let tools = all_tools();
         assert_eq!(
             tools.len(),
-            29,
+            32,
             "{:?}",
             tools.iter().map(|t| &t.name).collect::<Vec<_>>()
         );
