@@ -516,3 +516,43 @@ pub fn test_session(name: &str, ws: &str, win: u32, pane: u32) -> SessionInfo {
         managed: true,
     }
 }
+
+/// Longest session, window or workspace name accepted.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Checks a session, window or workspace name given by a caller: not empty, no NUL, not absurdly
+/// long (`what` names the kind in the error). Backends add their own rules on top.
+pub fn check_name(what: &str, name: &str) -> crate::Result<()> {
+    use crate::Error;
+    if name.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{what} name must not be empty"
+        )));
+    }
+    if name.contains('\0') {
+        return Err(Error::InvalidArgument(format!(
+            "{what} name must not contain a NUL byte"
+        )));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "{what} name is longer than {MAX_NAME_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("session", "web 'q' $x; ✓").is_ok());
+        assert!(check_name("session", "").is_err());
+        assert!(check_name("window", "a\0b").is_err());
+        assert!(check_name("workspace", &"x".repeat(MAX_NAME_LEN)).is_ok());
+        let e = check_name("workspace", &"x".repeat(MAX_NAME_LEN + 1)).unwrap_err();
+        assert!(e.to_string().contains("workspace name is longer"), "{e}");
+    }
+}

@@ -77,8 +77,7 @@ pub const SOCKET_ENV: &str = "TERMLOOM_ITERM_SOCKET";
 /// The workspace new sessions go to when the caller names none.
 pub const DEFAULT_WORKSPACE: &str = "termloom";
 
-/// Longest session, window or workspace name accepted.
-pub const MAX_NAME_LEN: usize = 256;
+pub use termloom_core::{MAX_NAME_LEN, check_name};
 
 /// Session variables read for every listed session.
 const SESSION_VARS: [&str; 7] = [
@@ -139,26 +138,6 @@ impl From<ItermError> for Error {
             other => Error::backend(BackendKind::Iterm, other.to_string()),
         }
     }
-}
-
-/// Checks a name given by a caller: not empty, no NUL, not absurdly long.
-pub fn check_name(what: &str, name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{what} name must not be empty"
-        )));
-    }
-    if name.contains('\0') {
-        return Err(Error::InvalidArgument(format!(
-            "{what} name must not contain a NUL byte"
-        )));
-    }
-    if name.chars().count() > MAX_NAME_LEN {
-        return Err(Error::InvalidArgument(format!(
-            "{what} name is longer than {MAX_NAME_LEN} characters"
-        )));
-    }
-    Ok(())
 }
 
 /// Workspace names appear in targets (`workspace:window.pane`), so `.` and `:` are refused.

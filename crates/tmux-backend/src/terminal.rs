@@ -101,8 +101,7 @@ fn workspace_exists(name: &str) -> Error {
     Error::InvalidArgument(format!("a workspace named '{name}' already exists"))
 }
 
-/// Longest session, window or workspace name accepted.
-pub const MAX_NAME_LEN: usize = 256;
+pub use termloom_core::{MAX_NAME_LEN, check_name};
 
 pub(crate) struct Inner {
     pub client: TmuxClient,
@@ -123,26 +122,6 @@ impl std::fmt::Debug for TmuxTerminal {
             .field("key", &self.inner.key)
             .finish()
     }
-}
-
-/// Checks a name given by a caller: not empty, no NUL, not absurdly long.
-pub fn check_name(what: &str, name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{what} name must not be empty"
-        )));
-    }
-    if name.contains('\0') {
-        return Err(Error::InvalidArgument(format!(
-            "{what} name must not contain a NUL byte"
-        )));
-    }
-    if name.chars().count() > MAX_NAME_LEN {
-        return Err(Error::InvalidArgument(format!(
-            "{what} name is longer than {MAX_NAME_LEN} characters"
-        )));
-    }
-    Ok(())
 }
 
 /// tmux turns `.` and `:` in session names into `_` and cannot hold control characters there; a
