@@ -15,6 +15,30 @@ pub fn strip_ansi(s: &str) -> String {
         .collect()
 }
 
+/// Reverses percent-encoding (`%XX`, two hex digits) of a stored value; a malformed escape is
+/// kept as it is, and bytes that are not UTF-8 become U+FFFD. Used by every backend that keeps
+/// values in tmux user options.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Drops trailing lines that are empty or only whitespace.
 pub fn trim_trailing_blank(lines: &mut Vec<String>) {
     while lines.last().is_some_and(|l| l.trim().is_empty()) {
@@ -257,6 +281,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%20b%C3%A9%25"), "a bé%");
+        assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+        assert_eq!(percent_decode("%+1%4"), "%+1%4");
+        assert_eq!(percent_decode("%FF"), "\u{fffd}");
+    }
 
     fn strs(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("line {i}")).collect()
