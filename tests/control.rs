@@ -35,7 +35,8 @@ async fn control_mode_creates_sends_and_reads_exactly() {
             })
             .await
             .unwrap();
-        c.text.contains("é✓").then_some(c.text)
+        // The typed command line holds `é✓` too: wait for the output line itself.
+        c.text.lines().any(|l| l == "é✓").then_some(c.text)
     })
     .await;
     let lines: Vec<&str> = text.lines().collect();
