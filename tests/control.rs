@@ -189,3 +189,69 @@ async fn watching_a_session_streams_lines_and_ends_when_the_pane_dies() {
             .any(|x| x.id == keep.id)
     );
 }
+
+/// tmux 3.3a segfaults when a session is created or closed, or a client leaves, while a control
+/// client is between its first and last identify message (the notification is written to a client
+/// whose control state does not exist yet). termloom keeps its own attaches apart from its own
+/// commands and departures, so a burst of creates, watches and kills leaves the server running.
+#[tokio::test]
+async fn bursts_of_creates_watches_and_kills_never_crash_the_tmux_server() {
+    use futures_util::future::join_all;
+    use std::sync::Arc;
+    let srv = TmuxServer::start();
+    let t = Arc::new(control_terminal(&srv));
+    t.create_session(&SessionSpec {
+        name: Some("first".into()),
+        workspace: Some("first".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    const ROUNDS: usize = 4;
+    const BURST: usize = 12;
+    let mut streams = Vec::new();
+    for round in 0..ROUNDS {
+        let made = join_all((0..BURST).map(|i| {
+            let t = t.clone();
+            async move {
+                let info = t
+                    .create_session(&SessionSpec {
+                        name: Some(format!("r{round}s{i}")),
+                        workspace: Some(format!("r{round}w{i}")),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("create r{round}s{i}: {e}"));
+                // Watching attaches one output client per workspace.
+                let s = t.open(&info).await.unwrap();
+                s.subscribe()
+                    .await
+                    .unwrap_or_else(|e| panic!("watch r{round}s{i}: {e}"))
+            }
+        }))
+        .await;
+        streams.push(made);
+        // Meanwhile the previous round's workspaces go away: their output clients leave.
+        if round > 0 {
+            join_all((0..BURST).map(|i| {
+                let t = t.clone();
+                async move {
+                    t.destroy_workspace(&format!("r{}w{i}", round - 1))
+                        .await
+                        .unwrap_or_else(|e| panic!("destroy r{}w{i}: {e}", round - 1))
+                }
+            }))
+            .await;
+        }
+    }
+    // The server is still there, with the first session and the last round.
+    let names: std::collections::BTreeSet<String> = t
+        .list_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert!(names.contains("first"), "{names:?}");
+    assert_eq!(names.len(), 1 + BURST, "{names:?}");
+}

@@ -254,6 +254,8 @@ pub struct TmuxClient {
     opts: Arc<TmuxOptions>,
     version: OnceCell<(u32, u32)>,
     control: Option<ControlTransport>,
+    /// The server's attach gate ([`crate::control::gate`]), held by spawned commands.
+    gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl TmuxClient {
@@ -261,6 +263,7 @@ impl TmuxClient {
     pub fn new(opts: Arc<TmuxOptions>) -> Self {
         TmuxClient {
             control: opts.control.then(|| ControlTransport::new(opts.clone())),
+            gate: crate::control::gate::gate(&opts),
             opts,
             version: OnceCell::new(),
         }
@@ -381,6 +384,9 @@ impl TmuxClient {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+        // A spawned command can create or close sessions too: not while a control client of this
+        // process attaches.
+        let _in_flight = crate::control::gate::command(&self.gate).await;
         let mut child = cmd.spawn().map_err(|e| spawn_error(&self.opts, e))?;
         let pipe = child.stdin.take();
         let out = tokio::time::timeout(self.opts.command_timeout, async move {

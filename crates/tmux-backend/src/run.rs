@@ -963,6 +963,18 @@ fn proc_tpgid(pid: u32) -> Option<u32> {
     u32::try_from(tpgid).ok().filter(|t| *t > 0)
 }
 
+/// Whether process `pid` exists and has not exited (a zombie, `Z`, has exited but is not reaped
+/// yet).
+fn proc_running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    !matches!(state, None | Some("Z" | "X" | "x"))
+}
+
 /// `TERMLOOM_STATE_FILE` in `/proc/PID/environ`.
 fn proc_state_file(pid: u32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
@@ -1050,10 +1062,11 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
     } else {
         None
     };
-    // A foreground group whose leader is gone is a passing state (a job just ended and the
-    // shell has not taken the terminal back yet): unknown.
+    // A foreground group whose leader is gone or a zombie is a passing state (a job just ended
+    // and the shell has not taken the terminal back yet; tmux then names the pane's own program
+    // as the current command): unknown.
     let fg_is_root = tpgid
-        .filter(|t| *t == pid || std::path::Path::new(&format!("/proc/{t}")).exists())
+        .filter(|t| *t == pid || proc_running(*t))
         .map(|t| t == pid);
     let fg_interactive = match tpgid {
         Some(t) if t != pid => proc_interactive_shell(t),
@@ -1661,6 +1674,23 @@ pub(crate) async fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_or_missing_process_is_not_running() {
+        assert!(proc_running(std::process::id()));
+        assert!(!proc_running(u32::MAX));
+        // A child that exited and is not reaped yet: a zombie, as a job's leader is for a moment
+        // after it ends and before its shell takes the terminal back.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while proc_running(pid) {
+            assert!(Instant::now() < deadline, "{pid} never became a zombie");
+            std::thread::yield_now();
+        }
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+        child.wait().unwrap();
+    }
 
     fn scan_all(chunks: &[&[u8]]) -> (Vec<u8>, Vec<Vec<u8>>) {
         let mut s = Scanner::default();

@@ -26,6 +26,7 @@ use crate::client::{
     TmuxOptions, Transport, classify, describe, remote_failure, spawn_error, tmux_command,
 };
 use crate::command::quote_for_control;
+use crate::control::gate;
 use crate::control::parser::{ControlParser, Event};
 use crate::error::TmuxError;
 
@@ -116,6 +117,8 @@ pub struct Connection {
     child: Mutex<Option<Child>>,
     sentinel: AtomicU64,
     timeout: Duration,
+    /// The server's attach gate ([`gate`]): held shared by requests and by leaving.
+    gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Connection {
@@ -162,6 +165,10 @@ impl Connection {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // No command of this process runs and none of its clients leaves until tmux has the whole
+        // identify of this one (see [`gate`]): the attach block comes after it.
+        let gate = gate::gate(opts);
+        let attaching = gate::attach(&gate).await;
         let mut child = cmd.spawn().map_err(|e| spawn_error(opts, e))?;
         let stdin = child
             .stdin
@@ -290,12 +297,14 @@ impl Connection {
                 return Err(TmuxError::Timeout("attach-session (control mode)".into()));
             }
         }
+        drop(attaching);
         let conn = Connection {
             stdin: tokio::sync::Mutex::new(stdin),
             shared,
             child: Mutex::new(Some(child)),
             sentinel: AtomicU64::new(0),
             timeout: opts.command_timeout,
+            gate,
         };
         if !flags_at_attach {
             // Older tmux: set the flags now (refused below 3.2, which is harmless).
@@ -362,6 +371,8 @@ impl Connection {
                 stderr: "empty command".into(),
             });
         }
+        // Held until the reply: tmux has sent the notifications this command causes by then.
+        let _in_flight = gate::command(&self.gate).await;
         let line = to_line(args);
         let multi = args.iter().any(|a| a == ";");
         let (tx, rx) = oneshot::channel();
@@ -420,11 +431,23 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if let Ok(mut c) = self.child.lock() {
-            if let Some(child) = c.as_mut() {
+        let Some(mut child) = self.child.lock().ok().and_then(|mut c| c.take()) else {
+            return;
+        };
+        // Leaving sends `%client-detached` to every control client: not while one of ours
+        // attaches ([`gate`]). Without a runtime (process exit) nobody attaches any more.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let gate = self.gate.clone();
+                rt.spawn(async move {
+                    let _leaving = gate::command(&gate).await;
+                    let _ = child.start_kill();
+                    let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                });
+            }
+            Err(_) => {
                 let _ = child.start_kill();
             }
-            *c = None;
         }
     }
 }
