@@ -1715,3 +1715,67 @@ async fn mcp_lists_opens_and_closes_projects_idempotently() {
     assert!(e.contains("bad.yaml"), "{e}");
     c.cancel().await.unwrap();
 }
+
+/// Calls naming a session by its full id go straight to the pane the registry last saw it in,
+/// checked by tmux in the same step as the input. A hint that lies (here: two sessions' panes
+/// swapped in the registry file) is caught by that check: the text reaches the session named, never
+/// the pane the hint pointed at, and reads and keys too.
+#[tokio::test]
+async fn mcp_a_lying_registry_hint_never_sends_to_the_pane_it_names() {
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    let a = ok(&c, "create_session", json!({"name": "a", "workspace": "w"})).await;
+    let b = ok(&c, "create_session", json!({"name": "b", "workspace": "w"})).await;
+    let (a, b) = (
+        a["id"].as_str().unwrap().to_string(),
+        b["id"].as_str().unwrap().to_string(),
+    );
+    let panes = srv.tmux(&["list-panes", "-a", "-F", "#{@termloom_id} #{pane_id}"]);
+    let pane_of = |id: &str| {
+        panes
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{id} not in {panes}"))
+            .to_string()
+    };
+    let (pa, pb) = (pane_of(&a), pane_of(&b));
+    let swap = || {
+        let path = srv.state.join("registry.json");
+        let mut reg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        reg["sessions"][&a]["native"] = json!(pb);
+        reg["sessions"][&b]["native"] = json!(pa);
+        std::fs::write(&path, serde_json::to_vec(&reg).unwrap()).unwrap();
+    };
+    swap();
+    ok(
+        &c,
+        "send_text",
+        json!({"session": a, "text": "echo to-a-$((40+2))"}),
+    )
+    .await;
+    read_until(&c, &a, "the text in a", |t| t.contains("\nto-a-42")).await;
+    swap();
+    let read_b = ok(&c, "read_output", json!({"session": b, "lines": 200})).await;
+    let text_b = read_b["text"].as_str().unwrap();
+    assert_eq!(read_b["session"], json!(b));
+    assert!(!text_b.contains("to-a"), "b got a's text: {text_b}");
+    swap();
+    ok(
+        &c,
+        "send_keys",
+        json!({"session": b, "keys": ["e", "c", "h", "o", "Space", "k", "b", "Enter"]}),
+    )
+    .await;
+    read_until(&c, &b, "the keys in b", |t| t.contains("\nkb")).await;
+    let text_a = ok(&c, "read_output", json!({"session": a, "lines": 200})).await;
+    assert!(
+        !text_a["text"].as_str().unwrap().contains("kb"),
+        "a got b's keys: {text_a}"
+    );
+    // Straight to the pane: what tmux holds under each id is what each read said.
+    let in_a = srv.tmux(&["capture-pane", "-p", "-t", &pa]);
+    let in_b = srv.tmux(&["capture-pane", "-p", "-t", &pb]);
+    assert!(in_a.contains("to-a-42") && !in_a.contains("\nkb"), "{in_a}");
+    assert!(in_b.contains("\nkb") && !in_b.contains("to-a"), "{in_b}");
+    c.cancel().await.unwrap();
+}

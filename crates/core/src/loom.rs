@@ -141,6 +141,44 @@ impl Loom {
         }
     }
 
+    /// A handle to the session a full-id target names, opened from the registry's hint without a
+    /// listing ([`Terminal::open_hinted`]): every operation on it checks the pane in the same step
+    /// as it acts. `None` for any other target, a session the registry does not know (or knows as
+    /// dead) on this terminal, or a backend without such handles. When an operation on it fails
+    /// with an error for which [`Loom::hint_failed`] is true, nothing reached the pane: resolve the
+    /// target with [`Loom::session`] (a fresh listing) and do it again.
+    pub async fn hinted(&self, target: &Target, managed_only: bool) -> Option<Arc<dyn Session>> {
+        let Target::Id(id) = target else {
+            return None;
+        };
+        let entry = self.entry(*id).ok().flatten()?;
+        let key = self.terminal.key();
+        if entry.dead || entry.terminal != key || entry.native.is_empty() {
+            return None;
+        }
+        let native = crate::ids::NativeId {
+            backend: key.backend,
+            id: entry.native,
+        };
+        let session = self
+            .terminal
+            .open_hinted(*id, &native, managed_only)
+            .await
+            .ok()
+            .flatten()?;
+        Some(self.logged(session).await)
+    }
+
+    /// Whether an operation on a [`Loom::hinted`] handle failed only because the hint was stale
+    /// or the handle's check refused: the target should be resolved afresh and the operation
+    /// done again (the fresh path gives the definitive answer and error).
+    pub fn hint_failed(e: &Error) -> bool {
+        matches!(
+            e,
+            Error::StaleNativeId { .. } | Error::SessionDead { .. } | Error::PermissionDenied(_)
+        )
+    }
+
     /// Creates a session and records it (and, when logging, logs `create` and starts logging its
     /// output).
     pub async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {

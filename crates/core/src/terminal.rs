@@ -50,6 +50,23 @@ pub trait Terminal: Send + Sync {
         self.open(info).await
     }
 
+    /// A handle to session `id` at `native`, the native id last seen for it (the registry's hint),
+    /// **without checking anything now**, or `None` when the backend cannot offer that. A backend
+    /// returns such a handle only if every operation on it checks, in the same step as it acts
+    /// (before anything reaches the pane), that the pane still carries `id`, failing with
+    /// [`Error::StaleNativeId`] or [`Error::SessionDead`] otherwise; with `managed_only`, writes
+    /// also need the session to be managed ([`SessionInfo::managed`]), checked the same way, and
+    /// fail with [`Error::PermissionDenied`]. [`crate::Loom::hinted`] builds on it.
+    async fn open_hinted(
+        &self,
+        id: SessionId,
+        native: &NativeId,
+        managed_only: bool,
+    ) -> Result<Option<Arc<dyn Session>>> {
+        let _ = (id, native, managed_only);
+        Ok(None)
+    }
+
     /// Creates a session (a pane with a shell) as `spec` says.
     async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo>;
 

@@ -225,8 +225,13 @@ impl TermloomServer {
 
     /// True for the pane this server runs in.
     pub(crate) fn is_own(&self, loom: &Loom, info: &SessionInfo) -> bool {
+        self.is_own_native(loom, &info.native)
+    }
+
+    /// True for the pane this server runs in, by its native id.
+    pub(crate) fn is_own_native(&self, loom: &Loom, native: &termloom_core::NativeId) -> bool {
         match &self.cfg().own_session {
-            Some((key, native)) => info.native == *native && loom.terminal().key() == *key,
+            Some((key, own)) => native == own && loom.terminal().key() == *key,
             None => false,
         }
     }

@@ -15,6 +15,7 @@ use termloom_core::{
     SendOpts, Session, SessionInfo, SessionSpec, WindowSel, compile_regex,
 };
 
+use crate::Scope;
 use crate::error::ToolError;
 use crate::server::TermloomServer;
 use crate::types::*;
@@ -131,6 +132,22 @@ impl TermloomServer {
         let (loom, info) = self.find(place, target).await?;
         let s = loom.logged(loom.terminal().open_listed(&info).await?).await;
         Ok((loom, info, s))
+    }
+
+    /// The quick way to a session named by its full id: a handle from the registry's hint, with no
+    /// listing, whose every operation checks the pane in the same step as it acts (and, for a
+    /// write under `--scope managed`, that the session is managed). `None` when there is no such
+    /// handle, or it is this server's own pane. When an operation on it fails and
+    /// [`Loom::hint_failed`] says so, nothing was done: take the listing path for the real answer.
+    async fn hinted(&self, place: &Place, target: &str, write: bool) -> Option<Arc<dyn Session>> {
+        let loom = self.loom(place).ok()?;
+        let t = Self::target(target).ok()?;
+        let managed_only = write && self.cfg().scope == Scope::Managed;
+        let s = loom.hinted(&t, managed_only).await?;
+        if write && self.is_own_native(&loom, s.native()) {
+            return None;
+        }
+        Some(s)
     }
 
     /// The session a run goes to when it names a window instead of a session: the window's active
@@ -261,10 +278,24 @@ impl TermloomServer {
         let target = p.session.as_deref().ok_or_else(|| {
             ToolError::new("give `session` (or `sessions`); call list_sessions to find one")
         })?;
-        let (info, s) = self.open_writable(&p.place, target).await?;
-        s.send_text(&p.text, opts).await?;
+        let id = match self.hinted(&p.place, target, true).await {
+            Some(s) => match s.send_text(&p.text, opts).await {
+                Ok(()) => Some(s.id()),
+                Err(e) if Loom::hint_failed(&e) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let (info, s) = self.open_writable(&p.place, target).await?;
+                s.send_text(&p.text, opts).await?;
+                info.id
+            }
+        };
         Ok(Json(SendOut {
-            session: Some(info.id.to_string()),
+            session: Some(id.to_string()),
             chars: Some(p.text.chars().count()),
             enter,
             results: None,
@@ -298,11 +329,25 @@ impl TermloomServer {
             .iter()
             .map(|k| k.parse::<Key>())
             .collect::<Result<_, _>>()?;
-        let (info, s) = self.open_writable(&p.place, &p.session).await?;
-        s.send_keys(&keys).await?;
+        let id = match self.hinted(&p.place, &p.session, true).await {
+            Some(s) => match s.send_keys(&keys).await {
+                Ok(()) => Some(s.id()),
+                Err(e) if Loom::hint_failed(&e) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let (info, s) = self.open_writable(&p.place, &p.session).await?;
+                s.send_keys(&keys).await?;
+                info.id
+            }
+        };
         Ok(Json(DoneOut {
             ok: true,
-            session: Some(info.id.to_string()),
+            session: Some(id.to_string()),
             message: format!(
                 "pressed {}",
                 keys.iter()
@@ -349,6 +394,16 @@ impl TermloomServer {
             return Err(ToolError::new(
                 "give only one of lines, from_line/to_line, since, screen and pattern",
             ));
+        }
+        if p.pattern.is_none()
+            && let Some(s) = self.hinted(&p.place, &p.session, false).await
+        {
+            let loom = self.loom(&p.place)?;
+            match read_plain(&p, &loom, s.as_ref(), max_chars).await {
+                Ok(out) => return Ok(Json(out)),
+                Err(e) if Loom::hint_failed(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         let (loom, info, s) = self.open_readable(&p.place, &p.session).await?;
         let id = info.id.to_string();
@@ -433,57 +488,7 @@ impl TermloomServer {
                 match_lines: Some(res.matches.iter().map(|m| m.line).collect()),
             }));
         }
-        let default_lines = loom
-            .entry(info.id)
-            .ok()
-            .flatten()
-            .and_then(|e| e.max_lines)
-            .unwrap_or(DEFAULT_LINES);
-        let range = if let Some(c) = &p.since {
-            ReadRange::Since(Cursor(c.clone()))
-        } else if p.screen == Some(true) {
-            ReadRange::Screen
-        } else if p.from_line.is_some() || p.to_line.is_some() {
-            let from = p.from_line.unwrap_or(0);
-            let to = p
-                .to_line
-                .unwrap_or(from.saturating_add(default_lines as u64 - 1));
-            ReadRange::Lines { from, to }
-        } else {
-            ReadRange::Tail(p.lines.map(|n| n as usize).unwrap_or(default_lines))
-        };
-        let cap = s
-            .capture(&CaptureOpts {
-                range,
-                ansi: p.ansi.unwrap_or(false),
-                join_wrapped: false,
-                max_lines: None,
-                max_bytes: Some(max_chars.saturating_sub(200)),
-            })
-            .await?;
-        let mut text = if p.include_line_numbers == Some(true) && !cap.text.is_empty() {
-            numbered(&cap.text, cap.first_line)
-        } else {
-            cap.text
-        };
-        let mut truncated = cap.truncated;
-        let mut note = cap.note;
-        if let Some((cut, n)) = crate::cap::cut_text(&text, max_chars) {
-            text = cut;
-            truncated = true;
-            note = Some(note.map(|o| format!("{o}; {n}")).unwrap_or(n));
-        }
-        Ok(Json(ReadOut {
-            session: id,
-            text,
-            first_line: cap.first_line,
-            total_lines: cap.total_lines,
-            truncated,
-            note,
-            cursor: cap.cursor.0,
-            matches: None,
-            match_lines: None,
-        }))
+        Ok(Json(read_plain(&p, &loom, s.as_ref(), max_chars).await?))
     }
 
     /// Run a shell command in a session and wait for it to finish. Returns its exit code, only its
@@ -713,4 +718,64 @@ impl TermloomServer {
         let st = s.status().await?;
         Ok(Json(StatusOut::new(info.id.to_string(), st)))
     }
+}
+
+/// A read of lines, a range, a cursor or the screen (every `read_output` but a search).
+async fn read_plain(
+    p: &ReadOutputParams,
+    loom: &Loom,
+    s: &dyn Session,
+    max_chars: usize,
+) -> Result<ReadOut, termloom_core::Error> {
+    let default_lines = loom
+        .entry(s.id())
+        .ok()
+        .flatten()
+        .and_then(|e| e.max_lines)
+        .unwrap_or(DEFAULT_LINES);
+    let range = if let Some(c) = &p.since {
+        ReadRange::Since(Cursor(c.clone()))
+    } else if p.screen == Some(true) {
+        ReadRange::Screen
+    } else if p.from_line.is_some() || p.to_line.is_some() {
+        let from = p.from_line.unwrap_or(0);
+        let to = p
+            .to_line
+            .unwrap_or(from.saturating_add(default_lines as u64 - 1));
+        ReadRange::Lines { from, to }
+    } else {
+        ReadRange::Tail(p.lines.map(|n| n as usize).unwrap_or(default_lines))
+    };
+    let cap = s
+        .capture(&CaptureOpts {
+            range,
+            ansi: p.ansi.unwrap_or(false),
+            join_wrapped: false,
+            max_lines: None,
+            max_bytes: Some(max_chars.saturating_sub(200)),
+        })
+        .await?;
+    let mut text = if p.include_line_numbers == Some(true) && !cap.text.is_empty() {
+        numbered(&cap.text, cap.first_line)
+    } else {
+        cap.text
+    };
+    let mut truncated = cap.truncated;
+    let mut note = cap.note;
+    if let Some((cut, n)) = crate::cap::cut_text(&text, max_chars) {
+        text = cut;
+        truncated = true;
+        note = Some(note.map(|o| format!("{o}; {n}")).unwrap_or(n));
+    }
+    Ok(ReadOut {
+        session: s.id().to_string(),
+        text,
+        first_line: cap.first_line,
+        total_lines: cap.total_lines,
+        truncated,
+        note,
+        cursor: cap.cursor.0,
+        matches: None,
+        match_lines: None,
+    })
 }

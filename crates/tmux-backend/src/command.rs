@@ -80,6 +80,11 @@ impl Cmd {
         if on { self.arg(flag) } else { self }
     }
 
+    /// The arguments so far (the name first).
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
     /// The argv (without the tmux binary and socket options).
     pub fn into_args(self) -> Vec<String> {
         self.args

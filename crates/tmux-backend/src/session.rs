@@ -9,7 +9,8 @@ use termloom_core::{
     SplitSpec,
 };
 
-use crate::command::{Cmd, format_literal, send_key};
+use crate::command::{Cmd, chain, format_literal, send_key};
+use crate::control::transport::to_line;
 use crate::format::{self, OPT_MANAGED, OPT_NAME};
 use crate::terminal::{SplitSize, TmuxTerminal, check_name, not_found_as};
 
@@ -19,11 +20,14 @@ pub const PASTE_THRESHOLD: usize = 4096;
 /// Default line cap for reads of a line range when the caller gives none.
 pub const DEFAULT_MAX_LINES: usize = 2000;
 
-/// A handle on one verified tmux pane.
+/// A handle on one tmux pane. Every operation checks, in the same step as it acts or before, that
+/// the pane still carries the session's persistent id.
 pub struct TmuxSession {
     term: TmuxTerminal,
     id: SessionId,
     native: NativeId,
+    /// Writes need the pane to be managed (`@termloom_managed`), checked with the write.
+    managed_only: bool,
 }
 
 impl TmuxSession {
@@ -32,7 +36,14 @@ impl TmuxSession {
             term,
             id,
             native: NativeId::tmux(pane),
+            managed_only: false,
         }
+    }
+
+    /// This handle refuses to write unless the pane is managed, checked with each write.
+    pub(crate) fn managed_only(mut self, on: bool) -> Self {
+        self.managed_only = on;
+        self
     }
 
     fn pane(&self) -> &str {
@@ -54,29 +65,47 @@ impl TmuxSession {
     }
 }
 
+/// `capture-pane -p` output as lines.
+fn split_lines(out: &str) -> Vec<String> {
+    let out = out.strip_suffix('\n').unwrap_or(out);
+    out.split('\n').map(str::to_string).collect()
+}
+
+/// A command list as one string for tmux's parser: an argument of `if-shell`.
+fn command_line(cmds: Vec<Cmd>) -> String {
+    to_line(&chain(cmds))
+}
+
+/// The most argument bytes an operation may have and still go inside one `if-shell` with its
+/// pane check (quoted a second time there; a spawned tmux takes about 16 KiB in all).
+const GUARD_INLINE_MAX: usize = 6 * 1024;
+
 /// Text pasted through a buffer up to this size is set with `set-buffer` in the same command list
 /// as the paste; longer text is loaded through a spawned `load-buffer -` reading stdin.
 const SET_BUFFER_MAX: usize = 16 * 1024;
 
-/// Sends text to a pane exactly: `send-keys -l` for short single-line text, a bracketed paste from a
-/// named buffer for multi-line or long text; then Enter when asked.
-pub(crate) async fn send_text_to(
-    term: &TmuxTerminal,
-    pane: &str,
-    text: &str,
-    enter: bool,
-) -> Result<()> {
+/// The commands that type `text` into `pane` exactly, then Enter when asked: `send-keys -l` for
+/// short single-line text, a bracketed paste from a named buffer for multi-line or long text (set
+/// in the same command list up to [`SET_BUFFER_MAX`], else loaded first by a spawned
+/// `load-buffer -`). Returns the commands that only set the buffer, those that type, and the
+/// buffer to delete if they fail.
+async fn text_cmds(term: &TmuxTerminal, pane: &str, text: &str, enter: bool) -> Result<TextCmds> {
     if text.contains('\0') {
         return Err(Error::InvalidArgument("text contains a NUL byte, which a terminal cannot receive; send it as a key or drop it".into()));
     }
     let enter_cmd = || Cmd::new("send-keys").opt("-t", pane).arg("Enter");
-    if text.contains('\n') || text.contains('\r') || text.len() > PASTE_THRESHOLD {
+    let mut cmds = Vec::new();
+    // Quoted length: control characters take four bytes each inside the pane check.
+    if text.contains('\n')
+        || text.contains('\r')
+        || crate::command::quote_for_control(text).len() > PASTE_THRESHOLD
+    {
         let buffer = format!("termloom-{}", uuid::Uuid::new_v4().simple());
-        let mut cmds = Vec::new();
+        let mut pre = Vec::new();
         if text.len() <= SET_BUFFER_MAX {
             // In the same command list as the paste: one round trip, no process spawned (a
             // spawn is ~2 ms here and ~20 ms over ssh).
-            cmds.push(
+            pre.push(
                 Cmd::new("set-buffer")
                     .opt("-b", &buffer)
                     .arg("--")
@@ -107,16 +136,12 @@ pub(crate) async fn send_text_to(
         if enter {
             cmds.push(enter_cmd());
         }
-        let res = term.run(cmds).await;
-        if res.is_err() {
-            let _ = term
-                .run(vec![Cmd::new("delete-buffer").opt("-b", &buffer)])
-                .await;
-        }
-        res?;
-        return Ok(());
+        return Ok(TextCmds {
+            pre,
+            typing: cmds,
+            buffer: Some(buffer),
+        });
     }
-    let mut cmds = Vec::new();
     if !text.is_empty() {
         cmds.push(
             Cmd::new("send-keys")
@@ -129,10 +154,52 @@ pub(crate) async fn send_text_to(
     if enter {
         cmds.push(enter_cmd());
     }
-    if cmds.is_empty() {
+    Ok(TextCmds {
+        pre: Vec::new(),
+        typing: cmds,
+        buffer: None,
+    })
+}
+
+/// What [`text_cmds`] gives.
+struct TextCmds {
+    /// Commands that set the paste buffer (they do not touch the pane).
+    pre: Vec<Cmd>,
+    /// Commands that type into the pane.
+    typing: Vec<Cmd>,
+    /// The paste buffer to delete if the commands fail.
+    buffer: Option<String>,
+}
+
+/// Deletes a paste buffer left behind by commands that failed.
+async fn drop_buffer(term: &TmuxTerminal, buffer: Option<String>) {
+    if let Some(b) = buffer {
+        let _ = term
+            .run(vec![Cmd::new("delete-buffer").opt("-b", &b)])
+            .await;
+    }
+}
+
+/// Sends text to a pane exactly (see [`text_cmds`]), then Enter when asked.
+pub(crate) async fn send_text_to(
+    term: &TmuxTerminal,
+    pane: &str,
+    text: &str,
+    enter: bool,
+) -> Result<()> {
+    let TextCmds {
+        mut pre,
+        typing,
+        buffer,
+    } = text_cmds(term, pane, text, enter).await?;
+    pre.extend(typing);
+    if pre.is_empty() {
         return Ok(());
     }
-    term.run(cmds).await?;
+    if let Err(e) = term.run(pre).await {
+        drop_buffer(term, buffer).await;
+        return Err(e);
+    }
     Ok(())
 }
 
@@ -326,6 +393,15 @@ impl TmuxSession {
     /// reuses `%N` after a server restart, and a handle must never act on another session's pane.
     /// Every operation starts here.
     async fn state(&self) -> Result<PaneState> {
+        self.checked_state(false).await
+    }
+
+    /// [`state`](Self::state) before a change: on a managed-only handle the pane must be managed.
+    async fn write_state(&self) -> Result<PaneState> {
+        self.checked_state(true).await
+    }
+
+    async fn checked_state(&self, write: bool) -> Result<PaneState> {
         let fmt = format::format(&[
             "#{pane_id}",
             "#{@termloom_id}",
@@ -333,6 +409,7 @@ impl TmuxSession {
             "#{history_size}",
             "#{pane_height}",
             "#{pane_in_mode}",
+            "#{@termloom_managed}",
         ]);
         let out = self
             .run(vec![
@@ -353,54 +430,158 @@ impl TmuxSession {
                 native: self.native.to_string(),
             });
         }
+        if write && self.managed_only && f.get(6).copied() != Some("1") {
+            return Err(self.not_managed());
+        }
         let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
         Ok(PaneState {
-            dead: f.get(2).copied() == Some("1"),
             history: num(3),
             height: num(4),
+            dead: f.get(2).copied() == Some("1"),
             in_mode: f.get(5).copied() == Some("1"),
         })
     }
 
-    /// [`state`](Self::state) before input. tmux silently drops input to a dead pane, and gives a
-    /// pane's keys to its mode while it is in one (copy mode eats typed text): a dead pane is an
-    /// error, and a mode is left first, as typing into the pane would.
-    async fn live_state(&self) -> Result<PaneState> {
-        let st = self.state().await?;
-        if st.dead {
-            return Err(Error::InvalidArgument(format!(
-                "session {} cannot take input: its process has exited (dead pane {}, kept by remain-on-exit); read or close it",
-                self.id,
-                self.pane()
-            )));
-        }
-        if st.in_mode {
-            self.run(vec![
-                Cmd::new("send-keys")
-                    .arg("-X")
-                    .opt("-t", self.pane())
-                    .arg("cancel"),
-            ])
-            .await?;
-        }
-        Ok(st)
+    fn not_managed(&self) -> Error {
+        Error::PermissionDenied(format!(
+            "session {} was not created by termloom and nobody tagged it (`termloom tag`); this handle only writes to managed sessions",
+            self.id
+        ))
     }
 
-    /// Captures tmux lines `start..=end` (tmux numbering: 0 is the top of the screen; no `end` =
-    /// the bottom of the screen), about `lines` lines. A large read on a control-mode terminal
-    /// runs a one-shot `tmux capture-pane` ([`TmuxOptions::spawn_read_lines`]): the same command
-    /// and text, but megabytes through a pipe of its own are faster than through the control
-    /// client, and other calls on the control client do not wait behind them.
+    fn dead_pane(&self) -> Error {
+        Error::InvalidArgument(format!(
+            "session {} cannot take input: its process has exited (dead pane {}, kept by remain-on-exit); read or close it",
+            self.id,
+            self.pane()
+        ))
+    }
+
+    /// Runs `ops` only if the pane still carries this session's id (and, for `input`, is alive
+    /// and, on a managed-only handle, managed), checked by tmux in the same step
+    /// (`if-shell -F`): one round trip, and nothing can come between the check and the act.
+    /// Before `ops` it reads the pane's state; for `input`, a pane in a mode (copy mode eats
+    /// typed text) leaves it first, as typing into the pane would. Returns the state and what
+    /// `ops` printed.
     ///
-    /// [`TmuxOptions::spawn_read_lines`]: crate::TmuxOptions::spawn_read_lines
-    async fn capture_raw(
+    /// `pre` runs first, whatever the check says: commands that do not touch the pane (setting
+    /// the paste buffer, whose text is then not quoted a second time inside the `if-shell`). A
+    /// list too long for one `if-shell` (a spawned tmux takes about 16 KiB of arguments) is
+    /// checked first and run after, in two steps.
+    async fn guarded(
         &self,
-        start: i64,
-        end: Option<i64>,
-        lines: u64,
-        opts: &CaptureOpts,
-    ) -> Result<Vec<String>> {
-        let cmd = Cmd::new("capture-pane")
+        input: bool,
+        pre: Vec<Cmd>,
+        ops: Vec<Cmd>,
+    ) -> Result<(PaneState, String)> {
+        let inline: usize = ops.iter().flat_map(|c| c.args()).map(|a| a.len() + 8).sum();
+        if inline > GUARD_INLINE_MAX {
+            let st = self.checked_state(input).await?;
+            if input && st.dead {
+                return Err(self.dead_pane());
+            }
+            let mut cmds = pre;
+            if input && st.in_mode {
+                cmds.push(
+                    Cmd::new("send-keys")
+                        .arg("-X")
+                        .opt("-t", self.pane())
+                        .arg("cancel"),
+                );
+            }
+            cmds.extend(ops);
+            let out = if cmds.is_empty() {
+                String::new()
+            } else {
+                self.run(cmds).await?
+            };
+            return Ok((st, out));
+        }
+        let pane = self.pane();
+        let mut cond = format!("#{{==:#{{pane_id}},{pane}}}");
+        let mut and = |c: String| cond = format!("#{{&&:{cond},{c}}}");
+        and(format!("#{{==:#{{@termloom_id}},{}}}", self.id));
+        if input {
+            and("#{==:#{pane_dead},0}".into());
+            if self.managed_only {
+                and(format!("#{{==:#{{{OPT_MANAGED}}},1}}"));
+            }
+        }
+        let mut then = vec![
+            Cmd::new("display-message")
+                .arg("-p")
+                .opt("-t", pane)
+                .arg(format::format(&["T", "#{history_size}", "#{pane_height}"])),
+        ];
+        if input {
+            then.push(
+                Cmd::new("if-shell")
+                    .arg("-F")
+                    .opt("-t", pane)
+                    .arg("#{pane_in_mode}")
+                    .arg(command_line(vec![
+                        Cmd::new("send-keys")
+                            .arg("-X")
+                            .opt("-t", pane)
+                            .arg("cancel"),
+                    ])),
+            );
+        }
+        then.extend(ops);
+        let refused = Cmd::new("display-message")
+            .arg("-p")
+            .opt("-t", pane)
+            .arg(format::format(&[
+                "R",
+                "#{pane_id}",
+                "#{@termloom_id}",
+                "#{pane_dead}",
+                "#{@termloom_managed}",
+            ]));
+        let mut cmds = pre;
+        cmds.push(
+            Cmd::new("if-shell")
+                .arg("-F")
+                .opt("-t", pane)
+                .arg(cond)
+                .arg(command_line(then))
+                .arg(command_line(vec![refused])),
+        );
+        let out = self.run(cmds).await?;
+        let (first, rest) = out.split_once('\n').unwrap_or((&out, ""));
+        let f: Vec<&str> = first.split(format::SEP).collect();
+        match f.first().copied() {
+            Some("T") => {
+                let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+                let st = PaneState {
+                    history: num(1),
+                    height: num(2),
+                    dead: false,
+                    in_mode: false,
+                };
+                Ok((st, rest.to_string()))
+            }
+            Some("R") if f.get(1).copied() != Some(pane) => Err((self.gone())()),
+            Some("R") if f.get(2).copied() != Some(self.id.to_string().as_str()) => {
+                Err(Error::StaleNativeId {
+                    id: self.id.to_string(),
+                    native: self.native.to_string(),
+                })
+            }
+            Some("R") if input && f.get(3).copied() == Some("1") => Err(self.dead_pane()),
+            Some("R") if input && self.managed_only && f.get(4).copied() != Some("1") => {
+                Err(self.not_managed())
+            }
+            _ => Err(Error::backend(
+                BackendKind::Tmux,
+                format!("unexpected answer to the pane check of {pane}: {first:?}"),
+            )),
+        }
+    }
+
+    /// `capture-pane` of tmux lines `start..=end` (no `end` = the bottom of the screen).
+    fn capture_cmd(&self, start: i64, end: Option<i64>, opts: &CaptureOpts) -> Cmd {
+        Cmd::new("capture-pane")
             .arg("-p")
             .flag_if("-e", opts.ansi)
             .flag_if("-J", opts.join_wrapped)
@@ -410,7 +591,17 @@ impl TmuxSession {
                 "-E",
                 end.map(|e| e.to_string())
                     .unwrap_or_else(|| "-".to_string()),
-            );
+            )
+    }
+
+    async fn capture_raw(
+        &self,
+        start: i64,
+        end: Option<i64>,
+        lines: u64,
+        opts: &CaptureOpts,
+    ) -> Result<Vec<String>> {
+        let cmd = self.capture_cmd(start, end, opts);
         let client = self.term.client();
         let out = if client.control().is_some() && lines > client.options().spawn_read_lines {
             client
@@ -420,8 +611,7 @@ impl TmuxSession {
         } else {
             self.run(vec![cmd]).await?
         };
-        let out = out.strip_suffix('\n').unwrap_or(&out);
-        Ok(out.split('\n').map(str::to_string).collect())
+        Ok(split_lines(&out))
     }
 
     fn cursor_after(&self, lines: &[String], first_line: u64) -> Cursor {
@@ -548,19 +738,21 @@ impl Session for TmuxSession {
     }
 
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
-        self.live_state().await?;
-        send_text_to(&self.term, self.pane(), text, opts.enter)
-            .await
-            .map_err(|e| not_found_as(e, self.gone()))
+        let t = text_cmds(&self.term, self.pane(), text, opts.enter).await?;
+        // Checked and typed in one step, even when there is nothing to type.
+        if let Err(e) = self.guarded(true, t.pre, t.typing).await {
+            drop_buffer(&self.term, t.buffer).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     async fn send_keys(&self, keys: &[Key]) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
-        self.live_state().await?;
         let cmds = keys.iter().map(|k| send_key(self.pane(), k)).collect();
-        self.run(cmds).await?;
+        self.guarded(true, Vec::new(), cmds).await?;
         Ok(())
     }
 
@@ -568,10 +760,32 @@ impl Session for TmuxSession {
         match &opts.range {
             ReadRange::Since(c) => self.read_since(c, opts).await,
             ReadRange::Screen => {
-                let st = self.state().await?;
+                let (st, out) = self
+                    .guarded(false, Vec::new(), vec![self.capture_cmd(0, None, opts)])
+                    .await?;
                 let (hist, height) = (st.history, st.height);
-                let lines = self.capture_raw(0, None, height, opts).await?;
+                let lines = split_lines(&out);
                 Ok(self.finish(lines, hist, hist + height, opts, usize::MAX))
+            }
+            ReadRange::Tail(n) if (*n as u64) <= self.term.client().options().spawn_read_lines => {
+                // Checked, sized and captured in one step: tmux starts `-S -n` at the top of the
+                // history when there is less.
+                let n = *n;
+                let (st, out) = self
+                    .guarded(
+                        false,
+                        Vec::new(),
+                        vec![self.capture_cmd(-(n as i64), None, opts)],
+                    )
+                    .await?;
+                let (hist, height) = (st.history, st.height);
+                let back = (n as u64).min(hist);
+                let mut lines = split_lines(&out);
+                trim_trailing_blank(&mut lines);
+                let drop = lines.len().saturating_sub(n);
+                let first = hist - back + drop as u64;
+                let lines = lines.split_off(drop);
+                Ok(self.finish(lines, first, hist + height, opts, n.max(1)))
             }
             ReadRange::Tail(n) => {
                 let n = *n;
@@ -615,7 +829,7 @@ impl Session for TmuxSession {
     }
 
     async fn split(&self, spec: &SplitSpec) -> Result<SessionInfo> {
-        self.state().await?;
+        self.write_state().await?;
         if let Some(n) = &spec.name {
             check_name("session", n)?;
             self.term.ensure_unique_name(n, None).await?;
@@ -648,7 +862,7 @@ impl Session for TmuxSession {
 
     async fn rename(&self, name: &str) -> Result<()> {
         check_name("session", name)?;
-        self.state().await?;
+        self.write_state().await?;
         self.term.ensure_unique_name(name, Some(self.id)).await?;
         self.run(vec![
             Cmd::new("set-option")
@@ -665,14 +879,14 @@ impl Session for TmuxSession {
     }
 
     async fn close(&self) -> Result<()> {
-        self.state().await?;
+        self.write_state().await?;
         self.run(vec![Cmd::new("kill-pane").opt("-t", self.pane())])
             .await?;
         Ok(())
     }
 
     async fn focus(&self) -> Result<()> {
-        self.state().await?;
+        self.write_state().await?;
         self.run(vec![
             Cmd::new("select-window").opt("-t", self.pane()),
             Cmd::new("select-pane").opt("-t", self.pane()),
@@ -687,7 +901,7 @@ impl Session for TmuxSession {
                 "resize needs a width, a height or zoom".into(),
             ));
         }
-        self.state().await?;
+        self.write_state().await?;
         let mut cmds = Vec::new();
         if spec.width.is_some() || spec.height.is_some() {
             cmds.push(
@@ -719,6 +933,9 @@ impl Session for TmuxSession {
     }
 
     async fn run(&self, opts: &termloom_core::RunOpts) -> Result<termloom_core::RunResult> {
+        if self.managed_only {
+            self.write_state().await?;
+        }
         crate::run::run(&self.term, self.id, self.pane(), opts).await
     }
 
@@ -735,6 +952,9 @@ impl Session for TmuxSession {
     }
 
     async fn install_integration(&self) -> Result<()> {
+        if self.managed_only {
+            self.write_state().await?;
+        }
         crate::integration::install(&self.term, self.id, self.pane()).await
     }
 
@@ -745,7 +965,7 @@ impl Session for TmuxSession {
     }
 
     async fn set_managed(&self, managed: bool) -> Result<()> {
-        self.state().await?;
+        self.write_state().await?;
         let cmd = if managed {
             Cmd::new("set-option")
                 .arg("-p")

@@ -660,6 +660,23 @@ impl Terminal for TmuxTerminal {
         )))
     }
 
+    /// Every operation of [`TmuxSession`] checks `@termloom_id` (and, for writes on a
+    /// managed-only handle, `@termloom_managed`) in its first command, or in the same `if-shell`
+    /// as its input and reads.
+    async fn open_hinted(
+        &self,
+        id: SessionId,
+        native: &NativeId,
+        managed_only: bool,
+    ) -> Result<Option<Arc<dyn Session>>> {
+        if native.backend != BackendKind::Tmux || !native.id.starts_with('%') {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(
+            TmuxSession::new(self.clone(), id, native.id.clone()).managed_only(managed_only),
+        )))
+    }
+
     async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {
         let ws = spec
             .workspace

@@ -374,7 +374,8 @@ impl Connection {
         // Held until the reply: tmux has sent the notifications this command causes by then.
         let _in_flight = gate::command(&self.gate).await;
         let line = to_line(args);
-        let multi = args.iter().any(|a| a == ";");
+        // `if-shell` puts the commands it runs after itself, each with its own reply block.
+        let multi = args.iter().any(|a| a == ";") || args.first().is_some_and(|a| a == "if-shell");
         let (tx, rx) = oneshot::channel();
         {
             let mut stdin = self.stdin.lock().await;
