@@ -200,28 +200,49 @@ pub async fn run(cfg: &Config) -> Result<Section> {
             format!("{mib:.1} MiB"),
         ));
     }
-    c.call(
-        "create_session",
-        json!({"name": "bench", "workspace": "bench"}),
-    )
-    .await?;
+    let made = c
+        .call(
+            "create_session",
+            json!({"name": "bench", "workspace": "bench"}),
+        )
+        .await?;
+    // The id create_session returns: how the tools' descriptions tell agents to name a session.
+    let id = made["structuredContent"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("create_session gave no id: {made}"))?
+        .to_string();
     let c = std::sync::Arc::new(tokio::sync::Mutex::new(c));
     let cases: Vec<(&str, &str, Value)> = vec![
         ("list_sessions", "list_sessions", json!({})),
         (
+            "send_text (no Enter)",
             "send_text",
+            json!({"session": id, "text": ": ping", "enter": false}),
+        ),
+        (
+            "send_text + Enter (the shell runs `: ping` and prints its prompt)",
             "send_text",
-            json!({"session": "bench", "text": ": ping"}),
+            json!({"session": id, "text": ": ping"}),
         ),
         (
             "read_output (20 lines)",
             "read_output",
-            json!({"session": "bench", "lines": 20}),
+            json!({"session": id, "lines": 20}),
         ),
         (
             "run_command(\"echo X\")",
             "run_command",
-            json!({"session": "bench", "command": "echo X"}),
+            json!({"session": id, "command": "echo X"}),
+        ),
+        (
+            "send_text (no Enter), session given by name",
+            "send_text",
+            json!({"session": "bench", "text": ": ping", "enter": false}),
+        ),
+        (
+            "read_output (20 lines), session given by name",
+            "read_output",
+            json!({"session": "bench", "lines": 20}),
         ),
     ];
     for (label, tool, args) in cases {

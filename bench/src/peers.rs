@@ -219,22 +219,25 @@ async fn floor_control(c: &mut RawControl, pane: &str, op: Op, i: usize) -> Resu
     Ok(())
 }
 
-async fn termloom_op(c: &mut RawMcp, op: Op) -> Result<()> {
+async fn termloom_op(c: &mut RawMcp, id: &str, op: Op) -> Result<()> {
     match op {
         Op::List => {
             c.call("list_sessions", json!({})).await?;
         }
         Op::Send => {
-            c.call("send_text", json!({"session": "tl", "text": ": ping"}))
-                .await?;
+            c.call(
+                "send_text",
+                json!({"session": id, "text": ": ping", "enter": false}),
+            )
+            .await?;
         }
         Op::Read => {
-            c.call("read_output", json!({"session": "tl", "lines": 20}))
+            c.call("read_output", json!({"session": id, "lines": 20}))
                 .await?;
         }
         Op::Run => {
             let r = c
-                .call("run_command", json!({"session": "tl", "command": "echo X"}))
+                .call("run_command", json!({"session": id, "command": "echo X"}))
                 .await?;
             let code = r
                 .get("structuredContent")
@@ -338,11 +341,18 @@ pub async fn run(cfg: &Config) -> Result<Section> {
     let peer_start = startup_p50(n_start, || Ok(tmux_mcp_rs(&peer_bin, &srv))).await?;
 
     let (mut tl, _) = RawMcp::start(&mut termloom_mcp(&srv, &state)?).await?;
-    tl.call(
-        "create_session",
-        json!({"name": "tl", "workspace": "bench"}),
-    )
-    .await?;
+    // Sessions are named by the id create_session returns, as the tools' descriptions tell
+    // agents to do (tmux-mcp-rs is given its own ids, `%N`, likewise).
+    let made = tl
+        .call(
+            "create_session",
+            json!({"name": "tl", "workspace": "bench"}),
+        )
+        .await?;
+    let tl_id: Arc<str> = made["structuredContent"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("create_session gave no id: {made}"))?
+        .into();
     let (mut peer, _) = RawMcp::start(&mut tmux_mcp_rs(&peer_bin, &srv)).await?;
     let mut raw = RawControl::attach(&srv.socket, "=ctl").await?;
 
@@ -383,9 +393,11 @@ pub async fn run(cfg: &Config) -> Result<Section> {
         };
         let mut tl_row = {
             let tl = tl.clone();
+            let tl_id = tl_id.clone();
             measure(c, &format!("**{}: termloom-mcp**", op.label()), move |_| {
                 let tl = tl.clone();
-                async move { termloom_op(&mut **tl.lock().await, op).await }
+                let id = tl_id.clone();
+                async move { termloom_op(&mut **tl.lock().await, &id, op).await }
             })
             .await?
         };

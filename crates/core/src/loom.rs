@@ -131,7 +131,8 @@ impl Loom {
     /// second round trip to re-check the pane: the listing [`Loom::resolve`] made just now, in this
     /// call, found the session's id on the pane, and that *is* the check. Only an `info` from a
     /// listing made in the same call may skip it; one from the registry, a cache or an earlier call
-    /// goes through [`Terminal::open`].
+    /// goes through [`Terminal::open`], or through [`Loom::hinted`], whose handles make the check
+    /// in the same step as each operation.
     pub async fn session(&self, target: &Target) -> Result<Arc<dyn Session>> {
         let info = self.resolve(target).await?;
         let session = self.terminal.open_listed(&info).await?;

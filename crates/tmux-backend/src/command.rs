@@ -190,7 +190,11 @@ pub fn quote_for_control(arg: &str) -> String {
             '$' => out.push_str("\\$"),
             '~' => out.push_str("\\~"),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\{:03o}", c as u32))
+                let b = c as u8;
+                out.push('\\');
+                out.push(char::from(b'0' + (b >> 6)));
+                out.push(char::from(b'0' + ((b >> 3) & 7)));
+                out.push(char::from(b'0' + (b & 7)));
             }
             c => out.push(c),
         }

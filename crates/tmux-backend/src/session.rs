@@ -539,18 +539,56 @@ impl TmuxSession {
                 "#{@termloom_managed}",
             ]));
         let mut cmds = pre;
-        cmds.push(
-            Cmd::new("if-shell")
-                .arg("-F")
-                .opt("-t", pane)
-                .arg(cond)
-                .arg(command_line(then))
-                .arg(command_line(vec![refused])),
-        );
+        if input {
+            cmds.push(
+                Cmd::new("if-shell")
+                    .arg("-F")
+                    .opt("-t", pane)
+                    .arg(cond)
+                    .arg(command_line(then))
+                    .arg(command_line(vec![refused])),
+            );
+        } else {
+            // A read changes nothing: the check's fields and the state come in one `display`,
+            // the capture runs either way, and its text is thrown away when the check failed.
+            // The fields are compared here, not in the format: display-message passes its
+            // format through strftime, which mangles a literal `%3` (so `#{==:#{pane_id},%3}`
+            // was false for pane %3; `if-shell -F` has no such step).
+            cmds.push(
+                Cmd::new("display-message")
+                    .arg("-p")
+                    .opt("-t", pane)
+                    .arg(format::format(&[
+                        "S",
+                        "#{pane_id}",
+                        "#{@termloom_id}",
+                        "#{history_size}",
+                        "#{pane_height}",
+                    ])),
+            );
+            cmds.extend(then.into_iter().skip(1));
+        }
         let out = self.run(cmds).await?;
         let (first, rest) = out.split_once('\n').unwrap_or((&out, ""));
         let f: Vec<&str> = first.split(format::SEP).collect();
         match f.first().copied() {
+            Some("S") if f.get(1).copied() != Some(pane) => Err((self.gone())()),
+            Some("S") if f.get(2).copied() != Some(self.id.to_string().as_str()) => {
+                Err(Error::StaleNativeId {
+                    id: self.id.to_string(),
+                    native: self.native.to_string(),
+                })
+            }
+            Some("S") => {
+                let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+                let st = PaneState {
+                    history: num(3),
+                    height: num(4),
+                    dead: false,
+                    in_mode: false,
+                };
+                Ok((st, rest.to_string()))
+            }
             Some("T") => {
                 let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
                 let st = PaneState {

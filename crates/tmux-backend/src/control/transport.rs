@@ -4,8 +4,10 @@
 //! - Replies carry a server-wide command number, so they are matched by order, not by number; the
 //!   attach block (flags 0) is skipped.
 //! - A line `a ; b` gets one reply block per command, and a failing command drops the rest of the
-//!   line. A command list of more than one command is therefore followed by a sentinel line
-//!   (`display-message -p TOKEN`) and its reply is every block up to the sentinel's.
+//!   line: a list's reply is its commands' blocks, or fewer ending with the failing one. A list
+//!   with a command that runs others (`if-shell` puts each of its commands after itself, with a
+//!   block of its own) is followed by a sentinel line (`display-message -p TOKEN`) and its reply is
+//!   every block up to the sentinel's. Blocks of flag 0 (the attach, a user's hooks) are skipped.
 //! - Arguments are quoted for tmux's command parser ([`quote_for_control`]); an empty line is never
 //!   sent (it would detach).
 //! - When the client dies (server killed or restarted), every call in flight fails at once with
@@ -42,7 +44,9 @@ type Blocks = Vec<(bool, Vec<Vec<u8>>)>;
 pub type EventHook = Box<dyn Fn(&Event) + Send + Sync>;
 
 enum Expect {
-    One,
+    /// This many blocks, one per command of the line; a failing command ends it (tmux drops the
+    /// rest of the line).
+    Count(usize),
     UntilSentinel(Vec<u8>),
 }
 
@@ -88,9 +92,9 @@ impl Shared {
             return;
         };
         let done = match &front.expect {
-            Expect::One => {
+            Expect::Count(n) => {
                 front.blocks.push((ok, body));
-                true
+                !ok || front.blocks.len() >= *n
             }
             Expect::UntilSentinel(token) => {
                 if ok && body.len() == 1 && body[0] == *token {
@@ -374,20 +378,19 @@ impl Connection {
         // Held until the reply: tmux has sent the notifications this command causes by then.
         let _in_flight = gate::command(&self.gate).await;
         let line = to_line(args);
-        // `if-shell` puts the commands it runs after itself, each with its own reply block.
-        let multi = args.iter().any(|a| a == ";") || args.first().is_some_and(|a| a == "if-shell");
+        let (commands, inserts) = shape(args);
         let (tx, rx) = oneshot::channel();
         {
             let mut stdin = self.stdin.lock().await;
             let mut out = line.into_bytes();
             out.push(b'\n');
-            let expect = if multi {
+            let expect = if inserts {
                 let n = self.sentinel.fetch_add(1, Ordering::Relaxed);
                 let token = format!("termloom-end-{}-{n}", std::process::id());
                 out.extend_from_slice(format!("display-message -p {token}\n").as_bytes());
                 Expect::UntilSentinel(token.into_bytes())
             } else {
-                Expect::One
+                Expect::Count(commands)
             };
             if let Ok(mut q) = self.shared.pending.lock() {
                 q.push_back(Pending {
@@ -453,23 +456,49 @@ impl Drop for Connection {
     }
 }
 
+/// How many commands a command list (argv with `;` elements) holds, and whether one of them runs
+/// further commands (`if-shell`, `source-file`, `run-shell`): those get a reply block each, so
+/// such a list is followed by a sentinel and its reply is every block up to the sentinel's.
+/// Otherwise a list gets one block per command, or fewer when one fails (tmux drops the rest of
+/// the line), and no sentinel is needed.
+fn shape(args: &[String]) -> (usize, bool) {
+    let mut commands = 0;
+    let mut inserts = false;
+    let mut at_name = true;
+    for a in args {
+        if a == ";" {
+            at_name = true;
+            continue;
+        }
+        if at_name {
+            commands += 1;
+            inserts |= matches!(
+                a.as_str(),
+                "if-shell" | "if" | "source-file" | "source" | "run-shell" | "run"
+            );
+            at_name = false;
+        }
+    }
+    (commands.max(1), inserts)
+}
+
 /// Reverses argv escaping ([`crate::command::escape_arg`]) and quotes each word for tmux's parser;
 /// `;` elements stay separators.
 pub fn to_line(args: &[String]) -> String {
-    args.iter()
-        .map(|a| {
-            if a == ";" {
-                ";".to_string()
-            } else {
-                let raw = match a.strip_suffix("\\;") {
-                    Some(head) => format!("{head};"),
-                    None => a.clone(),
-                };
-                quote_for_control(&raw)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut line = String::with_capacity(args.iter().map(|a| a.len() + 3).sum());
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        if a == ";" {
+            line.push(';');
+        } else if let Some(head) = a.strip_suffix("\\;") {
+            line.push_str(&quote_for_control(&format!("{head};")));
+        } else {
+            line.push_str(&quote_for_control(a));
+        }
+    }
+    line
 }
 
 fn join_body(body: &[Vec<u8>]) -> String {
@@ -544,6 +573,29 @@ impl Transport for ControlTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_are_counted_and_commands_that_run_others_need_a_sentinel() {
+        let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(shape(&v(&["display", "-p", "x"])), (1, false));
+        assert_eq!(
+            shape(&v(&[
+                "send-keys",
+                "-l",
+                "if-shell",
+                ";",
+                "display",
+                "-p",
+                "x;"
+            ])),
+            (2, false)
+        );
+        assert_eq!(
+            shape(&v(&["set-buffer", "x", ";", "if-shell", "-F", "1", "a"])),
+            (2, true)
+        );
+        assert_eq!(shape(&v(&["source-file", "f"])), (1, true));
+    }
 
     #[test]
     fn lines_unescape_argv_and_quote() {
