@@ -457,77 +457,44 @@ impl TmuxSession {
         ))
     }
 
-    /// Runs `ops` only if the pane still carries this session's id (and, for `input`, is alive
-    /// and, on a managed-only handle, managed), checked by tmux in the same step
-    /// (`if-shell -F`): one round trip, and nothing can come between the check and the act.
-    /// Before `ops` it reads the pane's state; for `input`, a pane in a mode (copy mode eats
-    /// typed text) leaves it first, as typing into the pane would. Returns the state and what
-    /// `ops` printed.
+    /// Types: runs `ops` only if the pane still carries this session's id, is alive, is in no
+    /// mode (copy mode eats typed text) and, on a managed-only handle, is managed; checked by tmux
+    /// in the same step (`if-shell -F`): one round trip, and nothing can come between the check
+    /// and the keystrokes. A pane in a mode is taken out of it, as typing into it would, and the
+    /// input sent again.
     ///
     /// `pre` runs first, whatever the check says: commands that do not touch the pane (setting
     /// the paste buffer, whose text is then not quoted a second time inside the `if-shell`). A
     /// list too long for one `if-shell` (a spawned tmux takes about 16 KiB of arguments) is
     /// checked first and run after, in two steps.
-    async fn guarded(
-        &self,
-        input: bool,
-        pre: Vec<Cmd>,
-        ops: Vec<Cmd>,
-    ) -> Result<(PaneState, String)> {
+    async fn checked_input(&self, pre: Vec<Cmd>, ops: Vec<Cmd>) -> Result<()> {
+        let pane = self.pane();
         let inline: usize = ops.iter().flat_map(|c| c.args()).map(|a| a.len() + 8).sum();
         if inline > GUARD_INLINE_MAX {
-            let st = self.checked_state(input).await?;
-            if input && st.dead {
+            let st = self.write_state().await?;
+            if st.dead {
                 return Err(self.dead_pane());
             }
             let mut cmds = pre;
-            if input && st.in_mode {
-                cmds.push(
-                    Cmd::new("send-keys")
-                        .arg("-X")
-                        .opt("-t", self.pane())
-                        .arg("cancel"),
-                );
+            if st.in_mode {
+                cmds.push(self.cancel_mode());
             }
             cmds.extend(ops);
-            let out = if cmds.is_empty() {
-                String::new()
-            } else {
-                self.run(cmds).await?
-            };
-            return Ok((st, out));
+            if !cmds.is_empty() {
+                self.run(cmds).await?;
+            }
+            return Ok(());
         }
-        let pane = self.pane();
         let mut cond = format!("#{{==:#{{pane_id}},{pane}}}");
         let mut and = |c: String| cond = format!("#{{&&:{cond},{c}}}");
         and(format!("#{{==:#{{@termloom_id}},{}}}", self.id));
-        if input {
-            and("#{==:#{pane_dead},0}".into());
-            if self.managed_only {
-                and(format!("#{{==:#{{{OPT_MANAGED}}},1}}"));
-            }
+        and("#{==:#{pane_dead},0}".into());
+        and("#{==:#{pane_in_mode},0}".into());
+        if self.managed_only {
+            and(format!("#{{==:#{{{OPT_MANAGED}}},1}}"));
         }
-        let mut then = vec![
-            Cmd::new("display-message")
-                .arg("-p")
-                .opt("-t", pane)
-                .arg(format::format(&["T", "#{history_size}", "#{pane_height}"])),
-        ];
-        if input {
-            then.push(
-                Cmd::new("if-shell")
-                    .arg("-F")
-                    .opt("-t", pane)
-                    .arg("#{pane_in_mode}")
-                    .arg(command_line(vec![
-                        Cmd::new("send-keys")
-                            .arg("-X")
-                            .opt("-t", pane)
-                            .arg("cancel"),
-                    ])),
-            );
-        }
-        then.extend(ops);
+        // What the pane is instead, when the check fails (no literal `%` in a display-message
+        // format: it goes through strftime).
         let refused = Cmd::new("display-message")
             .arg("-p")
             .opt("-t", pane)
@@ -537,24 +504,75 @@ impl TmuxSession {
                 "#{@termloom_id}",
                 "#{pane_dead}",
                 "#{@termloom_managed}",
+                "#{pane_in_mode}",
             ]));
-        let mut cmds = pre;
-        if input {
-            cmds.push(
-                Cmd::new("if-shell")
-                    .arg("-F")
-                    .opt("-t", pane)
-                    .arg(cond)
-                    .arg(command_line(then))
-                    .arg(command_line(vec![refused])),
-            );
+        let then = if ops.is_empty() {
+            // Nothing to type: the check alone.
+            command_line(vec![Cmd::new("display-message").arg("-p").arg("ok")])
         } else {
-            // A read changes nothing: the check's fields and the state come in one `display`,
-            // the capture runs either way, and its text is thrown away when the check failed.
-            // The fields are compared here, not in the format: display-message passes its
-            // format through strftime, which mangles a literal `%3` (so `#{==:#{pane_id},%3}`
-            // was false for pane %3; `if-shell -F` has no such step).
-            cmds.push(
+            command_line(ops)
+        };
+        let mut cmds = pre.clone();
+        cmds.push(
+            Cmd::new("if-shell")
+                .arg("-F")
+                .opt("-t", pane)
+                .arg(&cond)
+                .arg(&then)
+                .arg(command_line(vec![refused.clone()])),
+        );
+        let mut left_mode = false;
+        loop {
+            let out = self.run(cmds.clone()).await?;
+            // The typing commands print nothing; a refusal prints its line.
+            let Some(line) = out.lines().find(|l| l.starts_with("R\u{1f}")) else {
+                return Ok(());
+            };
+            let f: Vec<&str> = line.split(format::SEP).collect();
+            if f.get(1).copied() != Some(pane) {
+                return Err((self.gone())());
+            }
+            if f.get(2).copied() != Some(self.id.to_string().as_str()) {
+                return Err(Error::StaleNativeId {
+                    id: self.id.to_string(),
+                    native: self.native.to_string(),
+                });
+            }
+            if f.get(3).copied() == Some("1") {
+                return Err(self.dead_pane());
+            }
+            if self.managed_only && f.get(4).copied() != Some("1") {
+                return Err(self.not_managed());
+            }
+            if f.get(5).copied() == Some("1") && !left_mode {
+                // The pane carries this session's id (just read): leave the mode, type again.
+                self.run(vec![self.cancel_mode()]).await?;
+                left_mode = true;
+                continue;
+            }
+            return Err(Error::backend(
+                BackendKind::Tmux,
+                format!("unexpected answer to the pane check of {pane}: {line:?}"),
+            ));
+        }
+    }
+
+    fn cancel_mode(&self) -> Cmd {
+        Cmd::new("send-keys")
+            .arg("-X")
+            .opt("-t", self.pane())
+            .arg("cancel")
+    }
+
+    /// Reads: the pane's id check and its state in one `display-message`, then `ops` (a
+    /// capture) in the same command list: one round trip. A read changes nothing, so `ops` run
+    /// either way and their text is thrown away when the check failed. The fields are compared
+    /// here, not in the format: display-message passes its format through strftime, which
+    /// mangles a literal `%3` (`#{==:#{pane_id},%3}` was false for pane %3).
+    async fn checked_read(&self, ops: Vec<Cmd>) -> Result<(PaneState, String)> {
+        let pane = self.pane();
+        let mut cmds =
+            vec![
                 Cmd::new("display-message")
                     .arg("-p")
                     .opt("-t", pane)
@@ -565,56 +583,29 @@ impl TmuxSession {
                         "#{history_size}",
                         "#{pane_height}",
                     ])),
-            );
-            cmds.extend(then.into_iter().skip(1));
-        }
+            ];
+        cmds.extend(ops);
         let out = self.run(cmds).await?;
         let (first, rest) = out.split_once('\n').unwrap_or((&out, ""));
         let f: Vec<&str> = first.split(format::SEP).collect();
-        match f.first().copied() {
-            Some("S") if f.get(1).copied() != Some(pane) => Err((self.gone())()),
-            Some("S") if f.get(2).copied() != Some(self.id.to_string().as_str()) => {
-                Err(Error::StaleNativeId {
-                    id: self.id.to_string(),
-                    native: self.native.to_string(),
-                })
-            }
-            Some("S") => {
-                let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-                let st = PaneState {
-                    history: num(3),
-                    height: num(4),
-                    dead: false,
-                    in_mode: false,
-                };
-                Ok((st, rest.to_string()))
-            }
-            Some("T") => {
-                let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-                let st = PaneState {
-                    history: num(1),
-                    height: num(2),
-                    dead: false,
-                    in_mode: false,
-                };
-                Ok((st, rest.to_string()))
-            }
-            Some("R") if f.get(1).copied() != Some(pane) => Err((self.gone())()),
-            Some("R") if f.get(2).copied() != Some(self.id.to_string().as_str()) => {
-                Err(Error::StaleNativeId {
-                    id: self.id.to_string(),
-                    native: self.native.to_string(),
-                })
-            }
-            Some("R") if input && f.get(3).copied() == Some("1") => Err(self.dead_pane()),
-            Some("R") if input && self.managed_only && f.get(4).copied() != Some("1") => {
-                Err(self.not_managed())
-            }
-            _ => Err(Error::backend(
-                BackendKind::Tmux,
-                format!("unexpected answer to the pane check of {pane}: {first:?}"),
-            )),
+        // display-message succeeds with empty fields when its target pane does not exist.
+        if f.first().copied() != Some("S") || f.get(1).copied() != Some(pane) {
+            return Err((self.gone())());
         }
+        if f.get(2).copied() != Some(self.id.to_string().as_str()) {
+            return Err(Error::StaleNativeId {
+                id: self.id.to_string(),
+                native: self.native.to_string(),
+            });
+        }
+        let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        let st = PaneState {
+            history: num(3),
+            height: num(4),
+            dead: false,
+            in_mode: false,
+        };
+        Ok((st, rest.to_string()))
     }
 
     /// `capture-pane` of tmux lines `start..=end` (no `end` = the bottom of the screen).
@@ -778,7 +769,7 @@ impl Session for TmuxSession {
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
         let t = text_cmds(&self.term, self.pane(), text, opts.enter).await?;
         // Checked and typed in one step, even when there is nothing to type.
-        if let Err(e) = self.guarded(true, t.pre, t.typing).await {
+        if let Err(e) = self.checked_input(t.pre, t.typing).await {
             drop_buffer(&self.term, t.buffer).await;
             return Err(e);
         }
@@ -790,7 +781,7 @@ impl Session for TmuxSession {
             return Ok(());
         }
         let cmds = keys.iter().map(|k| send_key(self.pane(), k)).collect();
-        self.guarded(true, Vec::new(), cmds).await?;
+        self.checked_input(Vec::new(), cmds).await?;
         Ok(())
     }
 
@@ -799,7 +790,7 @@ impl Session for TmuxSession {
             ReadRange::Since(c) => self.read_since(c, opts).await,
             ReadRange::Screen => {
                 let (st, out) = self
-                    .guarded(false, Vec::new(), vec![self.capture_cmd(0, None, opts)])
+                    .checked_read(vec![self.capture_cmd(0, None, opts)])
                     .await?;
                 let (hist, height) = (st.history, st.height);
                 let lines = split_lines(&out);
@@ -810,11 +801,7 @@ impl Session for TmuxSession {
                 // history when there is less.
                 let n = *n;
                 let (st, out) = self
-                    .guarded(
-                        false,
-                        Vec::new(),
-                        vec![self.capture_cmd(-(n as i64), None, opts)],
-                    )
+                    .checked_read(vec![self.capture_cmd(-(n as i64), None, opts)])
                     .await?;
                 let (hist, height) = (st.history, st.height);
                 let back = (n as u64).min(hist);
