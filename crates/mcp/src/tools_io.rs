@@ -150,6 +150,32 @@ impl TermloomServer {
         Some(s)
     }
 
+    /// Does `op` to the session `target` names: through its registry hint first ([`Self::hinted`]),
+    /// then, when the hint was stale or refused, through a fresh listing and the write checks.
+    /// Returns the session's id.
+    async fn write_to<F, Fut>(
+        &self,
+        place: &Place,
+        target: &str,
+        op: F,
+    ) -> Result<termloom_core::SessionId, ToolError>
+    where
+        F: Fn(Arc<dyn Session>) -> Fut,
+        Fut: Future<Output = termloom_core::Result<()>>,
+    {
+        if let Some(s) = self.hinted(place, target, true).await {
+            let id = s.id();
+            match op(s).await {
+                Ok(()) => return Ok(id),
+                Err(e) if Loom::hint_failed(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (info, s) = self.open_writable(place, target).await?;
+        op(s).await?;
+        Ok(info.id)
+    }
+
     /// The session a run goes to when it names a window instead of a session: the window's active
     /// pane, or a new session in a new window of that name.
     async fn window_session(
@@ -246,12 +272,15 @@ impl TermloomServer {
         let opts = SendOpts { enter };
         if let Some(list) = &p.sessions {
             let results = join_all(list.iter().map(|t| async {
-                let r = async {
-                    let (info, s) = self.open_writable(&p.place, t).await?;
-                    s.send_text(&p.text, opts).await?;
-                    Ok::<_, ToolError>(info.id.to_string())
-                }
-                .await;
+                let text = p.text.as_str();
+                let r = self
+                    .write_to(
+                        &p.place,
+                        t,
+                        |s| async move { s.send_text(text, opts).await },
+                    )
+                    .await
+                    .map(|id| id.to_string());
                 match r {
                     Ok(id) => ItemOut {
                         target: t.clone(),
@@ -278,22 +307,12 @@ impl TermloomServer {
         let target = p.session.as_deref().ok_or_else(|| {
             ToolError::new("give `session` (or `sessions`); call list_sessions to find one")
         })?;
-        let id = match self.hinted(&p.place, target, true).await {
-            Some(s) => match s.send_text(&p.text, opts).await {
-                Ok(()) => Some(s.id()),
-                Err(e) if Loom::hint_failed(&e) => None,
-                Err(e) => return Err(e.into()),
-            },
-            None => None,
-        };
-        let id = match id {
-            Some(id) => id,
-            None => {
-                let (info, s) = self.open_writable(&p.place, target).await?;
-                s.send_text(&p.text, opts).await?;
-                info.id
-            }
-        };
+        let text = p.text.as_str();
+        let id = self
+            .write_to(&p.place, target, |s| async move {
+                s.send_text(text, opts).await
+            })
+            .await?;
         Ok(Json(SendOut {
             session: Some(id.to_string()),
             chars: Some(p.text.chars().count()),
@@ -329,22 +348,14 @@ impl TermloomServer {
             .iter()
             .map(|k| k.parse::<Key>())
             .collect::<Result<_, _>>()?;
-        let id = match self.hinted(&p.place, &p.session, true).await {
-            Some(s) => match s.send_keys(&keys).await {
-                Ok(()) => Some(s.id()),
-                Err(e) if Loom::hint_failed(&e) => None,
-                Err(e) => return Err(e.into()),
-            },
-            None => None,
-        };
-        let id = match id {
-            Some(id) => id,
-            None => {
-                let (info, s) = self.open_writable(&p.place, &p.session).await?;
-                s.send_keys(&keys).await?;
-                info.id
-            }
-        };
+        let keys = keys.as_slice();
+        let id = self
+            .write_to(
+                &p.place,
+                &p.session,
+                |s| async move { s.send_keys(keys).await },
+            )
+            .await?;
         Ok(Json(DoneOut {
             ok: true,
             session: Some(id.to_string()),
