@@ -73,7 +73,33 @@ impl PrivateServer {
 
 impl Drop for PrivateServer {
     fn drop(&mut self) {
+        // The server's pid first: a server that outlives `kill-server` (seen twice after runs
+        // whose MCP server still had control clients attached) is killed by pid before its
+        // socket's directory goes, after which nothing could reach it.
+        let pid = self
+            .tmux()
+            .args(["display-message", "-p", "#{pid}"])
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+            });
         let _ = self.tmux().arg("kill-server").output();
+        if let Some(pid) = pid {
+            let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while alive() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            if alive() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .output();
+            }
+        }
     }
 }
 
