@@ -11,19 +11,37 @@ fn control_terminal(srv: &TmuxServer) -> TmuxTerminal {
     })
 }
 
+/// The names of the live sessions, sorted.
+async fn names(t: &TmuxTerminal) -> Vec<String> {
+    let mut v: Vec<String> = t
+        .list_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Creates session `name` in workspace `workspace`.
+async fn make(t: &TmuxTerminal, name: &str, workspace: &str) -> termloom_core::SessionInfo {
+    t.create_session(&SessionSpec {
+        name: Some(name.into()),
+        workspace: Some(workspace.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("create {name} in {workspace}: {e}"))
+}
+
 #[tokio::test]
 async fn control_mode_creates_sends_and_reads_exactly() {
     let srv = TmuxServer::start();
     let t = control_terminal(&srv);
     // No server yet: the first call falls back to spawning and starts it.
     assert!(t.list_sessions().await.unwrap().is_empty());
-    t.create_session(&SessionSpec {
-        name: Some("a b".into()),
-        workspace: Some("w s".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    make(&t, "a b", "w s").await;
     let s = t.session(&Target::Name("a b".into())).await.unwrap();
     let hostile = "printf '%s\\n' \"~x ;\" '$HOME' \"a\\\\b\" 'é✓' ';'";
     s.send_text(hostile, SendOpts::default()).await.unwrap();
@@ -55,13 +73,7 @@ async fn control_mode_creates_sends_and_reads_exactly() {
 async fn control_mode_reconnects_after_the_server_dies() {
     let srv = TmuxServer::start();
     let t = control_terminal(&srv);
-    t.create_session(&SessionSpec {
-        name: Some("x".into()),
-        workspace: Some("w".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    make(&t, "x", "w").await;
     assert_eq!(t.list_sessions().await.unwrap().len(), 1);
     srv.kill_server();
     let started = std::time::Instant::now();
@@ -75,21 +87,8 @@ async fn control_mode_reconnects_after_the_server_dies() {
     if let Ok(v) = r {
         assert!(v.is_empty());
     }
-    t.create_session(&SessionSpec {
-        name: Some("y".into()),
-        workspace: Some("w2".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let names: Vec<String> = t
-        .list_sessions()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    assert_eq!(names, ["y"]);
+    make(&t, "y", "w2").await;
+    assert_eq!(names(&t).await, ["y"]);
 }
 
 #[tokio::test]
@@ -98,21 +97,8 @@ async fn watching_a_session_streams_lines_and_ends_when_the_pane_dies() {
     use termloom_core::text::{LineEvent, lines};
     let srv = TmuxServer::start();
     let t = control_terminal(&srv);
-    t.create_session(&SessionSpec {
-        name: Some("w".into()),
-        workspace: Some("ws".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let keep = t
-        .create_session(&SessionSpec {
-            name: Some("keep".into()),
-            workspace: Some("ws".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    make(&t, "w", "ws").await;
+    let keep = make(&t, "keep", "ws").await;
     let s = t.session(&Target::Name("w".into())).await.unwrap();
     let mut stream = Box::pin(lines(s.subscribe().await.unwrap()));
     let mut second = Box::pin(lines(s.subscribe().await.unwrap()));
@@ -151,14 +137,7 @@ async fn watching_a_session_streams_lines_and_ends_when_the_pane_dies() {
     assert!(end.is_none(), "{end:?}");
     // A pane killed from outside termloom (tmux kill-pane) while watched: its stream ends too,
     // with a reason naming the pane.
-    let victim = t
-        .create_session(&SessionSpec {
-            name: Some("victim".into()),
-            workspace: Some("ws".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let victim = make(&t, "victim", "ws").await;
     let v = t.session(&Target::Name("victim".into())).await.unwrap();
     let mut raw = v.subscribe().await.unwrap();
     srv.tmux(&["kill-pane", "-t", &victim.native.id]);
@@ -200,13 +179,7 @@ async fn bursts_of_creates_watches_and_kills_never_crash_the_tmux_server() {
     use std::sync::Arc;
     let srv = TmuxServer::start();
     let t = Arc::new(control_terminal(&srv));
-    t.create_session(&SessionSpec {
-        name: Some("first".into()),
-        workspace: Some("first".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    make(&t, "first", "first").await;
     const ROUNDS: usize = 4;
     const BURST: usize = 12;
     let mut streams = Vec::new();
@@ -214,14 +187,7 @@ async fn bursts_of_creates_watches_and_kills_never_crash_the_tmux_server() {
         let made = join_all((0..BURST).map(|i| {
             let t = t.clone();
             async move {
-                let info = t
-                    .create_session(&SessionSpec {
-                        name: Some(format!("r{round}s{i}")),
-                        workspace: Some(format!("r{round}w{i}")),
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap_or_else(|e| panic!("create r{round}s{i}: {e}"));
+                let info = make(&t, &format!("r{round}s{i}"), &format!("r{round}w{i}")).await;
                 // Watching attaches one output client per workspace.
                 let s = t.open(&info).await.unwrap();
                 s.subscribe()
@@ -245,13 +211,7 @@ async fn bursts_of_creates_watches_and_kills_never_crash_the_tmux_server() {
         }
     }
     // The server is still there, with the first session and the last round.
-    let names: std::collections::BTreeSet<String> = t
-        .list_sessions()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    assert!(names.contains("first"), "{names:?}");
+    let names = names(&t).await;
+    assert!(names.iter().any(|n| n == "first"), "{names:?}");
     assert_eq!(names.len(), 1 + BURST, "{names:?}");
 }
