@@ -4,7 +4,7 @@
 //!   `Session` for one pane.
 //! - Every command goes through one seam, [`client::TmuxClient::run`], as argv (never a shell
 //!   string), built with [`command::Cmd`] and targeted exactly (`=name:`, `$N`, `@N`, `%N`).
-//! - [`format`] holds the `-F` formats and their parsing; [`control`] the control-mode protocol.
+//! - [`mod@format`] holds the `-F` formats and their parsing; [`control`] the control-mode protocol.
 //! - A session's persistent id lives on its pane as the user option `@termloom_id`, its name as
 //!   `@termloom_name`; a pane id is only used after it was seen carrying that id.
 #![deny(missing_docs)]
