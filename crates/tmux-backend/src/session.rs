@@ -506,20 +506,24 @@ impl TmuxSession {
                 "#{@termloom_managed}",
                 "#{pane_in_mode}",
             ]));
-        let then = if ops.is_empty() {
+        let ops = if ops.is_empty() {
             // Nothing to type: the check alone.
-            command_line(vec![Cmd::new("display-message").arg("-p").arg("ok")])
+            vec![Cmd::new("display-message").arg("-p").arg("ok")]
         } else {
-            command_line(ops)
+            ops
         };
-        let mut cmds = pre.clone();
+        // Both branches run as many commands, so the reply's length is known and no sentinel
+        // line follows (see the control transport).
+        let mut other = vec![refused];
+        other.resize(ops.len(), Cmd::new("display-message").arg("-p").arg(""));
+        let mut cmds = pre;
         cmds.push(
             Cmd::new("if-shell")
                 .arg("-F")
                 .opt("-t", pane)
                 .arg(&cond)
-                .arg(&then)
-                .arg(command_line(vec![refused.clone()])),
+                .arg(command_line(ops))
+                .arg(command_line(other)),
         );
         let mut left_mode = false;
         loop {

@@ -4,10 +4,11 @@
 //! - Replies carry a server-wide command number, so they are matched by order, not by number; the
 //!   attach block (flags 0) is skipped.
 //! - A line `a ; b` gets one reply block per command, and a failing command drops the rest of the
-//!   line: a list's reply is its commands' blocks, or fewer ending with the failing one. A list
-//!   with a command that runs others (`if-shell` puts each of its commands after itself, with a
-//!   block of its own) is followed by a sentinel line (`display-message -p TOKEN`) and its reply is
-//!   every block up to the sentinel's. Blocks of flag 0 (the attach, a user's hooks) are skipped.
+//!   line: a list's reply is its commands' blocks, or fewer ending with the failing one.
+//!   `if-shell -F` puts each command of the branch it runs after itself, with a block of its own:
+//!   counted when both branches hold as many commands. A list whose count cannot be known is
+//!   followed by a sentinel line (`display-message -p TOKEN`) and its reply is every block up to
+//!   the sentinel's. Blocks of flag 0 (the attach, a user's hooks) are skipped.
 //! - Arguments are quoted for tmux's command parser ([`quote_for_control`]); an empty line is never
 //!   sent (it would detach).
 //! - When the client dies (server killed or restarted), every call in flight fails at once with
@@ -378,19 +379,19 @@ impl Connection {
         // Held until the reply: tmux has sent the notifications this command causes by then.
         let _in_flight = gate::command(&self.gate).await;
         let line = to_line(args);
-        let (commands, inserts) = shape(args);
+        let (blocks, unknown) = shape(args);
         let (tx, rx) = oneshot::channel();
         {
             let mut stdin = self.stdin.lock().await;
             let mut out = line.into_bytes();
             out.push(b'\n');
-            let expect = if inserts {
+            let expect = if unknown {
                 let n = self.sentinel.fetch_add(1, Ordering::Relaxed);
                 let token = format!("termloom-end-{}-{n}", std::process::id());
                 out.extend_from_slice(format!("display-message -p {token}\n").as_bytes());
                 Expect::UntilSentinel(token.into_bytes())
             } else {
-                Expect::Count(commands)
+                Expect::Count(blocks)
             };
             if let Ok(mut q) = self.shared.pending.lock() {
                 q.push_back(Pending {
@@ -456,30 +457,112 @@ impl Drop for Connection {
     }
 }
 
-/// How many commands a command list (argv with `;` elements) holds, and whether one of them runs
-/// further commands (`if-shell`, `source-file`, `run-shell`): those get a reply block each, so
-/// such a list is followed by a sentinel and its reply is every block up to the sentinel's.
-/// Otherwise a list gets one block per command, or fewer when one fails (tmux drops the rest of
-/// the line), and no sentinel is needed.
+/// How many reply blocks a command list (argv with `;` elements) gets when every command
+/// succeeds, and whether that cannot be known (then the list is followed by a sentinel and its
+/// reply is every block up to the sentinel's). A command gets one block; a failing one ends the
+/// list (tmux drops the rest of the line). `if-shell -F COND THEN ELSE` gets one block and then one
+/// per command of the branch it runs: known when both branches hold the same number of commands
+/// (see [`count_commands`]). Anything else that runs further commands (`source-file`,
+/// `run-shell`, `if-shell` without `-F`) is unknown.
 fn shape(args: &[String]) -> (usize, bool) {
-    let mut commands = 0;
-    let mut inserts = false;
-    let mut at_name = true;
-    for a in args {
-        if a == ";" {
-            at_name = true;
-            continue;
-        }
-        if at_name {
-            commands += 1;
-            inserts |= matches!(
-                a.as_str(),
-                "if-shell" | "if" | "source-file" | "source" | "run-shell" | "run"
-            );
-            at_name = false;
+    let mut blocks = 0;
+    let mut unknown = false;
+    for cmd in args.split(|a| a == ";") {
+        let Some(name) = cmd.first() else { continue };
+        blocks += 1;
+        match name.as_str() {
+            "if-shell" | "if" => match if_shell_inserts(&cmd[1..]) {
+                Some(n) => blocks += n,
+                None => unknown = true,
+            },
+            "source-file" | "source" | "run-shell" | "run" => unknown = true,
+            _ => {}
         }
     }
-    (commands.max(1), inserts)
+    (blocks.max(1), unknown)
+}
+
+/// The commands `if-shell -F [-t T] COND THEN [ELSE]` runs after itself, when both branches hold
+/// the same number (a missing ELSE holds none).
+fn if_shell_inserts(args: &[String]) -> Option<usize> {
+    let mut rest = args.iter();
+    let mut f = false;
+    let mut words = Vec::new();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "-F" if words.is_empty() => f = true,
+            "-t" if words.is_empty() => {
+                rest.next()?;
+            }
+            "-b" if words.is_empty() => return None,
+            _ => words.push(a.as_str()),
+        }
+    }
+    if !f {
+        return None;
+    }
+    match words.as_slice() {
+        [_cond, then] => (count_commands(then)? == 0).then_some(0),
+        [_cond, then, other] => {
+            let n = count_commands(then)?;
+            (count_commands(other)? == n).then_some(n)
+        }
+        _ => None,
+    }
+}
+
+/// The number of commands in a command line as [`to_line`] writes it: plain words and
+/// double-quoted ones, separated by spaces, commands by a bare `;`. `None` for anything else
+/// (single quotes, braces, a nested command that runs others), which the caller treats as
+/// unknown.
+fn count_commands(line: &str) -> Option<usize> {
+    let mut commands = 0;
+    let mut at_name = true;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => {}
+            '"' => {
+                at_name = false;
+                loop {
+                    match chars.next()? {
+                        '\\' => {
+                            chars.next()?;
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '\'' | '{' | '}' | '\\' => return None,
+            _ => {
+                let mut word = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n == ' ' {
+                        break;
+                    }
+                    if matches!(n, '"' | '\'' | '{' | '}' | '\\') {
+                        return None;
+                    }
+                    word.push(n);
+                    chars.next();
+                }
+                if word == ";" {
+                    at_name = true;
+                } else if at_name {
+                    if matches!(
+                        word.as_str(),
+                        "if-shell" | "if" | "source-file" | "source" | "run-shell" | "run"
+                    ) {
+                        return None;
+                    }
+                    commands += 1;
+                    at_name = false;
+                }
+            }
+        }
+    }
+    Some(commands)
 }
 
 /// Reverses argv escaping ([`crate::command::escape_arg`]) and quotes each word for tmux's parser;
@@ -590,11 +673,35 @@ mod tests {
             ])),
             (2, false)
         );
-        assert_eq!(
-            shape(&v(&["set-buffer", "x", ";", "if-shell", "-F", "1", "a"])),
-            (2, true)
-        );
         assert_eq!(shape(&v(&["source-file", "f"])), (1, true));
+        // if-shell -F: one block, then one per command of the branch it runs.
+        let guard = |then: &str, other: &str| {
+            v(&[
+                "set-buffer",
+                "x",
+                ";",
+                "if-shell",
+                "-F",
+                "-t",
+                "%3",
+                "#{c}",
+                then,
+                other,
+            ])
+        };
+        assert_eq!(
+            shape(&guard(
+                r#"send-keys -t "%3" -l -- "a ; b\" ;" ; send-keys -t "%3" Enter"#,
+                r#"display-message -p R ; display-message -p """#
+            )),
+            (4, false)
+        );
+        assert_eq!(shape(&guard("a ; b", "c")), (2, true));
+        assert_eq!(shape(&guard("a", "if-shell -F 1 b")), (2, true));
+        assert_eq!(shape(&guard("a 'x'", "c")), (2, true));
+        assert_eq!(shape(&v(&["if-shell", "1", "a", "b"])), (1, true));
+        assert_eq!(shape(&v(&["if-shell", "-F", "1", "a"])), (1, true));
+        assert_eq!(shape(&v(&["if-shell", "-F", "1", ""])), (1, false));
     }
 
     #[test]
