@@ -65,6 +65,11 @@ impl TmuxSession {
     }
 }
 
+/// Field `i` of a `display-message` answer as a number (0 when missing or not a number).
+fn number(f: &[&str], i: usize) -> u64 {
+    f.get(i).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
 /// `capture-pane -p` output as lines.
 fn split_lines(out: &str) -> Vec<String> {
     let out = out.strip_suffix('\n').unwrap_or(out);
@@ -420,26 +425,36 @@ impl TmuxSession {
             ])
             .await?;
         let f: Vec<&str> = out.trim_end_matches('\n').split(format::SEP).collect();
-        // display-message succeeds with empty fields when its target pane does not exist.
-        if f.first().copied() != Some(self.pane()) {
-            return Err((self.gone())());
-        }
-        if f.get(1).copied() != Some(self.id.to_string().as_str()) {
-            return Err(Error::StaleNativeId {
-                id: self.id.to_string(),
-                native: self.native.to_string(),
-            });
-        }
+        self.check_pane(f.first().copied(), f.get(1).copied())?;
         if write && self.managed_only && f.get(6).copied() != Some("1") {
             return Err(self.not_managed());
         }
-        let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
         Ok(PaneState {
-            history: num(3),
-            height: num(4),
+            history: number(&f, 3),
+            height: number(&f, 4),
             dead: f.get(2).copied() == Some("1"),
             in_mode: f.get(5).copied() == Some("1"),
         })
+    }
+
+    fn stale(&self) -> Error {
+        Error::StaleNativeId {
+            id: self.id.to_string(),
+            native: self.native.to_string(),
+        }
+    }
+
+    /// Checks what a `display-message` on this handle's pane read of the pane's id and of the
+    /// persistent id on it. tmux prints empty fields for a pane that is gone, and reuses `%N`
+    /// after a restart: a handle must never act on another session's pane.
+    fn check_pane(&self, pane: Option<&str>, id: Option<&str>) -> Result<()> {
+        if pane != Some(self.pane()) {
+            return Err((self.gone())());
+        }
+        if id != Some(self.id.to_string().as_str()) {
+            return Err(self.stale());
+        }
+        Ok(())
     }
 
     fn not_managed(&self) -> Error {
@@ -533,15 +548,7 @@ impl TmuxSession {
                 return Ok(());
             };
             let f: Vec<&str> = line.split(format::SEP).collect();
-            if f.get(1).copied() != Some(pane) {
-                return Err((self.gone())());
-            }
-            if f.get(2).copied() != Some(self.id.to_string().as_str()) {
-                return Err(Error::StaleNativeId {
-                    id: self.id.to_string(),
-                    native: self.native.to_string(),
-                });
-            }
+            self.check_pane(f.get(1).copied(), f.get(2).copied())?;
             if f.get(3).copied() == Some("1") {
                 return Err(self.dead_pane());
             }
@@ -592,20 +599,13 @@ impl TmuxSession {
         let out = self.run(cmds).await?;
         let (first, rest) = out.split_once('\n').unwrap_or((&out, ""));
         let f: Vec<&str> = first.split(format::SEP).collect();
-        // display-message succeeds with empty fields when its target pane does not exist.
-        if f.first().copied() != Some("S") || f.get(1).copied() != Some(pane) {
+        if f.first().copied() != Some("S") {
             return Err((self.gone())());
         }
-        if f.get(2).copied() != Some(self.id.to_string().as_str()) {
-            return Err(Error::StaleNativeId {
-                id: self.id.to_string(),
-                native: self.native.to_string(),
-            });
-        }
-        let num = |i: usize| f.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        self.check_pane(f.get(1).copied(), f.get(2).copied())?;
         let st = PaneState {
-            history: num(3),
-            height: num(4),
+            history: number(&f, 3),
+            height: number(&f, 4),
             dead: false,
             in_mode: false,
         };
@@ -762,10 +762,7 @@ impl Session for TmuxSession {
                 e => not_found_as(e, self.gone()),
             })?;
         if info.id != self.id {
-            return Err(Error::StaleNativeId {
-                id: self.id.to_string(),
-                native: self.native.to_string(),
-            });
+            return Err(self.stale());
         }
         Ok(info)
     }
