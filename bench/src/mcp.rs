@@ -2,21 +2,18 @@
 //! spawn to `initialize` answered, tool-call latency, idle RSS.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 
 use crate::stats::{Config, Row, Section, measure};
-use crate::tmux::{PrivateServer, RawControl};
+use crate::tmux::{Piped, PrivateServer, RawControl};
 
 /// A minimal MCP client over a child's stdio.
 pub struct RawMcp {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    io: Piped,
     next_id: u64,
 }
 
@@ -24,18 +21,8 @@ impl RawMcp {
     /// Spawns the server and completes the initialize handshake.
     pub async fn start(cmd: &mut tokio::process::Command) -> Result<(RawMcp, std::time::Duration)> {
         let t = Instant::now();
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdin = child.stdin.take().context("stdin")?;
-        let lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
         let mut c = RawMcp {
-            child,
-            stdin,
-            lines,
+            io: Piped::spawn(cmd)?,
             next_id: 1,
         };
         c.request(
@@ -49,14 +36,14 @@ impl RawMcp {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.io.child.id()
     }
 
     async fn send(&mut self, msg: &Value) -> Result<()> {
         let mut line = serde_json::to_vec(msg)?;
         line.push(b'\n');
-        self.stdin.write_all(&line).await?;
-        self.stdin.flush().await?;
+        self.io.stdin.write_all(&line).await?;
+        self.io.stdin.flush().await?;
         Ok(())
     }
 
@@ -71,7 +58,7 @@ impl RawMcp {
         self.next_id += 1;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             .await?;
-        while let Some(line) = self.lines.next_line().await? {
+        while let Some(line) = self.io.lines.next_line().await? {
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };

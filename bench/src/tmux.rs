@@ -103,19 +103,17 @@ impl Drop for PrivateServer {
     }
 }
 
-/// A minimal raw control client: the floor for a control-mode round trip.
-pub struct RawControl {
-    _child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+/// A child process spoken to line by line over its stdin and stdout (stderr dropped), killed on
+/// drop: the raw tmux clients and the raw MCP client.
+pub struct Piped {
+    pub child: tokio::process::Child,
+    pub stdin: tokio::process::ChildStdin,
+    pub lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
-impl RawControl {
-    pub async fn attach(socket: &Path, session: &str) -> Result<Self> {
-        let mut child = tokio::process::Command::new("tmux")
-            .arg("-S")
-            .arg(socket)
-            .args(["-C", "attach", "-t", session])
+impl Piped {
+    pub fn spawn(cmd: &mut tokio::process::Command) -> Result<Piped> {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -123,12 +121,32 @@ impl RawControl {
             .spawn()?;
         let stdin = child.stdin.take().context("stdin")?;
         let lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-        let mut c = RawControl {
-            _child: child,
+        Ok(Piped {
+            child,
             stdin,
             lines,
+        })
+    }
+}
+
+/// A minimal raw control client: the floor for a control-mode round trip.
+pub struct RawControl {
+    io: Piped,
+}
+
+impl RawControl {
+    pub async fn attach(socket: &Path, session: &str) -> Result<Self> {
+        let mut c = RawControl {
+            io: Piped::spawn(
+                tokio::process::Command::new("tmux")
+                    .arg("-S")
+                    .arg(socket)
+                    .args(["-C", "attach", "-t", session]),
+            )?,
         };
-        c.stdin.write_all(b"refresh-client -f no-output\n").await?;
+        c.io.stdin
+            .write_all(b"refresh-client -f no-output\n")
+            .await?;
         // Skip the attach block, then the reply to refresh-client.
         c.read_reply().await?;
         c.read_reply().await?;
@@ -138,7 +156,7 @@ impl RawControl {
     async fn read_reply(&mut self) -> Result<Vec<String>> {
         let mut body = Vec::new();
         let mut inside = false;
-        while let Some(l) = self.lines.next_line().await? {
+        while let Some(l) = self.io.lines.next_line().await? {
             if l.starts_with("%begin") {
                 inside = true;
             } else if l.starts_with("%end") || l.starts_with("%error") {
@@ -153,8 +171,8 @@ impl RawControl {
     }
 
     pub async fn roundtrip(&mut self, line: &str) -> Result<Vec<String>> {
-        self.stdin.write_all(line.as_bytes()).await?;
-        self.stdin.write_all(b"\n").await?;
+        self.io.stdin.write_all(line.as_bytes()).await?;
+        self.io.stdin.write_all(b"\n").await?;
         self.read_reply().await
     }
 }
@@ -162,28 +180,18 @@ impl RawControl {
 /// A raw control client that receives output (attached with `ignore-size`): the floor for `run`,
 /// typing a command and waiting for its end mark with nothing of termloom in between.
 pub struct RawOutput {
-    _child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    io: Piped,
 }
 
 impl RawOutput {
     pub async fn attach(socket: &Path, session: &str) -> Result<Self> {
-        let mut child = tokio::process::Command::new("tmux")
-            .arg("-S")
-            .arg(socket)
-            .args(["-C", "attach", "-f", "ignore-size", "-t", session])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdin = child.stdin.take().context("stdin")?;
-        let lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
         Ok(RawOutput {
-            _child: child,
-            stdin,
-            lines,
+            io: Piped::spawn(
+                tokio::process::Command::new("tmux")
+                    .arg("-S")
+                    .arg(socket)
+                    .args(["-C", "attach", "-f", "ignore-size", "-t", session]),
+            )?,
         })
     }
 
@@ -191,9 +199,9 @@ impl RawOutput {
     /// holds an OSC 133 `D` mark (octal-escaped in `%output`).
     pub async fn type_until_end_mark(&mut self, pane: &str, text: &str) -> Result<()> {
         let line = format!("send-keys -t '{pane}' -l -- '{text}' ; send-keys -t '{pane}' Enter\n");
-        self.stdin.write_all(line.as_bytes()).await?;
+        self.io.stdin.write_all(line.as_bytes()).await?;
         let prefix = format!("%output {pane} ");
-        while let Some(l) = self.lines.next_line().await? {
+        while let Some(l) = self.io.lines.next_line().await? {
             if l.starts_with(&prefix) && l.contains("]133;D") {
                 return Ok(());
             }
