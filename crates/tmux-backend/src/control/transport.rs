@@ -475,11 +475,19 @@ fn shape(args: &[String]) -> (usize, bool) {
                 Some(n) => blocks += n,
                 None => unknown = true,
             },
-            "source-file" | "source" | "run-shell" | "run" => unknown = true,
+            n if runs_others(n) => unknown = true,
             _ => {}
         }
     }
     (blocks.max(1), unknown)
+}
+
+/// Whether command `name` runs further commands, each with a reply block of its own.
+fn runs_others(name: &str) -> bool {
+    matches!(
+        name,
+        "if-shell" | "if" | "source-file" | "source" | "run-shell" | "run"
+    )
 }
 
 /// The commands `if-shell -F [-t T] COND THEN [ELSE]` runs after itself, when both branches hold
@@ -550,10 +558,7 @@ fn count_commands(line: &str) -> Option<usize> {
                 if word == ";" {
                     at_name = true;
                 } else if at_name {
-                    if matches!(
-                        word.as_str(),
-                        "if-shell" | "if" | "source-file" | "source" | "run-shell" | "run"
-                    ) {
+                    if runs_others(&word) {
                         return None;
                     }
                     commands += 1;
