@@ -5,7 +5,7 @@
 //! no line discipline in between (canonical mode would cap lines at 4096 bytes, turn CR into NL and
 //! act on ^C, ^D, ^U, ^W, ^V and DEL).
 
-use termloom_core::{Key, KeyCode, SendOpts};
+use termloom_core::{Key, KeyCode, SendOpts, Terminal};
 use termloom_tests::TmuxServer;
 
 use crate::tmux_backend::{
@@ -130,6 +130,78 @@ async fn text_and_keys_reach_a_pane_left_in_copy_mode() {
     let got = drain_sink(s.as_ref(), &file, 0, "<<end>>").await;
     assert_eq!(got, b"typed\r\x03x");
     assert_eq!(display(&srv, pane, "#{pane_in_mode}"), "0");
+}
+
+/// The input guard (one `if-shell -F` comparison per input) against option values a person or
+/// another tool could set by hand, each one character or one separator away from what the guard
+/// expects: only the exact state lets text through, and every refusal is one that sends the
+/// caller back to a fresh listing (`Loom::hint_failed`).
+#[tokio::test]
+async fn the_input_guard_types_only_when_the_pane_is_exactly_as_expected() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (info, s) = new_session(&t, "w", "guarded").await;
+    let file = raw_sink(&srv, s.as_ref(), "guard").await;
+    let pane = info.native.id.as_str();
+    let id = info.id.to_string();
+    let set = |opt: &str, v: Option<&str>| match v {
+        Some(v) => srv.tmux(&["set-option", "-p", "-t", pane, opt, v]),
+        None => srv.tmux(&["set-option", "-p", "-u", "-t", pane, opt]),
+    };
+    let some = |v: &str| Some(v.to_string());
+    let cases: Vec<(&str, Option<String>, Option<String>, bool, bool)> = vec![
+        // (label, @termloom_id, @termloom_managed, managed_only, typed)
+        ("exact, managed", some(&id), some("1"), true, true),
+        ("exact, not asked", some(&id), None, false, true),
+        (
+            "id with a tail",
+            some(&format!("{id}/")),
+            some("1"),
+            false,
+            false,
+        ),
+        ("id cut short", some(&id[..35]), some("1"), false, false),
+        ("no id", None, some("1"), false, false),
+        ("managed missing", some(&id), None, true, false),
+        ("managed 0", some(&id), some("0"), true, false),
+        ("managed spelled on", some(&id), some("1/"), true, false),
+        (
+            "id moved into managed",
+            None,
+            some(&format!("1/{id}")),
+            true,
+            false,
+        ),
+        (
+            "id glued to managed",
+            None,
+            some(&format!("1{id}")),
+            true,
+            false,
+        ),
+    ];
+    let mut want = Vec::new();
+    for (i, (label, tag, managed, managed_only, typed)) in cases.into_iter().enumerate() {
+        set("@termloom_id", tag.as_deref());
+        set("@termloom_managed", managed.as_deref());
+        let h = t
+            .open_hinted(info.id, &info.native, managed_only)
+            .await
+            .unwrap()
+            .expect("a tmux pane id gives a hinted handle");
+        let text = format!("<{i}>");
+        let r = h.send_text(&text, SendOpts { enter: false }).await;
+        if typed {
+            r.unwrap_or_else(|e| panic!("{label}: refused: {e}"));
+            want.extend_from_slice(text.as_bytes());
+        } else {
+            let e = r.expect_err(label);
+            assert!(termloom_core::Loom::hint_failed(&e), "{label}: {e:?}");
+        }
+    }
+    set("@termloom_id", Some(&id));
+    set("@termloom_managed", Some("1"));
+    assert_eq!(drain_sink(s.as_ref(), &file, 0, "<<end>>").await, want);
 }
 
 #[tokio::test]

@@ -202,6 +202,11 @@ pub async fn run(cfg: &Config) -> Result<Section> {
     let cases: Vec<(&str, &str, Value)> = vec![
         ("list_sessions", "list_sessions", json!({})),
         (
+            "list_workspaces (tmux sessions)",
+            "list_workspaces",
+            json!({}),
+        ),
+        (
             "send_text (no Enter)",
             "send_text",
             json!({"session": id, "text": ": ping", "enter": false}),

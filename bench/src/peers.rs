@@ -1,7 +1,13 @@
 //! Peers side by side in one run, on one private tmux server: termloom-mcp against tmux-mcp-rs
 //! (installed by the harness from crates.io into `target/peers/`) and against two floors, one
-//! spawned `tmux` per operation and one raw `tmux -C` round trip. The same four operations for
-//! each: list sessions, send text, read 20 lines, and "run `echo X` and know it finished".
+//! spawned `tmux` per operation and one raw `tmux -C` round trip. The same operations for each:
+//! list sessions, list every pane, send text, read 20 lines, and "run `echo X` and know it
+//! finished".
+//!
+//! The words differ: a tmux *session* is what tmux-mcp-rs's `list-sessions` lists and what
+//! termloom calls a workspace (`list_workspaces`); termloom's `list_sessions` lists every *pane*,
+//! which tmux-mcp-rs does with `list-sessions`, then `list-windows` per session and `list-panes`
+//! per window. Each row names the tool calls it makes.
 //!
 //! No Node tmux MCP server is served by the npm registry here (`npm view tmux-mcp` answers 404), so
 //! tmux-mcp-rs is the only peer.
@@ -99,21 +105,29 @@ fn new_session(srv: &PrivateServer, name: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The four operations, as one backend does them.
+/// The fields tmux-mcp-rs's `list-sessions` asks tmux for; the floors ask for the same.
+const SESSION_FIELDS: &str =
+    "#{session_id}\t#{session_name}\t#{?session_attached,1,0}\t#{session_windows}";
+
+/// The operations, as one backend does them.
 #[derive(Clone, Copy, PartialEq)]
 enum Op {
+    /// tmux sessions (termloom: workspaces).
     List,
+    /// Every pane, with what termloom lists for each.
+    Panes,
     Send,
     Read,
     Run,
 }
 
 impl Op {
-    const ALL: [Op; 4] = [Op::List, Op::Send, Op::Read, Op::Run];
+    const ALL: [Op; 5] = [Op::List, Op::Panes, Op::Send, Op::Read, Op::Run];
 
     fn label(self) -> &'static str {
         match self {
-            Op::List => "list sessions",
+            Op::List => "list sessions (tmux sessions)",
+            Op::Panes => "list every pane",
             Op::Send => "send text",
             Op::Read => "read 20 lines",
             Op::Run => "run `echo X`, know it finished",
@@ -155,7 +169,11 @@ fn shows_line(text: &str, want: &str) -> bool {
 async fn floor_spawn(srv: &PrivateServer, pane: &str, op: Op, i: usize) -> Result<()> {
     match op {
         Op::List => {
-            spawn_tmux(srv, &["list-sessions"]).await?;
+            spawn_tmux(srv, &["list-sessions", "-F", SESSION_FIELDS]).await?;
+        }
+        Op::Panes => {
+            let fmt = termloom_tmux::format::pane_format();
+            spawn_tmux(srv, &["list-panes", "-a", "-F", &fmt]).await?;
         }
         Op::Send => {
             spawn_tmux(srv, &["send-keys", "-t", pane, "-l", ": ping"]).await?;
@@ -189,7 +207,16 @@ async fn floor_spawn(srv: &PrivateServer, pane: &str, op: Op, i: usize) -> Resul
 async fn floor_control(c: &mut RawControl, pane: &str, op: Op, i: usize) -> Result<()> {
     match op {
         Op::List => {
-            c.roundtrip("list-sessions").await?;
+            // Single quotes: tmux takes the tabs in them as they are.
+            c.roundtrip(&format!("list-sessions -F '{SESSION_FIELDS}'"))
+                .await?;
+        }
+        Op::Panes => {
+            c.roundtrip(&format!(
+                "list-panes -a -F '{}'",
+                termloom_tmux::format::pane_format()
+            ))
+            .await?;
         }
         Op::Send => {
             c.roundtrip(&format!("send-keys -t {pane} -l ': ping'"))
@@ -222,6 +249,9 @@ async fn floor_control(c: &mut RawControl, pane: &str, op: Op, i: usize) -> Resu
 async fn termloom_op(c: &mut RawMcp, id: &str, op: Op) -> Result<()> {
     match op {
         Op::List => {
+            c.call("list_workspaces", json!({})).await?;
+        }
+        Op::Panes => {
             c.call("list_sessions", json!({})).await?;
         }
         Op::Send => {
@@ -260,10 +290,34 @@ fn structured(r: &Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The `id` of every object in the array `key` of a tmux-mcp-rs result.
+fn ids(v: &Value, key: &str) -> Result<Vec<String>> {
+    let list = v
+        .get(key)
+        .and_then(Value::as_array)
+        .with_context(|| format!("no `{key}` in {v}"))?;
+    let ids: Vec<String> = list
+        .iter()
+        .filter_map(|o| o.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    anyhow::ensure!(ids.len() == list.len(), "an entry without `id` in {v}");
+    Ok(ids)
+}
+
 async fn peer_op(c: &mut RawMcp, pane: &str, op: Op) -> Result<()> {
     match op {
         Op::List => {
             c.call("list-sessions", json!({})).await?;
+        }
+        Op::Panes => {
+            // Its only way to every pane: sessions, then each one's windows, then each window's panes.
+            let sessions = structured(&c.call("list-sessions", json!({})).await?);
+            for s in ids(&sessions, "sessions")? {
+                let windows = structured(&c.call("list-windows", json!({"sessionId": s})).await?);
+                for w in ids(&windows, "windows")? {
+                    c.call("list-panes", json!({"windowId": w})).await?;
+                }
+            }
         }
         Op::Send => {
             c.call(
@@ -416,7 +470,12 @@ pub async fn run(cfg: &Config) -> Result<Section> {
             .await?
         };
         tl_row.note = format!(
-            "{:.1}× faster p50 than tmux-mcp-rs; {:.2}× the raw `tmux -C` floor{}",
+            "{}{:.1}× faster p50 than tmux-mcp-rs; {:.2}× the raw `tmux -C` floor{}",
+            match op {
+                Op::List => "`list_workspaces`; ",
+                Op::Panes => "`list_sessions`; ",
+                _ => "",
+            },
             peer_row.p50_ms / tl_row.p50_ms,
             tl_row.p50_ms / raw_row.p50_ms,
             if op == Op::Run {
@@ -427,6 +486,8 @@ pub async fn run(cfg: &Config) -> Result<Section> {
         );
         peer_row.note = match op {
             Op::Run => "execute-command + get-command-result(waitMs); exit code known".into(),
+            Op::Panes => "`list-sessions`, then `list-windows` per session and `list-panes` per window; one spawned `tmux` per call".into(),
+            Op::List => "`list-sessions`; one spawned `tmux` per call".into(),
             _ => "one spawned `tmux` per call".into(),
         };
         let (mut raw_row, mut spawn_row) = (raw_row, spawn_row);
