@@ -148,55 +148,52 @@ async fn the_input_guard_types_only_when_the_pane_is_exactly_as_expected() {
         Some(v) => srv.tmux(&["set-option", "-p", "-t", pane, opt, v]),
         None => srv.tmux(&["set-option", "-p", "-u", "-t", pane, opt]),
     };
-    let some = |v: &str| Some(v.to_string());
-    let cases: Vec<(&str, Option<String>, Option<String>, bool, bool)> = vec![
-        // (label, @termloom_id, @termloom_managed, managed_only, typed)
-        ("exact, managed", some(&id), some("1"), true, true),
-        ("exact, not asked", some(&id), None, false, true),
-        (
-            "id with a tail",
-            some(&format!("{id}/")),
-            some("1"),
-            false,
-            false,
-        ),
-        ("id cut short", some(&id[..35]), some("1"), false, false),
-        ("no id", None, some("1"), false, false),
-        ("managed missing", some(&id), None, true, false),
-        ("managed 0", some(&id), some("0"), true, false),
-        ("managed spelled on", some(&id), some("1/"), true, false),
-        (
-            "id moved into managed",
-            None,
-            some(&format!("1/{id}")),
-            true,
-            false,
-        ),
-        (
-            "id glued to managed",
-            None,
-            some(&format!("1{id}")),
-            true,
-            false,
-        ),
+    /// One state of the pane's options, and whether input may go through.
+    struct Case {
+        label: &'static str,
+        tag: Option<String>,
+        managed: Option<String>,
+        managed_only: bool,
+        typed: bool,
+    }
+    let case = |label, tag: Option<&str>, managed: Option<&str>, managed_only, typed| Case {
+        label,
+        tag: tag.map(str::to_string),
+        managed: managed.map(str::to_string),
+        managed_only,
+        typed,
+    };
+    let (tail, short) = (format!("{id}/"), &id[..35]);
+    let (moved, glued) = (format!("1/{id}"), format!("1{id}"));
+    let cases = [
+        case("exact, managed", Some(&id), Some("1"), true, true),
+        case("exact, not asked", Some(&id), None, false, true),
+        case("id with a tail", Some(&tail), Some("1"), false, false),
+        case("id cut short", Some(short), Some("1"), false, false),
+        case("no id", None, Some("1"), false, false),
+        case("managed missing", Some(&id), None, true, false),
+        case("managed 0", Some(&id), Some("0"), true, false),
+        case("managed spelled on", Some(&id), Some("1/"), true, false),
+        case("id moved into managed", None, Some(&moved), true, false),
+        case("id glued to managed", None, Some(&glued), true, false),
     ];
     let mut want = Vec::new();
-    for (i, (label, tag, managed, managed_only, typed)) in cases.into_iter().enumerate() {
-        set("@termloom_id", tag.as_deref());
-        set("@termloom_managed", managed.as_deref());
+    for (i, c) in cases.iter().enumerate() {
+        set("@termloom_id", c.tag.as_deref());
+        set("@termloom_managed", c.managed.as_deref());
         let h = t
-            .open_hinted(info.id, &info.native, managed_only)
+            .open_hinted(info.id, &info.native, c.managed_only)
             .await
             .unwrap()
             .expect("a tmux pane id gives a hinted handle");
         let text = format!("<{i}>");
         let r = h.send_text(&text, SendOpts { enter: false }).await;
-        if typed {
-            r.unwrap_or_else(|e| panic!("{label}: refused: {e}"));
+        if c.typed {
+            r.unwrap_or_else(|e| panic!("{}: refused: {e}", c.label));
             want.extend_from_slice(text.as_bytes());
         } else {
-            let e = r.expect_err(label);
-            assert!(termloom_core::Loom::hint_failed(&e), "{label}: {e:?}");
+            let e = r.expect_err(c.label);
+            assert!(termloom_core::Loom::hint_failed(&e), "{}: {e:?}", c.label);
         }
     }
     set("@termloom_id", Some(&id));

@@ -141,14 +141,14 @@ impl RawControl {
                 tokio::process::Command::new("tmux")
                     .arg("-S")
                     .arg(socket)
-                    .args(["-C", "attach", "-t", session]),
+                    // The flag goes with the attach: a `refresh-client -f no-output` written
+                    // at once can run before this client is attached, and tmux 3.3a then
+                    // applies it to another control client (termloom's output client once:
+                    // its runs never saw their end marks).
+                    .args(["-C", "attach", "-t", session, "-f", "no-output"]),
             )?,
         };
-        c.io.stdin
-            .write_all(b"refresh-client -f no-output\n")
-            .await?;
-        // Skip the attach block, then the reply to refresh-client.
-        c.read_reply().await?;
+        // Skip the attach block.
         c.read_reply().await?;
         Ok(c)
     }
