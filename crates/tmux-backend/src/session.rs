@@ -1020,10 +1020,12 @@ fn _assert_backend(_: BackendKind) {}
 /// managed.
 ///
 /// One `#{==:…}` of two strings, not a tree of `#{&&:…}`: tmux's format expander allocates for
-/// every modifier, and this condition runs before every input (about 0.03 ms less tmux CPU per
-/// guarded input on the benchmark machine, a quarter of it). The string is unambiguous: the pane id is the target's own (`-t` names
-/// it exactly; a missing pane expands to nothing), the two state fields are one digit each, and
-/// the two free-form options come last, split by `/`, which the expected id never holds.
+/// every modifier, and this condition runs before every input (about 0.015 ms, some 15%, less
+/// tmux CPU per guarded input on the benchmark machine: `bench/scripts/guard_cpu.py`).
+///
+/// The string is unambiguous: the pane id is the target's own (`-t` names it exactly; a missing
+/// pane expands to nothing), the two state fields are one digit each, and the two free-form
+/// options come last, split by `/`, which the expected id never holds.
 pub(crate) fn guard_condition(pane: &str, id: SessionId, managed_only: bool) -> String {
     let (managed, want) = if managed_only {
         (format!("#{{{OPT_MANAGED}}}"), "1")
