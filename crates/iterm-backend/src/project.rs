@@ -57,6 +57,7 @@ use termloom_core::{
     SessionInfo, SessionSpec, SplitSpec, Terminal, TerminalKey, WindowInfo, WindowSpec,
     WorkspaceInfo,
 };
+use termloom_tmux_syntax::{decode_tag, encode_tag, quote};
 
 use crate::connection::VariableTarget;
 use crate::proto;
@@ -156,68 +157,8 @@ fn over_ssh(tmux: Vec<String>, host: Option<&str>) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Quoting and tags for tmux commands sent over the connection
+// tmux commands sent over the connection (quoted and encoded by `termloom_tmux_syntax`)
 // ---------------------------------------------------------------------------------------------
-
-/// Quotes one argv element for tmux's command parser.
-pub fn tmux_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'_' | b'%' | b'@' | b'/' | b'.' | b',' | b'=' | b'+' | b':'
-                )
-        });
-    if plain && !arg.starts_with('%') {
-        return arg.to_owned();
-    }
-    let mut out = String::with_capacity(arg.len() + 2);
-    out.push('"');
-    for c in arg.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '$' => out.push_str("\\$"),
-            '~' => out.push_str("\\~"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\{:03o}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Percent-encodes a value stored in a tmux user option (as the tmux backend does).
-fn encode_opt(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        if c.is_ascii_alphanumeric()
-            || matches!(c, '-' | '_' | '.' | ',' | '/' | ':' | '@' | '+' | '=')
-            || (!c.is_ascii() && !c.is_control())
-        {
-            out.push(c);
-        } else {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    out
-}
-
-/// Reverses [`encode_opt`] (and strips the quotes `show-options` may add).
-fn decode_opt(v: &str) -> String {
-    let v = v.trim();
-    let v = v
-        .strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .unwrap_or(v);
-    termloom_core::text::percent_decode(v)
-}
 
 const SEP: char = '\u{1f}';
 
@@ -278,11 +219,7 @@ impl TmuxLink {
 
     /// Runs one tmux command given as argv (each word quoted for tmux's parser).
     pub async fn run(&self, argv: &[&str]) -> Result<String> {
-        let line = argv
-            .iter()
-            .map(|a| tmux_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let line = argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         self.term.tmux_send_command(&self.connection, &line).await
     }
 
@@ -298,7 +235,7 @@ impl TmuxLink {
             let name = if f[15].is_empty() {
                 format!("{}:{}.{}", f[1], f[4], f[7])
             } else {
-                decode_opt(f[15])
+                decode_tag(f[15])
             };
             let num = |s: &str| s.parse::<u32>().unwrap_or(0);
             rows.push((
@@ -396,7 +333,7 @@ impl TmuxLink {
                 "-t",
                 pane,
                 "@termloom_name",
-                &encode_opt(n),
+                &encode_tag(n),
             ])
             .await?;
         }
@@ -426,7 +363,7 @@ impl TmuxLink {
             .lines()
             .filter_map(|l| l.strip_prefix("@termloom_"))
             .filter_map(|l| l.split_once(' '))
-            .map(|(k, v)| (k.to_owned(), decode_opt(v)))
+            .map(|(k, v)| (k.to_owned(), decode_tag(v)))
             .collect())
     }
 }
@@ -533,7 +470,7 @@ impl Session for LinkSession {
                 "-t",
                 self.pane(),
                 "@termloom_name",
-                &encode_opt(name),
+                &encode_tag(name),
             ])
             .await
             .map(|_| ())
@@ -719,7 +656,7 @@ impl Terminal for TmuxLink {
         let target = format!("={workspace}:");
         match value {
             Some(v) => {
-                self.run(&["set-option", "-t", &target, &opt, &encode_opt(v)])
+                self.run(&["set-option", "-t", &target, &opt, &encode_tag(v)])
                     .await?
             }
             None => self.run(&["set-option", "-u", "-t", &target, &opt]).await?,
@@ -975,7 +912,7 @@ impl ItermTerminal {
             "-t",
             &pane,
             "@termloom_name",
-            &encode_opt(&p.session_name(&pane0)),
+            &encode_tag(&p.session_name(&pane0)),
         ])
         .await?;
         for (k, v) in &p.env {
@@ -1394,14 +1331,5 @@ mod tests {
             sh_join(&remote),
             "ssh -t box -- \"tmux -CC new-session -A -s 'my proj'\""
         );
-    }
-
-    #[test]
-    fn options_round_trip() {
-        for v in ["demo", "a b%c", "{\"web\":\"x\"}", "é/ü", "semi;"] {
-            assert_eq!(decode_opt(&encode_opt(v)), v);
-        }
-        assert_eq!(tmux_quote("%3"), "\"%3\"");
-        assert_eq!(tmux_quote("a b$#"), "\"a b\\$#\"");
     }
 }

@@ -165,43 +165,9 @@ pub fn tmux_key_name(key: &Key) -> Option<String> {
     }
 }
 
-/// Quotes one argv element for tmux's command parser (control mode sends text lines, not argv).
-///
-/// Plain words pass as they are; anything else is double-quoted with `\`, `"`, `$` and `~` escaped
-/// and control characters written as octal escapes, so no byte of the argument is interpreted.
-pub fn quote_for_control(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'_' | b'%' | b'@' | b'/' | b'.' | b',' | b'=' | b'+' | b':'
-                )
-        });
-    if plain && !arg.starts_with('%') {
-        return arg.to_string();
-    }
-    let mut out = String::with_capacity(arg.len() + 2);
-    out.push('"');
-    for c in arg.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '$' => out.push_str("\\$"),
-            '~' => out.push_str("\\~"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let b = c as u8;
-                out.push('\\');
-                out.push(char::from(b'0' + (b >> 6)));
-                out.push(char::from(b'0' + ((b >> 3) & 7)));
-                out.push(char::from(b'0' + (b & 7)));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// Quotes one argv element for tmux's command parser (control mode sends text lines, not argv):
+/// [`termloom_tmux_syntax::quote`].
+pub use termloom_tmux_syntax::quote as quote_for_control;
 
 #[cfg(test)]
 mod tests {
@@ -245,14 +211,5 @@ mod tests {
         assert_eq!(argv("S-Enter"), ["-H", "0d"]);
         assert_eq!(argv("C-Tab"), ["-H", "09"]);
         assert_eq!(argv("é"), ["-H", "c3", "a9"]);
-    }
-
-    #[test]
-    fn control_quoting() {
-        assert_eq!(quote_for_control("send-keys"), "send-keys");
-        assert_eq!(quote_for_control("a b"), "\"a b\"");
-        assert_eq!(quote_for_control("$HOME\n"), "\"\\$HOME\\012\"");
-        assert_eq!(quote_for_control(""), "\"\"");
-        assert_eq!(quote_for_control("%3"), "\"%3\"");
     }
 }

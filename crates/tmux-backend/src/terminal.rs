@@ -9,6 +9,7 @@ use termloom_core::{
     Result, Session, SessionId, SessionInfo, SessionSpec, Terminal, TerminalKey, WindowInfo,
     WindowRef, WindowSpec, WorkspaceInfo, WorkspaceSpec,
 };
+use termloom_tmux_syntax::{decode_tag, encode_tag};
 
 use crate::client::{TmuxClient, TmuxOptions};
 use crate::command::{Cmd, chain, exact_session, exact_session_window, format_literal};
@@ -1303,35 +1304,6 @@ impl Terminal for TmuxTerminal {
 
 /// Workspace tags are the session user options `@termloom_KEY`.
 const TAG_PREFIX: &str = "@termloom_";
-
-/// Percent-encodes a tag value down to characters tmux prints as they are (`show-options` quotes
-/// anything else), so a value of any text reads back exactly.
-fn encode_tag(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'_' | b'.' | b',' | b'/' | b':' | b'@' | b'+' | b'='
-            )
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Reverses [`encode_tag`] (and undoes tmux's quoting, should it quote anyway).
-fn decode_tag(v: &str) -> String {
-    let v = v.trim();
-    let v = v
-        .strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .unwrap_or(v);
-    termloom_core::text::percent_decode(v)
-}
 
 /// A parsed tmux layout as core's live split tree, each leaf with its session.
 fn live_cell(
