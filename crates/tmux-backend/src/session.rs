@@ -103,7 +103,7 @@ async fn text_cmds(term: &TmuxTerminal, pane: &str, text: &str, enter: bool) -> 
     // Quoted length: control characters take four bytes each inside the pane check.
     if text.contains('\n')
         || text.contains('\r')
-        || crate::command::quote_for_control(text).len() > PASTE_THRESHOLD
+        || termloom_tmux_syntax::quoted_len(text) > PASTE_THRESHOLD
     {
         let buffer = format!("termloom-{}", uuid::Uuid::new_v4().simple());
         let mut pre = Vec::new();
@@ -1026,7 +1026,7 @@ fn _assert_backend(_: BackendKind) {}
 /// The string is unambiguous: the pane id is the target's own (`-t` names it exactly; a missing
 /// pane expands to nothing), the two state fields are one digit each, and the two free-form
 /// options come last, split by `/`, which the expected id never holds.
-pub(crate) fn guard_condition(pane: &str, id: SessionId, managed_only: bool) -> String {
+fn guard_condition(pane: &str, id: SessionId, managed_only: bool) -> String {
     let (managed, want) = if managed_only {
         (format!("#{{{OPT_MANAGED}}}"), "1")
     } else {

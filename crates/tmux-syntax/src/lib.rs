@@ -13,15 +13,7 @@
 /// word starting with `%` is quoted too (a bare `%3` is fine for tmux, but `%if` and friends are
 /// parser directives).
 pub fn quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'_' | b'%' | b'@' | b'/' | b'.' | b',' | b'=' | b'+' | b':'
-                )
-        });
-    if plain && !arg.starts_with('%') {
+    if is_plain(arg) {
         return arg.to_string();
     }
     let mut out = String::with_capacity(arg.len() + 2);
@@ -44,6 +36,36 @@ pub fn quote(arg: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The length of [`quote`]`(arg)`, without building it (to decide how to send a text before
+/// quoting it where it goes).
+pub fn quoted_len(arg: &str) -> usize {
+    if is_plain(arg) {
+        return arg.len();
+    }
+    let inner: usize = arg
+        .chars()
+        .map(|c| match c {
+            '\\' | '"' | '$' | '~' => 2,
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => 4,
+            c => c.len_utf8(),
+        })
+        .sum();
+    inner + 2
+}
+
+/// A word [`quote`] leaves as it is.
+fn is_plain(arg: &str) -> bool {
+    !arg.is_empty()
+        && !arg.starts_with('%')
+        && arg.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'_' | b'%' | b'@' | b'/' | b'.' | b',' | b'=' | b'+' | b':'
+                )
+        })
 }
 
 /// Percent-encodes a user-option value down to characters tmux prints as they are
@@ -89,6 +111,22 @@ mod tests {
         assert_eq!(quote("%3"), "\"%3\"");
         assert_eq!(quote("a b$#"), "\"a b\\$#\"");
         assert_eq!(quote("~/x\\\"\x7f"), "\"\\~/x\\\\\\\"\\177\"");
+    }
+
+    #[test]
+    fn quoted_len_is_the_length_of_the_quoted_word() {
+        for w in [
+            "send-keys",
+            "%3",
+            "",
+            "a b",
+            "$HOME\n\t\x01\x7f",
+            "~/x\\\"",
+            "é ✓ 日本 ; #{x}",
+            "-l",
+        ] {
+            assert_eq!(quoted_len(w), quote(w).len(), "{w:?}");
+        }
     }
 
     #[test]
