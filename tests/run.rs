@@ -631,3 +631,111 @@ async fn runs_refuse_a_busy_session_and_empty_commands() {
     assert!(s.run(&opts("  ")).await.is_err());
     assert_eq!(run(&s, "echo ok").await.output, "ok");
 }
+
+/// Turns off the output of termloom's output client (the control client with `pause-after`) from
+/// outside, as another program's early `refresh-client -f no-output` did in the peers bench.
+fn silence_output_client(srv: &TmuxServer) {
+    let clients = srv.tmux(&["list-clients", "-F", "#{client_name} #{client_flags}"]);
+    let name = clients
+        .lines()
+        .find(|l| l.contains("pause-after"))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no output client in {clients:?}"));
+    srv.tmux(&["refresh-client", "-t", name, "-f", "no-output"]);
+    let flags = srv.tmux(&["list-clients", "-F", "#{client_name} #{client_flags}"]);
+    assert!(
+        flags
+            .lines()
+            .any(|l| l.starts_with(name) && l.contains("no-output")),
+        "the output client is silenced: {flags:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_survives_another_client_turning_off_its_output() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    // A first run attaches the workspace's output client.
+    assert_eq!(run(&s, "true").await.exit_code, Some(0));
+
+    // Silenced before the run: the command ends unseen, its end mark lost with its output. The
+    // run turns the output back on at its next check and learns the exit code from the shell's
+    // state file; the output it missed is reported as incomplete.
+    silence_output_client(&srv);
+    let r = s
+        .run(&RunOpts {
+            timeout: Duration::from_secs(5),
+            ..RunOpts::new("(exit 3)")
+        })
+        .await
+        .unwrap();
+    assert_eq!((r.exit_code, r.timed_out), (Some(3), false), "{r:?}");
+    assert!(
+        r.truncated,
+        "output missed while silenced is flagged: {r:?}"
+    );
+    let flags = srv.tmux(&["list-clients", "-F", "#{client_flags}"]);
+    assert!(
+        flags
+            .lines()
+            .any(|l| l.contains("pause-after") && !l.contains("no-output")),
+        "the output client's output is back on: {flags:?}"
+    );
+
+    // Silenced while the command runs: the output comes back before the command ends, so its end
+    // mark and its last line are seen as usual.
+    let s2 = s.clone();
+    let running = tokio::spawn(async move { run(&s2, "sleep 2; echo after").await });
+    let pane = s.native().id.clone();
+    wait_until("sleep in front", || {
+        let fg = srv.tmux(&["display", "-p", "-t", &pane, "#{pane_current_command}"]);
+        std::future::ready((fg.trim() == "sleep").then_some(()))
+    })
+    .await;
+    silence_output_client(&srv);
+    let r = running.await.expect("run task");
+    assert_eq!((r.exit_code, r.timed_out), (Some(0), false), "{r:?}");
+    assert!(r.output.ends_with("after"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_silenced_output_client_with_no_run_turns_its_output_back_on() {
+    use futures_util::StreamExt;
+    use termloom_core::OutputEvent;
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    // A watcher (a monitor, a session log) and no run: nobody waits for an end mark.
+    let mut stream = s.subscribe().await.expect("subscribe");
+    silence_output_client(&srv);
+    // Within OUTPUT_CHECK_EVERY the client notices and turns its output back on; what is
+    // printed from then on reaches the watcher.
+    wait_until("the output client's output is back on", || {
+        let flags = srv.tmux(&["list-clients", "-F", "#{client_flags}"]);
+        std::future::ready(
+            flags
+                .lines()
+                .any(|l| l.contains("pause-after") && !l.contains("no-output"))
+                .then_some(()),
+        )
+    })
+    .await;
+    s.send_text("echo back-$((6*7))", termloom_core::SendOpts::default())
+        .await
+        .expect("send");
+    let seen = tokio::time::timeout(termloom_tests::timeout(), async {
+        let mut text = String::new();
+        while let Some(ev) = stream.next().await {
+            if let OutputEvent::Output(b) = ev {
+                text.push_str(&String::from_utf8_lossy(&b));
+                if text.contains("back-42") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(seen, Ok(true), "output reaches the watcher again");
+}

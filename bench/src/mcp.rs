@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::stats::{Config, Row, Section, measure};
+use crate::stats::{CLEAR_EVERY, Config, Row, Section, measure_timed};
 use crate::tmux::{Piped, PrivateServer, RawControl};
 
 /// A minimal MCP client over a child's stdio.
@@ -239,16 +239,29 @@ pub async fn run(cfg: &Config) -> Result<Section> {
     ];
     for (label, tool, args) in cases {
         let cc = c.clone();
-        let r = measure(cfg, label, |_| {
+        // Text typed without Enter stays on the shell's command line: every CLEAR_EVERY calls the
+        // line is erased (C-u, untimed), so that it stays as long as a real command (300
+        // characters at most) instead of growing to thousands, which readline redraws on every
+        // call and the 2 cores pay for while the next calls run.
+        let unentered = tool == "send_text" && args.get("enter") == Some(&json!(false));
+        let clear = json!({"session": id, "keys": ["C-u"]});
+        let r = measure_timed(cfg, label, |i| {
             let cc = cc.clone();
             let args = args.clone();
+            let clear = clear.clone();
             async move {
-                let r = cc.lock().await.call(tool, args).await?;
+                let mut c = cc.lock().await;
+                let t = Instant::now();
+                let r = c.call(tool, args).await?;
+                let took = t.elapsed();
                 if tool == "run_command" {
                     let code = &r["structuredContent"]["exit_code"];
                     anyhow::ensure!(code == &json!(0), "run_command without exit code 0: {r}");
                 }
-                Ok(())
+                if unentered && i % CLEAR_EVERY == CLEAR_EVERY - 1 {
+                    c.call("send_keys", clear).await?;
+                }
+                Ok(took)
             }
         })
         .await;

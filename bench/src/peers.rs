@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::mcp::{RawMcp, rss_mib, termloom_mcp};
-use crate::stats::{Config, Row, Section, measure};
+use crate::stats::{CLEAR_EVERY, Config, Row, Section, measure_timed};
 use crate::tmux::{PrivateServer, RawControl};
 
 /// The tmux-mcp-rs release measured (the newest 0.x on crates.io when this was written).
@@ -160,6 +160,24 @@ async fn clear_input_lines(srv: &PrivateServer) -> Result<()> {
         spawn_tmux(srv, &["send-keys", "-t", pane, "C-u"]).await?;
     }
     Ok(())
+}
+
+/// Times `work`. After a send, every [`CLEAR_EVERY`] calls, the typed text is erased in every
+/// pane (untimed), so that no shell redraws a command line of thousands of characters on every
+/// keystroke while the next calls are timed.
+async fn timed(
+    srv: &PrivateServer,
+    op: Op,
+    i: usize,
+    work: impl std::future::Future<Output = Result<()>>,
+) -> Result<Duration> {
+    let t = Instant::now();
+    work.await?;
+    let took = t.elapsed();
+    if op == Op::Send && i % CLEAR_EVERY == CLEAR_EVERY - 1 {
+        clear_input_lines(srv).await?;
+    }
+    Ok(took)
 }
 
 fn shows_line(text: &str, want: &str) -> bool {
@@ -419,52 +437,61 @@ pub async fn run(cfg: &Config) -> Result<Section> {
         iterations: (cfg.iterations / 3).max(10),
         warmup: (cfg.warmup / 2).max(3),
     };
+    let srv = &srv;
     for op in Op::ALL {
         let c = if op == Op::Run { &run_cfg } else { cfg };
         let raw_row = {
             let raw_c = raw_c.clone();
             let pane = control_pane.clone();
-            measure(
+            measure_timed(
                 c,
                 &format!("{}: raw `tmux -C` (floor)", op.label()),
                 move |i| {
                     let raw_c = raw_c.clone();
                     let pane = pane.clone();
-                    async move { floor_control(&mut **raw_c.lock().await, &pane, op, i).await }
+                    async move {
+                        let mut raw = raw_c.lock().await;
+                        timed(srv, op, i, floor_control(&mut raw, &pane, op, i)).await
+                    }
                 },
             )
             .await?
         };
         let spawn_row = {
-            let srv = &srv;
             let pane = floor_pane.as_str();
-            measure(
+            measure_timed(
                 c,
                 &format!("{}: spawned `tmux` per command (floor)", op.label()),
-                move |i| async move { floor_spawn(srv, pane, op, i).await },
+                move |i| async move { timed(srv, op, i, floor_spawn(srv, pane, op, i)).await },
             )
             .await?
         };
         let mut tl_row = {
             let tl = tl.clone();
             let tl_id = tl_id.clone();
-            measure(c, &format!("**{}: termloom-mcp**", op.label()), move |_| {
+            measure_timed(c, &format!("**{}: termloom-mcp**", op.label()), move |i| {
                 let tl = tl.clone();
                 let id = tl_id.clone();
-                async move { termloom_op(&mut **tl.lock().await, &id, op).await }
+                async move {
+                    let mut tl = tl.lock().await;
+                    timed(srv, op, i, termloom_op(&mut tl, &id, op)).await
+                }
             })
             .await?
         };
         let mut peer_row = {
             let peer_c = peer_c.clone();
             let pane = peer_pane.clone();
-            measure(
+            measure_timed(
                 c,
                 &format!("{}: tmux-mcp-rs {TMUX_MCP_RS_VERSION}", op.label()),
-                move |_| {
+                move |i| {
                     let peer_c = peer_c.clone();
                     let pane = pane.clone();
-                    async move { peer_op(&mut **peer_c.lock().await, &pane, op).await }
+                    async move {
+                        let mut peer = peer_c.lock().await;
+                        timed(srv, op, i, peer_op(&mut peer, &pane, op)).await
+                    }
                 },
             )
             .await?
@@ -501,7 +528,7 @@ pub async fn run(cfg: &Config) -> Result<Section> {
         rows.push(tl_row);
         rows.push(peer_row);
         if op == Op::Send {
-            clear_input_lines(&srv).await?;
+            clear_input_lines(srv).await?;
         }
     }
 

@@ -5,6 +5,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
+/// Benches that type text without Enter erase the shell's command line (untimed) every this
+/// many calls: 50 × `: ping` is 300 characters, a long command line but a real one.
+pub const CLEAR_EVERY: usize = 50;
+
 /// How many times to measure.
 pub struct Config {
     pub iterations: usize,
@@ -65,14 +69,30 @@ where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
+    measure_timed(cfg, name, move |i| {
+        let fut = f(i);
+        async move {
+            let t = Instant::now();
+            fut.await?;
+            Ok(t.elapsed())
+        }
+    })
+    .await
+}
+
+/// Like [`measure`], for an iteration that times itself: `f` returns the time of the measured
+/// part, so that it can do untimed work around it (resetting what the operation left behind).
+pub async fn measure_timed<F, Fut>(cfg: &Config, name: &str, mut f: F) -> Result<Row>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Duration>>,
+{
     for i in 0..cfg.warmup {
         f(i).await?;
     }
     let mut times = Vec::with_capacity(cfg.iterations);
     for i in 0..cfg.iterations {
-        let t = Instant::now();
-        f(cfg.warmup + i).await?;
-        times.push(t.elapsed());
+        times.push(f(cfg.warmup + i).await?);
     }
     times.sort();
     Ok(Row {

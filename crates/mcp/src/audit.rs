@@ -25,6 +25,8 @@ pub const AUDIT_FILE: &str = "mcp-audit.jsonl";
 pub struct Audit {
     path: Option<PathBuf>,
     file: Mutex<Option<File>>,
+    /// This process's id, written in every record (read once: `getpid` is a system call).
+    pid: u32,
 }
 
 /// How one call ended.
@@ -43,6 +45,7 @@ impl Audit {
         Audit {
             path,
             file: Mutex::new(None),
+            pid: std::process::id(),
         }
     }
 
@@ -85,7 +88,7 @@ impl Audit {
         }
         let line = Line {
             ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            pid: std::process::id(),
+            pid: self.pid,
             transport,
             tool,
             args: args.map(Args),

@@ -738,12 +738,14 @@ async fn read_plain(
     s: &dyn Session,
     max_chars: usize,
 ) -> Result<ReadOut, termloom_core::Error> {
-    let default_lines = loom
-        .entry(s.id())
-        .ok()
-        .flatten()
-        .and_then(|e| e.max_lines)
-        .unwrap_or(DEFAULT_LINES);
+    // The session's own read size (set_max_lines), looked up only when the call gives none.
+    let default_lines = || {
+        loom.entry(s.id())
+            .ok()
+            .flatten()
+            .and_then(|e| e.max_lines)
+            .unwrap_or(DEFAULT_LINES)
+    };
     let range = if let Some(c) = &p.since {
         ReadRange::Since(Cursor(c.clone()))
     } else if p.screen == Some(true) {
@@ -752,10 +754,10 @@ async fn read_plain(
         let from = p.from_line.unwrap_or(0);
         let to = p
             .to_line
-            .unwrap_or(from.saturating_add(default_lines as u64 - 1));
+            .unwrap_or_else(|| from.saturating_add(default_lines() as u64 - 1));
         ReadRange::Lines { from, to }
     } else {
-        ReadRange::Tail(p.lines.map(|n| n as usize).unwrap_or(default_lines))
+        ReadRange::Tail(p.lines.map_or_else(default_lines, |n| n as usize))
     };
     let cap = s
         .capture(&CaptureOpts {

@@ -1227,6 +1227,12 @@ pub(crate) fn state_path(opts: &TmuxOptions, id: SessionId) -> Option<String> {
         .map(|s| s.state_file(id).to_string_lossy().into_owned())
 }
 
+/// When session `id`'s shell last wrote its state file (local servers; `None` without one).
+fn state_written(opts: &TmuxOptions, id: SessionId) -> Option<std::time::SystemTime> {
+    let path = state_path(opts, id)?;
+    std::fs::metadata(path).ok()?.modified().ok()
+}
+
 /// The text typed for a run.
 fn wrap(choice: &Choice, command: &str, token: &str) -> String {
     let multi = command.contains('\n') || command.contains('\r');
@@ -1262,8 +1268,13 @@ struct Drive {
     quiet: Option<Duration>,
     quiet_fg: String,
     started: Instant,
+    /// When the shell's state file was last written before the command was typed (`None`: no
+    /// file, or a remote server).
+    state_before: Option<std::time::SystemTime>,
     id: SessionId,
     pane: String,
+    /// The workspace (`$N`) whose output client carries the pane's output.
+    ws: String,
 }
 
 /// Clears the capture and marks the run finished however the task ends (even aborted).
@@ -1313,6 +1324,27 @@ impl Drive {
                 reason: "tmux stopped answering during the run".into(),
             }),
         }
+    }
+
+    /// Turns the pane's output stream back on when another tmux client turned it off
+    /// ([`OutputHub::restore_output`](crate::control::output::OutputHub::restore_output)). The end
+    /// mark may have been lost with the rest of the output: a shell whose state file was written
+    /// since the command was typed has come back to its prompt, and the file has the exit code.
+    /// Returns
+    /// that code (`Some`) when the run is over; its output is then incomplete.
+    async fn recover_output(&self) -> Option<Option<i32>> {
+        if !self.term.hub().restore_output(&self.ws).await.ok()? {
+            return None;
+        }
+        // Written again since the command was typed: a prompt came back. Modification times
+        // are compared for change, not order (the file system's clock is coarser than ours).
+        let opts = self.term.client().options();
+        let now = state_written(opts, self.id)?;
+        if Some(now) == self.state_before {
+            return None;
+        }
+        let st = integration::read_state(opts, self.id).await?;
+        (!st.busy).then_some(st.last_exit)
     }
 
     async fn fg(&self) -> Option<String> {
@@ -1385,6 +1417,11 @@ impl Drive {
             }
             if now >= next_check {
                 self.check_pane().await?;
+                if let Some(code) = self.recover_output().await {
+                    let mut r = self.result(code);
+                    r.truncated = true;
+                    return Ok(r);
+                }
                 next_check = Instant::now() + CHECK_EVERY;
             }
             let mut wake = next_check.min(give_up);
@@ -1493,6 +1530,7 @@ pub(crate) async fn run(
         sink()
     };
     let capture = tracker.start(mode, token, sink);
+    let state_before = state_written(term.client().options(), id);
     let started = Instant::now();
     if let Err(e) = type_line(term, pane, &text).await {
         tracker.stop(capture);
@@ -1512,8 +1550,10 @@ pub(crate) async fn run(
         quiet,
         quiet_fg: probe.fg.clone(),
         started,
+        state_before,
         id,
         pane: pane.to_string(),
+        ws: probe.ws.clone(),
     };
     let finish = Finish {
         tracker: tracker.clone(),

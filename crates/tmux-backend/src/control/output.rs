@@ -147,7 +147,45 @@ impl OutputHub {
                 let _ = client.conn.request_blocks(&args).await;
             }
         });
+        // Session logs and monitors have no run to notice silenced output: check it now and then.
+        let checker = Arc::downgrade(&client);
+        let ws = workspace_id.to_string();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(OUTPUT_CHECK_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(client) = checker.upgrade() else {
+                    break;
+                };
+                if !client.conn.is_alive() {
+                    break;
+                }
+                let _ = restore(&client.conn, &ws).await;
+            }
+        });
         Ok(client)
+    }
+
+    /// Makes sure the output client of workspace `workspace_id` still receives output, and turns
+    /// its output back on when it does not. Returns whether it had to.
+    ///
+    /// tmux lets any client change another's flags: a `refresh-client -f no-output` sent by
+    /// another program's control client before that client is attached lands on tmux's "best"
+    /// client, which can be this one (seen with tmux 3.3a). tmux says nothing when that happens;
+    /// the output just stops. The client asks about itself (a command from a control client runs
+    /// with that client as the current one), so no client name is needed, local or over ssh.
+    /// Nothing is done when the workspace has no output client.
+    pub async fn restore_output(&self, workspace_id: &str) -> Result<bool, TmuxError> {
+        let client = {
+            let clients = self.clients.lock().await;
+            match clients.get(workspace_id) {
+                Some(c) if c.conn.is_alive() => c.clone(),
+                _ => return Ok(false),
+            }
+        };
+        restore(&client.conn, workspace_id).await
     }
 
     /// Subscribes to the output of pane `pane` (`%N`) in workspace `workspace_id` (`$N`).
@@ -180,6 +218,36 @@ impl OutputHub {
         r.taps.entry(n).or_default().push(tap);
         Ok(())
     }
+}
+
+/// How often an output client checks that its output is still on (see
+/// [`OutputHub::restore_output`]; a waiting run checks every 500 ms on its own).
+pub const OUTPUT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`OutputHub::restore_output`] on one client.
+async fn restore(conn: &Connection, workspace_id: &str) -> Result<bool, TmuxError> {
+    let args = ["display-message", "-p", "#{client_flags}"].map(String::from);
+    let blocks = conn.request_blocks(&args).await?;
+    let flags = blocks
+        .first()
+        .and_then(|(_, lines)| lines.first())
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .unwrap_or_default();
+    if !silenced(&flags) {
+        return Ok(false);
+    }
+    tracing::warn!(
+        workspace = workspace_id,
+        "another tmux client turned off this output client's output (no-output): turning it back on; what the panes printed meanwhile is not in the stream"
+    );
+    let args = ["refresh-client", "-f", "!no-output"].map(String::from);
+    conn.request_blocks(&args).await?;
+    Ok(true)
+}
+
+/// Whether `#{client_flags}` (`attached,control-mode,no-output,…`) has `no-output`.
+fn silenced(flags: &str) -> bool {
+    flags.trim_end().split(',').any(|f| f == "no-output")
 }
 
 fn pane_number(pane: &str) -> Result<u32, TmuxError> {
