@@ -5,7 +5,7 @@
 //! no line discipline in between (canonical mode would cap lines at 4096 bytes, turn CR into NL and
 //! act on ^C, ^D, ^U, ^W, ^V and DEL).
 
-use termloom_core::{Key, KeyCode, SendOpts, Terminal};
+use termloom_core::{CaptureOpts, Key, KeyCode, ReadRange, SendOpts, Terminal};
 use termloom_tests::TmuxServer;
 
 use crate::tmux_backend::{
@@ -154,17 +154,38 @@ async fn the_input_guard_types_only_when_the_pane_is_exactly_as_expected() {
         tag: Option<String>,
         managed: Option<String>,
         managed_only: bool,
+        /// `@termloom_name` on the pane (as stored), and the name the handle is opened for.
+        name: Option<String>,
+        named: Option<&'static str>,
         typed: bool,
+        /// Reads need the identity only (id, and the name for a named handle), not managed.
+        reads: bool,
     }
     let case = |label, tag: Option<&str>, managed: Option<&str>, managed_only, typed| Case {
         label,
         tag: tag.map(str::to_string),
         managed: managed.map(str::to_string),
         managed_only,
+        name: Some("guarded".into()),
+        named: None,
         typed,
+        reads: tag == Some(id.as_str()),
+    };
+    let named = |label, tag: Option<&str>, name: Option<&str>, named, typed| Case {
+        label,
+        tag: tag.map(str::to_string),
+        managed: Some("1".into()),
+        managed_only: true,
+        name: name.map(str::to_string),
+        named: Some(named),
+        typed,
+        reads: typed,
     };
     let (tail, short) = (format!("{id}/"), &id[..35]);
     let (moved, glued) = (format!("1/{id}"), format!("1{id}"));
+    // Every character tmux's format parser treats specially, in a name.
+    const ODD: &str = "a,b}#c{d/e #{x} ## #[fg=red] $;'\"é";
+    let id_and_part = format!("{id}\u{1f}gu");
     let cases = [
         case("exact, managed", Some(&id), Some("1"), true, true),
         case("exact, not asked", Some(&id), None, false, true),
@@ -176,13 +197,39 @@ async fn the_input_guard_types_only_when_the_pane_is_exactly_as_expected() {
         case("managed spelled on", Some(&id), Some("1/"), true, false),
         case("id moved into managed", None, Some(&moved), true, false),
         case("id glued to managed", None, Some(&glued), true, false),
+        named("named, exact", Some(&id), Some("guarded"), "guarded", true),
+        named(
+            "named, renamed",
+            Some(&id),
+            Some("guarded2"),
+            "guarded",
+            false,
+        ),
+        named(
+            "named, cut short",
+            Some(&id),
+            Some("guarde"),
+            "guarded",
+            false,
+        ),
+        named("named, no name", Some(&id), None, "guarded", false),
+        named("named, odd characters", Some(&id), Some(ODD), ODD, true),
+        named("named, odd but one", Some(&id), Some(&ODD[1..]), ODD, false),
+        named(
+            "named, id glued to the name",
+            Some(&id_and_part),
+            Some("arded"),
+            "guarded",
+            false,
+        ),
     ];
     let mut want = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         set("@termloom_id", c.tag.as_deref());
         set("@termloom_managed", c.managed.as_deref());
+        set("@termloom_name", c.name.as_deref());
         let h = t
-            .open_hinted(info.id, &info.native, c.managed_only)
+            .open_hinted(info.id, &info.native, c.managed_only, c.named)
             .await
             .unwrap()
             .expect("a tmux pane id gives a hinted handle");
@@ -195,9 +242,25 @@ async fn the_input_guard_types_only_when_the_pane_is_exactly_as_expected() {
             let e = r.expect_err(c.label);
             assert!(termloom_core::Loom::hint_failed(&e), "{}: {e:?}", c.label);
         }
+        // Reads check the same way (in Rust, from what tmux printed).
+        let read = h
+            .capture(&CaptureOpts {
+                range: ReadRange::Tail(5),
+                ..CaptureOpts::default()
+            })
+            .await;
+        match read {
+            Ok(_) => assert!(c.reads, "{}: read went through", c.label),
+            Err(e) => assert!(
+                !c.reads && termloom_core::Loom::hint_failed(&e),
+                "{}: read refused: {e:?}",
+                c.label
+            ),
+        }
     }
     set("@termloom_id", Some(&id));
     set("@termloom_managed", Some("1"));
+    set("@termloom_name", Some("guarded"));
     assert_eq!(drain_sink(s.as_ref(), &file, 0, "<<end>>").await, want);
 }
 

@@ -337,3 +337,98 @@ async fn uuid_prefixes_resolve_and_unknown_targets_are_named() {
         Ok(_) => panic!("resolved a missing target"),
     }
 }
+
+/// A name target takes the quick way (the registry's hint, checked by id and name in the same
+/// step as the input) for every hostile name, without listing the server; a name changed behind
+/// termloom's back is refused there and left to the listing, which no longer finds it.
+#[tokio::test]
+async fn names_reach_their_pane_through_the_registry_hint_checked_by_name() {
+    let srv = TmuxServer::start();
+    let l = loom(&srv);
+    let mut made = Vec::new();
+    for name in HOSTILE_NAMES {
+        let info = l
+            .create_session(&SessionSpec {
+                name: Some(name.to_string()),
+                workspace: Some("w".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("create {name:?}: {e}"));
+        made.push(info);
+    }
+    // A pane made behind termloom's back: any listing would tag it with an id.
+    let stranger = srv
+        .tmux(&["new-window", "-d", "-P", "-F", "#{pane_id}", "-t", "=w"])
+        .trim()
+        .to_string();
+    for (i, (name, info)) in HOSTILE_NAMES.iter().zip(&made).enumerate() {
+        for target in [
+            Target::Name(name.to_string()),
+            Target::Bare(name.to_string()),
+        ] {
+            let h = l
+                .hinted(&target, true)
+                .await
+                .unwrap_or_else(|| panic!("{target:?}: a hinted handle"));
+            assert_eq!(h.id(), info.id, "{target:?}");
+            h.send_text(&format!(": n{i}"), SendOpts { enter: false })
+                .await
+                .unwrap_or_else(|e| panic!("{target:?}: {e}"));
+        }
+    }
+    assert_eq!(
+        display(&srv, &stranger, "#{@termloom_id}"),
+        "",
+        "no listing was made"
+    );
+    for (i, info) in made.iter().enumerate() {
+        let s = l.terminal().open(info).await.unwrap();
+        let text = s.capture(&everything()).await.unwrap().text;
+        assert!(
+            text.contains(&format!(": n{i}: n{i}")),
+            "{:?}: {text}",
+            info.name
+        );
+    }
+    assert!(!srv.home.join("pwned-by-name").exists());
+
+    // Renamed behind termloom's back: the registry still says "semi;", the pane does not.
+    let semi = &made[3];
+    assert_eq!(semi.name, "semi;");
+    srv.tmux(&[
+        "set-option",
+        "-p",
+        "-t",
+        &semi.native.id,
+        "@termloom_name",
+        "other",
+    ]);
+    let target = Target::Name("semi;".into());
+    let h = l.hinted(&target, true).await.expect("the registry's hint");
+    let e = h
+        .send_text("never typed", SendOpts { enter: false })
+        .await
+        .expect_err("the name is checked with the input");
+    assert!(termloom_core::Loom::hint_failed(&e), "{e:?}");
+    let e = l
+        .session(&target)
+        .await
+        .err()
+        .expect("a fresh listing finds no such name");
+    assert!(matches!(e, Error::SessionNotFound { .. }), "{e:?}");
+    let s = l.terminal().open(semi).await.unwrap();
+    assert!(
+        !s.capture(&everything())
+            .await
+            .unwrap()
+            .text
+            .contains("never typed")
+    );
+    // A word that could be an id prefix is left to the listing.
+    assert!(
+        l.hinted(&Target::Bare("cafe1234".into()), true)
+            .await
+            .is_none()
+    );
+}

@@ -142,18 +142,30 @@ impl Loom {
         }
     }
 
-    /// A handle to the session a full-id target names, opened from the registry's hint without a
-    /// listing ([`Terminal::open_hinted`]): every operation on it checks the pane in the same step
-    /// as it acts. `None` for any other target, a session the registry does not know (or knows as
-    /// dead) on this terminal, or a backend without such handles. When an operation on it fails
-    /// with an error for which [`Loom::hint_failed`] is true, nothing reached the pane: resolve the
-    /// target with [`Loom::session`] (a fresh listing) and do it again.
+    /// A handle to the session a full-id target or a name names, opened from the registry's hint
+    /// without a listing ([`Terminal::open_hinted`]): every operation on it checks the pane (and,
+    /// for a name, the name on it) in the same step as it acts. `None` for any other target, a
+    /// session the registry does not know (or knows as dead) on this terminal, a name the registry
+    /// gives no live session or several, a bare word that could also be an id prefix, or a
+    /// backend without such handles. When an operation on it fails with an error for which
+    /// [`Loom::hint_failed`] is true, nothing reached the pane: resolve the target with
+    /// [`Loom::session`] (a fresh listing) and do it again.
+    ///
+    /// A name is unique on a terminal (creating or renaming a session checks it against a
+    /// listing), so the registry's one live session of that name is the one a listing would find,
+    /// unless a pane was given the same name behind termloom's back: a listing would then call the
+    /// name ambiguous, while this handle acts on the session the registry knows, checked by id and
+    /// name.
     pub async fn hinted(&self, target: &Target, managed_only: bool) -> Option<Arc<dyn Session>> {
-        let Target::Id(id) = target else {
-            return None;
-        };
-        let entry = self.entry(*id).ok().flatten()?;
         let key = self.terminal.key();
+        let (entry, name) = match target {
+            Target::Id(id) => (self.entry(*id).ok().flatten()?, None),
+            Target::Name(n) => (self.registry.as_ref()?.live_named(&key, n).ok()??, Some(n)),
+            Target::Bare(n) if !crate::target::is_hex_prefix(n) => {
+                (self.registry.as_ref()?.live_named(&key, n).ok()??, Some(n))
+            }
+            _ => return None,
+        };
         if entry.dead || entry.terminal != key || entry.native.is_empty() {
             return None;
         }
@@ -163,7 +175,7 @@ impl Loom {
         };
         let session = self
             .terminal
-            .open_hinted(*id, &native, managed_only)
+            .open_hinted(entry.id, &native, managed_only, name.map(String::as_str))
             .await
             .ok()
             .flatten()?;

@@ -300,6 +300,25 @@ impl Registry {
         Ok(self.load()?.sessions.remove(&id))
     }
 
+    /// The one live session on `terminal` named `name`, when there is exactly one (`None` for none
+    /// or several).
+    pub fn live_named(&self, terminal: &TerminalKey, name: &str) -> Result<Option<RegistryEntry>> {
+        let pick = |d: &RegistryData| {
+            let mut found = d
+                .sessions
+                .values()
+                .filter(|e| !e.dead && e.name == name && e.terminal == *terminal);
+            match (found.next(), found.next()) {
+                (Some(one), None) => Some(one.clone()),
+                _ => None,
+            }
+        };
+        if let Some(e) = self.with_fresh_cache(pick) {
+            return Ok(e);
+        }
+        Ok(pick(&self.load()?))
+    }
+
     /// Applies `change` under the exclusive lock and writes the file if anything changed.
     pub fn update<R>(&self, change: impl FnOnce(&mut RegistryData) -> R) -> Result<R> {
         let _lock = self.lock(true)?;

@@ -88,7 +88,7 @@ pub enum Target {
     Native(NativeId),
 }
 
-fn is_hex_prefix(s: &str) -> bool {
+pub(crate) fn is_hex_prefix(s: &str) -> bool {
     let digits: Vec<char> = s.chars().filter(|c| *c != '-').collect();
     digits.len() >= MIN_PREFIX_LEN
         && digits.len() <= 32

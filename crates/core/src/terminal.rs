@@ -56,14 +56,18 @@ pub trait Terminal: Send + Sync {
     /// (before anything reaches the pane), that the pane still carries `id`, failing with
     /// [`Error::StaleNativeId`] or [`Error::SessionDead`] otherwise; with `managed_only`, writes
     /// also need the session to be managed ([`SessionInfo::managed`]), checked the same way, and
-    /// fail with [`Error::PermissionDenied`]. [`crate::Loom::hinted`] builds on it.
+    /// fail with [`Error::PermissionDenied`]. With `name`, the session was named by its name: every
+    /// operation also checks that the pane still carries that name, failing with
+    /// [`Error::StaleNativeId`] otherwise (a backend that cannot check it returns `None`).
+    /// [`crate::Loom::hinted`] builds on it.
     async fn open_hinted(
         &self,
         id: SessionId,
         native: &NativeId,
         managed_only: bool,
+        name: Option<&str>,
     ) -> Result<Option<Arc<dyn Session>>> {
-        let _ = (id, native, managed_only);
+        let _ = (id, native, managed_only, name);
         Ok(None)
     }
 

@@ -39,6 +39,12 @@ pub fn format_literal(s: &str) -> String {
     out
 }
 
+/// `s` as literal text on one side of a format comparison (`#{==:A,B}`): [`format_literal`],
+/// and `,` and `}` escaped (`#,`, `#}`), which would end the side or the comparison.
+pub fn compare_literal(s: &str) -> String {
+    format_literal(s).replace(',', "#,").replace('}', "#}")
+}
+
 /// The separator between two commands in one tmux invocation.
 pub const SEP: &str = ";";
 

@@ -9,7 +9,7 @@ use termloom_core::{
     SplitSpec,
 };
 
-use crate::command::{Cmd, chain, format_literal, send_key};
+use crate::command::{Cmd, chain, compare_literal, format_literal, send_key};
 use crate::control::transport::to_line;
 use crate::format::{self, OPT_ID, OPT_MANAGED, OPT_NAME};
 use crate::terminal::{SplitSize, TmuxTerminal, check_name, not_found_as};
@@ -28,6 +28,9 @@ pub struct TmuxSession {
     native: NativeId,
     /// Writes need the pane to be managed (`@termloom_managed`), checked with the write.
     managed_only: bool,
+    /// The session was named by its name: the pane must still carry it (`@termloom_name`, as
+    /// stored: [`format::encode_value`]), checked with every operation.
+    name: Option<String>,
 }
 
 impl TmuxSession {
@@ -37,7 +40,15 @@ impl TmuxSession {
             id,
             native: NativeId::tmux(pane),
             managed_only: false,
+            name: None,
         }
+    }
+
+    /// This handle acts only while the pane carries session name `name`, checked with each
+    /// operation (a handle opened for a name).
+    pub(crate) fn expect_name(mut self, name: Option<&str>) -> Self {
+        self.name = name.map(format::encode_value);
+        self
     }
 
     /// This handle refuses to write unless the pane is managed, checked with each write.
@@ -415,6 +426,7 @@ impl TmuxSession {
             "#{pane_height}",
             "#{pane_in_mode}",
             "#{@termloom_managed}",
+            "#{@termloom_name}",
         ]);
         let out = self
             .run(vec![
@@ -425,7 +437,7 @@ impl TmuxSession {
             ])
             .await?;
         let f: Vec<&str> = out.trim_end_matches('\n').split(format::SEP).collect();
-        self.check_pane(f.first().copied(), f.get(1).copied())?;
+        self.check_pane(f.first().copied(), f.get(1).copied(), f.get(7).copied())?;
         if write && self.managed_only && f.get(6).copied() != Some("1") {
             return Err(self.not_managed());
         }
@@ -444,14 +456,20 @@ impl TmuxSession {
         }
     }
 
-    /// Checks what a `display-message` on this handle's pane read of the pane's id and of the
-    /// persistent id on it. tmux prints empty fields for a pane that is gone, and reuses `%N`
-    /// after a restart: a handle must never act on another session's pane.
-    fn check_pane(&self, pane: Option<&str>, id: Option<&str>) -> Result<()> {
+    /// Checks what a `display-message` on this handle's pane read of the pane's id, of the
+    /// persistent id on it and (for a handle opened by name) of its session name. tmux prints
+    /// empty fields for a pane that is gone, and reuses `%N` after a restart: a handle must never
+    /// act on another session's pane.
+    fn check_pane(&self, pane: Option<&str>, id: Option<&str>, name: Option<&str>) -> Result<()> {
         if pane != Some(self.pane()) {
             return Err((self.gone())());
         }
         if id != Some(self.id.to_string().as_str()) {
+            return Err(self.stale());
+        }
+        if let Some(want) = &self.name
+            && name != Some(want.as_str())
+        {
             return Err(self.stale());
         }
         Ok(())
@@ -500,7 +518,7 @@ impl TmuxSession {
             }
             return Ok(());
         }
-        let cond = guard_condition(pane, self.id, self.managed_only);
+        let cond = guard_condition(pane, self.id, self.managed_only, self.name.as_deref());
         // What the pane is instead, when the check fails (no literal `%` in a display-message
         // format: it goes through strftime).
         let refused = Cmd::new("display-message")
@@ -513,6 +531,7 @@ impl TmuxSession {
                 "#{pane_dead}",
                 "#{@termloom_managed}",
                 "#{pane_in_mode}",
+                "#{@termloom_name}",
             ]));
         let ops = if ops.is_empty() {
             // Nothing to type: the check alone.
@@ -541,7 +560,7 @@ impl TmuxSession {
                 return Ok(());
             };
             let f: Vec<&str> = line.split(format::SEP).collect();
-            self.check_pane(f.get(1).copied(), f.get(2).copied())?;
+            self.check_pane(f.get(1).copied(), f.get(2).copied(), f.get(6).copied())?;
             if f.get(3).copied() == Some("1") {
                 return Err(self.dead_pane());
             }
@@ -586,6 +605,7 @@ impl TmuxSession {
                         "#{@termloom_id}",
                         "#{history_size}",
                         "#{pane_height}",
+                        "#{@termloom_name}",
                     ])),
             ];
         cmds.extend(ops);
@@ -595,7 +615,7 @@ impl TmuxSession {
         if f.first().copied() != Some("S") {
             return Err((self.gone())());
         }
-        self.check_pane(f.get(1).copied(), f.get(2).copied())?;
+        self.check_pane(f.get(1).copied(), f.get(2).copied(), f.get(5).copied())?;
         let st = PaneState {
             history: number(&f, 3),
             height: number(&f, 4),
@@ -1016,24 +1036,34 @@ impl std::fmt::Debug for TmuxSession {
 fn _assert_backend(_: BackendKind) {}
 
 /// The `if-shell -F` condition of [`TmuxSession::checked_input`]: true only when the target pane
-/// is `pane`, carries the session id `id`, is alive, is in no mode and (for `managed_only`) is
-/// managed.
+/// is `pane`, carries the session id `id`, is alive, is in no mode, (for `managed_only`) is
+/// managed and (for a handle opened by name) carries the session name `name`, as stored.
 ///
 /// One `#{==:…}` of two strings, not a tree of `#{&&:…}`: tmux's format expander allocates for
 /// every modifier, and this condition runs before every input (about 0.015 ms, some 15%, less
 /// tmux CPU per guarded input on the benchmark machine: `bench/scripts/guard_cpu.py`).
 ///
 /// The string is unambiguous: the pane id is the target's own (`-t` names it exactly; a missing
-/// pane expands to nothing), the two state fields are one digit each, and the two free-form
-/// options come last, split by `/`, which the expected id never holds.
-fn guard_condition(pane: &str, id: SessionId, managed_only: bool) -> String {
+/// pane expands to nothing), the two state fields are one digit each, the two short free-form
+/// options come next, split by `/`, which the expected id never holds, and the name comes last
+/// after U+001F, which neither the expected id nor a stored name ever holds (so a pane with one
+/// U+001F more or less in its options never compares equal). The expected name is escaped for
+/// tmux's format parser ([`compare_literal`]).
+fn guard_condition(pane: &str, id: SessionId, managed_only: bool, name: Option<&str>) -> String {
     let (managed, want) = if managed_only {
         (format!("#{{{OPT_MANAGED}}}"), "1")
     } else {
         (String::new(), "")
     };
+    let (name_field, name_want) = match name {
+        Some(n) => (
+            format!("{}#{{{OPT_NAME}}}", format::SEP),
+            format!("{}{}", format::SEP, compare_literal(n)),
+        ),
+        None => (String::new(), String::new()),
+    };
     format!(
-        "#{{==:#{{pane_id}}#{{pane_dead}}#{{pane_in_mode}}/{managed}/#{{{OPT_ID}}},{pane}00/{want}/{id}}}"
+        "#{{==:#{{pane_id}}#{{pane_dead}}#{{pane_in_mode}}/{managed}/#{{{OPT_ID}}}{name_field},{pane}00/{want}/{id}{name_want}}}"
     )
 }
 

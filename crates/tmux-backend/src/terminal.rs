@@ -669,12 +669,15 @@ impl Terminal for TmuxTerminal {
         id: SessionId,
         native: &NativeId,
         managed_only: bool,
+        name: Option<&str>,
     ) -> Result<Option<Arc<dyn Session>>> {
         if native.backend != BackendKind::Tmux || !native.id.starts_with('%') {
             return Ok(None);
         }
         Ok(Some(Arc::new(
-            TmuxSession::new(self.clone(), id, native.id.clone()).managed_only(managed_only),
+            TmuxSession::new(self.clone(), id, native.id.clone())
+                .managed_only(managed_only)
+                .expect_name(name),
         )))
     }
 
