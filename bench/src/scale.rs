@@ -116,9 +116,18 @@ async fn list_curve(cfg: &Config) -> Result<Section> {
     let _reaper = Reaper::new(&srv);
     let mut raw = RawControl::attach(&srv.socket, "=w0").await?;
     let (mut mcp, _) = RawMcp::start(&mut termloom_mcp(&srv, &state)?).await?;
-    let mut have = 1usize;
+    // One session made by termloom and read by its name at every size: a name goes through the
+    // registry's hint, checked by id and name at the pane, so its cost does not grow with the
+    // server.
+    mcp.call(
+        "create_session",
+        json!({"name": "probe", "workspace": "probe"}),
+    )
+    .await?;
+    let mut have = 2usize;
     let mut rows = Vec::new();
-    let (mut s_tl, mut s_raw, mut s_mcp) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut s_tl, mut s_raw, mut s_mcp, mut s_name) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let it = Config {
         iterations: (cfg.iterations / 3).max(20),
         warmup: cfg.warmup.max(3),
@@ -177,14 +186,39 @@ async fn list_curve(cfg: &Config) -> Result<Section> {
             )
             .await?
         };
+        let by_name = {
+            let mcp_c = mcp_c.clone();
+            measure(
+                &it,
+                &format!("read_output (20 lines) by name, {count} panes: termloom-mcp"),
+                move |_| {
+                    let mcp_c = mcp_c.clone();
+                    async move {
+                        let r = mcp_c
+                            .lock()
+                            .await
+                            .call("read_output", json!({"session": "probe", "lines": 20}))
+                            .await?;
+                        anyhow::ensure!(
+                            r.get("isError") != Some(&json!(true)),
+                            "read_output by name failed: {r}"
+                        );
+                        Ok(())
+                    }
+                },
+            )
+            .await?
+        };
         s_tl.push((count as f64, tl.p50_ms, tl.p95_ms));
         s_raw.push((count as f64, fl.p50_ms, fl.p95_ms));
         s_mcp.push((count as f64, mc.p50_ms, mc.p95_ms));
+        s_name.push((count as f64, by_name.p50_ms, by_name.p95_ms));
         let mut tl = tl;
         tl.note = format!("{:.2}× the raw floor", tl.p50_ms / fl.p50_ms);
         rows.push(fl);
         rows.push(tl);
         rows.push(mc);
+        rows.push(by_name);
     }
     let series = vec![
         Series {
@@ -198,6 +232,10 @@ async fn list_curve(cfg: &Config) -> Result<Section> {
         Series {
             name: "raw tmux -C list-panes -a (floor)".into(),
             points: s_raw,
+        },
+        Series {
+            name: "termloom-mcp read_output (20 lines) by name".into(),
+            points: s_name,
         },
     ];
     let file = docs_dir().join("bench-list-vs-panes.svg");
