@@ -24,6 +24,15 @@ const HOSTILE_NAMES: &[&str] = &[
     "  padded  ",
 ];
 
+/// A session named `name` in workspace `w`.
+fn named_in_w(name: &str) -> SessionSpec {
+    SessionSpec {
+        name: Some(name.to_string()),
+        workspace: Some("w".into()),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn hostile_session_names_round_trip() {
     let srv = TmuxServer::start();
@@ -31,11 +40,7 @@ async fn hostile_session_names_round_trip() {
     let mut made = Vec::new();
     for name in HOSTILE_NAMES {
         let info = t
-            .create_session(&SessionSpec {
-                name: Some(name.to_string()),
-                workspace: Some("w".into()),
-                ..Default::default()
-            })
+            .create_session(&named_in_w(name))
             .await
             .unwrap_or_else(|e| panic!("create {name:?}: {e}"));
         assert_eq!(info.name, *name);
@@ -348,11 +353,7 @@ async fn names_reach_their_pane_through_the_registry_hint_checked_by_name() {
     let mut made = Vec::new();
     for name in HOSTILE_NAMES {
         let info = l
-            .create_session(&SessionSpec {
-                name: Some(name.to_string()),
-                workspace: Some("w".into()),
-                ..Default::default()
-            })
+            .create_session(&named_in_w(name))
             .await
             .unwrap_or_else(|e| panic!("create {name:?}: {e}"));
         made.push(info);
