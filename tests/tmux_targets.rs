@@ -376,6 +376,11 @@ async fn names_reach_their_pane_through_the_registry_hint_checked_by_name() {
             h.send_text(&format!(": n{i}"), SendOpts { enter: false })
                 .await
                 .unwrap_or_else(|e| panic!("{target:?}: {e}"));
+            // Reads check the name too (from display-message, whose format goes through
+            // strftime: a stored `%25` must come back as it is).
+            h.capture(&everything())
+                .await
+                .unwrap_or_else(|e| panic!("{target:?}: read: {e}"));
         }
     }
     assert_eq!(
