@@ -699,6 +699,67 @@ async fn a_run_survives_another_client_turning_off_its_output() {
     assert!(r.output.ends_with("after"), "{r:?}");
 }
 
+/// Whether `pane` shows `command` typed and a prompt drawn after it (it ran and returned).
+fn returned_from(srv: &TmuxServer, pane: &str, command: &str) -> Option<()> {
+    let screen = srv.tmux(&["capture-pane", "-p", "-t", pane]);
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = lines.iter().rposition(|l| l.contains(command))?;
+    lines[at + 1..]
+        .iter()
+        .any(|l| !l.trim().is_empty())
+        .then_some(())
+}
+
+#[tokio::test]
+async fn runs_whose_output_someone_else_turned_back_on_still_learn_their_exit_codes() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let a = session(&t, "w", "a").await;
+    let b = session(&t, "w", "b").await;
+    assert_eq!(run(&a, "true").await.exit_code, Some(0));
+    assert_eq!(run(&b, "true").await.exit_code, Some(0));
+    let (pa, pb) = (a.native().id.clone(), b.native().id.clone());
+    let ws = srv.tmux(&["display", "-p", "-t", &pa, "#{session_id}"]);
+    let ws = ws.trim().to_string();
+
+    // Two runs in one workspace, both typed while its output client is silenced: both end
+    // marks are lost. Someone else (here the test, as the hub's watchdog or another run's check
+    // would) turns the output back on before either run checks, so neither run's own check
+    // finds anything to restore. Each must still notice that output was lost and read its exit
+    // code from its shell's state file, instead of waiting out its timeout.
+    silence_output_client(&srv);
+    let run_in = |s: &Arc<dyn Session>, cmd: &'static str| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.run(&RunOpts {
+                timeout: Duration::from_secs(8),
+                ..RunOpts::new(cmd)
+            })
+            .await
+        })
+    };
+    let ra = run_in(&a, "(exit 3)");
+    let rb = run_in(&b, "(exit 4)");
+    wait_until("both commands ran", || {
+        std::future::ready(
+            returned_from(&srv, &pa, "(exit 3)").and(returned_from(&srv, &pb, "(exit 4)")),
+        )
+    })
+    .await;
+    assert!(
+        t.hub().restore_output(&ws).await.expect("restore"),
+        "the output client was still silenced when the test turned it back on"
+    );
+    let ra = ra.await.expect("task a").expect("run a");
+    let rb = rb.await.expect("task b").expect("run b");
+    assert_eq!((ra.exit_code, ra.timed_out), (Some(3), false), "{ra:?}");
+    assert_eq!((rb.exit_code, rb.timed_out), (Some(4), false), "{rb:?}");
+    assert!(ra.truncated && rb.truncated, "{ra:?} {rb:?}");
+    // Both sessions are free again.
+    assert_eq!(run(&a, "echo a-$((1+1))").await.output, "a-2");
+    assert_eq!(run(&b, "echo b-$((2+2))").await.output, "b-4");
+}
+
 #[tokio::test]
 async fn a_silenced_output_client_with_no_run_turns_its_output_back_on() {
     use futures_util::StreamExt;

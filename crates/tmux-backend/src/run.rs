@@ -1271,6 +1271,8 @@ struct Drive {
     /// When the shell's state file was last written before the command was typed (`None`: no
     /// file, or a remote server).
     state_before: Option<std::time::SystemTime>,
+    /// [`OutputHub::restores`](crate::control::output::OutputHub::restores) before typing.
+    restores_before: u64,
     id: SessionId,
     pane: String,
     /// The workspace (`$N`) whose output client carries the pane's output.
@@ -1330,10 +1332,13 @@ impl Drive {
     /// ([`OutputHub::restore_output`](crate::control::output::OutputHub::restore_output)). The end
     /// mark may have been lost with the rest of the output: a shell whose state file was written
     /// since the command was typed has come back to its prompt, and the file has the exit code.
-    /// Returns
-    /// that code (`Some`) when the run is over; its output is then incomplete.
+    /// Whoever turned the output back on (this check, the hub's watchdog, another run's check),
+    /// the count of restores has moved since typing, and from then on every check looks at the
+    /// state file. Returns that code (`Some`) when the run is over; its output is then incomplete.
     async fn recover_output(&self) -> Option<Option<i32>> {
-        if !self.term.hub().restore_output(&self.ws).await.ok()? {
+        let hub = self.term.hub();
+        let _ = hub.restore_output(&self.ws).await;
+        if hub.restores() == self.restores_before {
             return None;
         }
         // Written again since the command was typed: a prompt came back. Modification times
@@ -1531,6 +1536,7 @@ pub(crate) async fn run(
     };
     let capture = tracker.start(mode, token, sink);
     let state_before = state_written(term.client().options(), id);
+    let restores_before = term.hub().restores();
     let started = Instant::now();
     if let Err(e) = type_line(term, pane, &text).await {
         tracker.stop(capture);
@@ -1551,6 +1557,7 @@ pub(crate) async fn run(
         quiet_fg: probe.fg.clone(),
         started,
         state_before,
+        restores_before,
         id,
         pane: pane.to_string(),
         ws: probe.ws.clone(),

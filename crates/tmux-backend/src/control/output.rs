@@ -9,6 +9,7 @@
 //! all do.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use termloom_core::OutputEvent;
@@ -40,6 +41,9 @@ struct Client {
 pub struct OutputHub {
     opts: Arc<TmuxOptions>,
     clients: tokio::sync::Mutex<HashMap<String, Arc<Client>>>,
+    /// How many times any of this hub's clients had its output turned back on (by a run's check
+    /// or by the watchdog); see [`OutputHub::restores`].
+    restores: Arc<AtomicU64>,
 }
 
 fn close_all(routes: &Mutex<Routes>, reason: &str) {
@@ -59,6 +63,7 @@ impl OutputHub {
         OutputHub {
             opts,
             clients: tokio::sync::Mutex::new(HashMap::new()),
+            restores: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -150,6 +155,7 @@ impl OutputHub {
         // Session logs and monitors have no run to notice silenced output: check it now and then.
         let checker = Arc::downgrade(&client);
         let ws = workspace_id.to_string();
+        let restores = self.restores.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(OUTPUT_CHECK_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,7 +168,7 @@ impl OutputHub {
                 if !client.conn.is_alive() {
                     break;
                 }
-                let _ = restore(&client.conn, &ws).await;
+                let _ = restore(&client.conn, &ws, &restores).await;
             }
         });
         Ok(client)
@@ -185,7 +191,16 @@ impl OutputHub {
                 _ => return Ok(false),
             }
         };
-        restore(&client.conn, workspace_id).await
+        restore(&client.conn, workspace_id, &self.restores).await
+    }
+
+    /// How many times output was turned back on so far, in any workspace of this server, by
+    /// whichever caller noticed first. A waiting run compares it with the count from before it
+    /// typed: once it has moved, the run's end mark may be among the lost output, so the run
+    /// consults the shell's state file on every later check (a moved count in another
+    /// workspace costs one needless look at that file, nothing more).
+    pub fn restores(&self) -> u64 {
+        self.restores.load(Ordering::SeqCst)
     }
 
     /// Subscribes to the output of pane `pane` (`%N`) in workspace `workspace_id` (`$N`).
@@ -225,7 +240,11 @@ impl OutputHub {
 pub const OUTPUT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// [`OutputHub::restore_output`] on one client.
-async fn restore(conn: &Connection, workspace_id: &str) -> Result<bool, TmuxError> {
+async fn restore(
+    conn: &Connection,
+    workspace_id: &str,
+    restores: &AtomicU64,
+) -> Result<bool, TmuxError> {
     let args = ["display-message", "-p", "#{client_flags}"].map(String::from);
     let blocks = conn.request_blocks(&args).await?;
     let flags = blocks
@@ -242,6 +261,7 @@ async fn restore(conn: &Connection, workspace_id: &str) -> Result<bool, TmuxErro
     );
     let args = ["refresh-client", "-f", "!no-output"].map(String::from);
     conn.request_blocks(&args).await?;
+    restores.fetch_add(1, Ordering::SeqCst);
     Ok(true)
 }
 
