@@ -417,6 +417,21 @@ async fn names_reach_their_pane_through_the_registry_hint_checked_by_name() {
         .await
         .expect_err("the name is checked with the input");
     assert!(termloom_core::Loom::hint_failed(&e), "{e:?}");
+    // Every other operation on that handle checks the name as well.
+    let e = h.info().await.expect_err("info checks the name");
+    assert!(termloom_core::Loom::hint_failed(&e), "info: {e:?}");
+    let e = h.status().await.expect_err("status checks the name");
+    assert!(termloom_core::Loom::hint_failed(&e), "status: {e:?}");
+    let e = h
+        .run(&termloom_core::RunOpts::new("echo never-run"))
+        .await
+        .expect_err("run checks the name");
+    assert!(termloom_core::Loom::hint_failed(&e), "run: {e:?}");
+    let e = h
+        .install_integration()
+        .await
+        .expect_err("install_integration checks the name");
+    assert!(termloom_core::Loom::hint_failed(&e), "install: {e:?}");
     let e = l
         .session(&target)
         .await
@@ -431,10 +446,36 @@ async fn names_reach_their_pane_through_the_registry_hint_checked_by_name() {
             .text
             .contains("never typed")
     );
-    // A word that could be an id prefix is left to the listing.
+    assert!(
+        !s.capture(&everything())
+            .await
+            .unwrap()
+            .text
+            .contains("never-run")
+    );
+    // A name that could also be an id prefix is left to the listing, which knows both: the
+    // registry has a session of that name, and still no hinted handle is offered.
+    let hexy = l
+        .create_session(&named_in_w("cafe1234"))
+        .await
+        .expect("create cafe1234");
+    let registry = l.registry().expect("a registry");
+    assert_eq!(
+        registry
+            .live_named(&hexy.terminal, "cafe1234")
+            .expect("registry")
+            .map(|e| e.id),
+        Some(hexy.id),
+        "the registry knows the name"
+    );
     assert!(
         l.hinted(&Target::Bare("cafe1234".into()), true)
             .await
             .is_none()
     );
+    let found = l
+        .session(&Target::Bare("cafe1234".into()))
+        .await
+        .expect("the listing finds it by name");
+    assert_eq!(found.id(), hexy.id);
 }

@@ -777,6 +777,11 @@ impl Session for TmuxSession {
         if info.id != self.id {
             return Err(self.stale());
         }
+        if let Some(want) = &self.name
+            && format::encode_value(&info.name) != *want
+        {
+            return Err(self.stale());
+        }
         Ok(info)
     }
 
@@ -972,7 +977,8 @@ impl Session for TmuxSession {
     }
 
     async fn run(&self, opts: &termloom_core::RunOpts) -> Result<termloom_core::RunResult> {
-        if self.managed_only {
+        // The run checks the pane's id itself; managed-only and named handles check more first.
+        if self.managed_only || self.name.is_some() {
             self.write_state().await?;
         }
         crate::run::run(&self.term, self.id, self.pane(), opts).await
@@ -983,15 +989,21 @@ impl Session for TmuxSession {
         handle: &termloom_core::RunHandle,
         timeout: std::time::Duration,
     ) -> Result<termloom_core::RunResult> {
+        if self.name.is_some() {
+            self.state().await?;
+        }
         crate::run::wait_run(&self.term, self.id, handle, timeout).await
     }
 
     async fn status(&self) -> Result<termloom_core::SessionStatus> {
+        if self.name.is_some() {
+            self.state().await?;
+        }
         crate::run::status(&self.term, self.id, self.pane()).await
     }
 
     async fn install_integration(&self) -> Result<()> {
-        if self.managed_only {
+        if self.managed_only || self.name.is_some() {
             self.write_state().await?;
         }
         crate::integration::install(&self.term, self.id, self.pane()).await
