@@ -761,6 +761,48 @@ async fn runs_whose_output_someone_else_turned_back_on_still_learn_their_exit_co
 }
 
 #[tokio::test]
+async fn a_marker_run_whose_end_mark_was_lost_ends_as_quiet_without_an_exit_code() {
+    let srv = TmuxServer::start();
+    let t = plain_terminal(&srv, &["/bin/bash", "--norc", "--noprofile"]);
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::Marker);
+    // No state file: once the output is back and the shell has been in front, silent, for two
+    // checks, the run is over; it cannot know the exit code and says which strategy it fell
+    // back to, instead of holding the session busy until its timeout and beyond.
+    silence_output_client(&srv);
+    let r = s
+        .run(&RunOpts {
+            timeout: Duration::from_secs(8),
+            ..RunOpts::new("(exit 3)")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.exit_code, r.timed_out, r.strategy, r.truncated),
+        (None, false, Strategy::Quiet, true),
+        "{r:?}"
+    );
+    // A command still running when the output comes back is not cut short: the shell is not
+    // in front, and the end mark comes in the restored stream.
+    let s2 = s.clone();
+    let running = tokio::spawn(async move { run(&s2, "sleep 2; echo slept").await });
+    let pane = s.native().id.clone();
+    wait_until("sleep in front", || {
+        let fg = srv.tmux(&["display", "-p", "-t", &pane, "#{pane_current_command}"]);
+        std::future::ready((fg.trim() == "sleep").then_some(()))
+    })
+    .await;
+    silence_output_client(&srv);
+    let r = running.await.expect("run task");
+    assert_eq!(
+        (r.exit_code, r.strategy, r.output.as_str(), r.truncated),
+        (Some(0), Strategy::Marker, "slept", true),
+        "{r:?}"
+    );
+    assert_eq!(run(&s, "echo free").await.output, "free");
+}
+
+#[tokio::test]
 async fn a_silenced_output_client_with_no_run_turns_its_output_back_on() {
     use futures_util::StreamExt;
     use termloom_core::OutputEvent;

@@ -413,7 +413,8 @@ pub struct RunResult {
     /// For a timed-out run: pass it to `wait_run` to keep waiting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<RunHandle>,
-    /// Whether output was cut to the caps.
+    /// Whether output was cut to the caps, or may miss some (the backend lost part of the
+    /// stream, as when another tmux client turned termloom's output off for a while).
     pub truncated: bool,
 }
 

@@ -925,7 +925,7 @@ pub struct RunOut {
     /// For a command still running: pass to wait_for as `handle`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
-    /// Whether output was cut.
+    /// Whether output was cut to the caps, or may miss some (the output stream was interrupted).
     pub truncated: bool,
     /// What to do next, or what was cut.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -999,7 +999,7 @@ pub struct RunCommandOut {
     /// For a command still running: pass to wait_for as `handle`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
-    /// Whether output was cut.
+    /// Whether output was cut to the caps, or may miss some (the output stream was interrupted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<bool>,
     /// What to do next, or what was cut.

@@ -1273,6 +1273,11 @@ struct Drive {
     state_before: Option<std::time::SystemTime>,
     /// [`OutputHub::restores`](crate::control::output::OutputHub::restores) before typing.
     restores_before: u64,
+    /// The program in front when the command was typed (the shell).
+    shell: String,
+    /// After lost output, with no state file to consult: since when the checks have found the
+    /// shell back in front.
+    idle_since: Option<Instant>,
     id: SessionId,
     pane: String,
     /// The workspace (`$N`) whose output client carries the pane's output.
@@ -1335,21 +1340,44 @@ impl Drive {
     /// Whoever turned the output back on (this check, the hub's watchdog, another run's check),
     /// the count of restores has moved since typing, and from then on every check looks at the
     /// state file. Returns that code (`Some`) when the run is over; its output is then incomplete.
-    async fn recover_output(&self) -> Option<Option<i32>> {
+    ///
+    /// A shell with no state file (a plain shell on the marker strategy, or any shell on a remote
+    /// server, whose files are on its own host) cannot say its exit code: the run is then taken
+    /// as over, with no code and the strategy [`Strategy::Quiet`], once two checks a
+    /// [`CHECK_EVERY`] apart have found the shell in front and nothing was printed between them.
+    async fn recover_output(&mut self, last_output: Instant) -> Option<Option<i32>> {
         let hub = self.term.hub();
         let _ = hub.restore_output(&self.ws).await;
-        if hub.restores() == self.restores_before {
+        if hub.restores(&self.ws) == self.restores_before {
             return None;
         }
+        let opts = self.term.client().options();
+        let Some(now) = state_written(opts, self.id) else {
+            return self.idle_twice(last_output).await;
+        };
         // Written again since the command was typed: a prompt came back. Modification times
         // are compared for change, not order (the file system's clock is coarser than ours).
-        let opts = self.term.client().options();
-        let now = state_written(opts, self.id)?;
         if Some(now) == self.state_before {
             return None;
         }
         let st = integration::read_state(opts, self.id).await?;
         (!st.busy).then_some(st.last_exit)
+    }
+
+    /// The fallback of [`recover_output`](Self::recover_output) for shells with no state file.
+    async fn idle_twice(&mut self, last_output: Instant) -> Option<Option<i32>> {
+        let checked = Instant::now();
+        let idle = self.fg().await.is_some_and(|fg| fg == self.shell);
+        match self.idle_since {
+            Some(since) if idle && last_output < since => {
+                self.strategy = Strategy::Quiet;
+                Some(None)
+            }
+            _ => {
+                self.idle_since = idle.then_some(checked);
+                None
+            }
+        }
     }
 
     async fn fg(&self) -> Option<String> {
@@ -1366,6 +1394,8 @@ impl Drive {
 
     fn result(&self, exit_code: Option<i32>) -> RunResult {
         let (output, truncated) = self.tracker.finish(self.capture, self.strategy);
+        // Output turned back on during the run: what came before that is not in the stream.
+        let lost = self.term.hub().restores(&self.ws) != self.restores_before;
         RunResult {
             exit_code,
             output,
@@ -1373,7 +1403,7 @@ impl Drive {
             strategy: self.strategy,
             duration_ms: self.started.elapsed().as_millis() as u64,
             handle: None,
-            truncated,
+            truncated: truncated || lost,
         }
     }
 
@@ -1422,10 +1452,8 @@ impl Drive {
             }
             if now >= next_check {
                 self.check_pane().await?;
-                if let Some(code) = self.recover_output().await {
-                    let mut r = self.result(code);
-                    r.truncated = true;
-                    return Ok(r);
+                if let Some(code) = self.recover_output(last_output).await {
+                    return Ok(self.result(code));
                 }
                 next_check = Instant::now() + CHECK_EVERY;
             }
@@ -1536,7 +1564,7 @@ pub(crate) async fn run(
     };
     let capture = tracker.start(mode, token, sink);
     let state_before = state_written(term.client().options(), id);
-    let restores_before = term.hub().restores();
+    let restores_before = term.hub().restores(&probe.ws);
     let started = Instant::now();
     if let Err(e) = type_line(term, pane, &text).await {
         tracker.stop(capture);
@@ -1555,6 +1583,8 @@ pub(crate) async fn run(
         prompt,
         quiet,
         quiet_fg: probe.fg.clone(),
+        shell: probe.fg.clone(),
+        idle_since: None,
         started,
         state_before,
         restores_before,

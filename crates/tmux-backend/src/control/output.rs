@@ -9,7 +9,6 @@
 //! all do.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use termloom_core::OutputEvent;
@@ -41,9 +40,9 @@ struct Client {
 pub struct OutputHub {
     opts: Arc<TmuxOptions>,
     clients: tokio::sync::Mutex<HashMap<String, Arc<Client>>>,
-    /// How many times any of this hub's clients had its output turned back on (by a run's check
-    /// or by the watchdog); see [`OutputHub::restores`].
-    restores: Arc<AtomicU64>,
+    /// How many times each workspace's output client had its output turned back on (by a run's
+    /// check or by the watchdog); see [`OutputHub::restores`].
+    restores: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 fn close_all(routes: &Mutex<Routes>, reason: &str) {
@@ -63,7 +62,7 @@ impl OutputHub {
         OutputHub {
             opts,
             clients: tokio::sync::Mutex::new(HashMap::new()),
-            restores: Arc::new(AtomicU64::new(0)),
+            restores: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -194,13 +193,15 @@ impl OutputHub {
         restore(&client.conn, workspace_id, &self.restores).await
     }
 
-    /// How many times output was turned back on so far, in any workspace of this server, by
+    /// How many times the output of workspace `workspace_id` was turned back on so far, by
     /// whichever caller noticed first. A waiting run compares it with the count from before it
-    /// typed: once it has moved, the run's end mark may be among the lost output, so the run
-    /// consults the shell's state file on every later check (a moved count in another
-    /// workspace costs one needless look at that file, nothing more).
-    pub fn restores(&self) -> u64 {
-        self.restores.load(Ordering::SeqCst)
+    /// typed: once it has moved, part of the run's output may be lost, its end mark with it, so
+    /// the run consults the shell's state file on every later check.
+    pub fn restores(&self, workspace_id: &str) -> u64 {
+        self.restores
+            .lock()
+            .map(|r| r.get(workspace_id).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// Subscribes to the output of pane `pane` (`%N`) in workspace `workspace_id` (`$N`).
@@ -243,7 +244,7 @@ pub const OUTPUT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_se
 async fn restore(
     conn: &Connection,
     workspace_id: &str,
-    restores: &AtomicU64,
+    restores: &Mutex<HashMap<String, u64>>,
 ) -> Result<bool, TmuxError> {
     let args = ["display-message", "-p", "#{client_flags}"].map(String::from);
     let blocks = conn.request_blocks(&args).await?;
@@ -261,7 +262,9 @@ async fn restore(
     );
     let args = ["refresh-client", "-f", "!no-output"].map(String::from);
     conn.request_blocks(&args).await?;
-    restores.fetch_add(1, Ordering::SeqCst);
+    if let Ok(mut r) = restores.lock() {
+        *r.entry(workspace_id.to_string()).or_default() += 1;
+    }
     Ok(true)
 }
 
