@@ -651,6 +651,25 @@ fn silence_output_client(srv: &TmuxServer) {
     );
 }
 
+/// Runs `command` (which starts with a `sleep`) in `s`, silences the output client while the
+/// sleep is in front, and returns the run's result.
+async fn silenced_during_sleep(
+    srv: &TmuxServer,
+    s: &Arc<dyn Session>,
+    command: &'static str,
+) -> RunResult {
+    let s2 = s.clone();
+    let running = tokio::spawn(async move { run(&s2, command).await });
+    let pane = s.native().id.clone();
+    wait_until("sleep in front", || {
+        let fg = srv.tmux(&["display", "-p", "-t", &pane, "#{pane_current_command}"]);
+        std::future::ready((fg.trim() == "sleep").then_some(()))
+    })
+    .await;
+    silence_output_client(srv);
+    running.await.expect("run task")
+}
+
 #[tokio::test]
 async fn a_run_survives_another_client_turning_off_its_output() {
     let srv = TmuxServer::start();
@@ -685,16 +704,7 @@ async fn a_run_survives_another_client_turning_off_its_output() {
 
     // Silenced while the command runs: the output comes back before the command ends, so its end
     // mark and its last line are seen as usual.
-    let s2 = s.clone();
-    let running = tokio::spawn(async move { run(&s2, "sleep 2; echo after").await });
-    let pane = s.native().id.clone();
-    wait_until("sleep in front", || {
-        let fg = srv.tmux(&["display", "-p", "-t", &pane, "#{pane_current_command}"]);
-        std::future::ready((fg.trim() == "sleep").then_some(()))
-    })
-    .await;
-    silence_output_client(&srv);
-    let r = running.await.expect("run task");
+    let r = silenced_during_sleep(&srv, &s, "sleep 2; echo after").await;
     assert_eq!((r.exit_code, r.timed_out), (Some(0), false), "{r:?}");
     assert!(r.output.ends_with("after"), "{r:?}");
 }
@@ -784,22 +794,118 @@ async fn a_marker_run_whose_end_mark_was_lost_ends_as_quiet_without_an_exit_code
     );
     // A command still running when the output comes back is not cut short: the shell is not
     // in front, and the end mark comes in the restored stream.
-    let s2 = s.clone();
-    let running = tokio::spawn(async move { run(&s2, "sleep 2; echo slept").await });
-    let pane = s.native().id.clone();
-    wait_until("sleep in front", || {
-        let fg = srv.tmux(&["display", "-p", "-t", &pane, "#{pane_current_command}"]);
-        std::future::ready((fg.trim() == "sleep").then_some(()))
-    })
-    .await;
-    silence_output_client(&srv);
-    let r = running.await.expect("run task");
+    let r = silenced_during_sleep(&srv, &s, "sleep 2; echo slept").await;
     assert_eq!(
         (r.exit_code, r.strategy, r.output.as_str(), r.truncated),
         (Some(0), Strategy::Marker, "slept", true),
         "{r:?}"
     );
     assert_eq!(run(&s, "echo free").await.output, "free");
+}
+
+/// Turns off the output of the output client attached to workspace `ws`.
+fn silence_output_client_of(srv: &TmuxServer, ws: &str) {
+    let clients = srv.tmux(&[
+        "list-clients",
+        "-F",
+        "#{client_name} #{client_flags} #{session_name}",
+    ]);
+    let name = clients
+        .lines()
+        .find(|l| l.contains("pause-after") && l.ends_with(&format!(" {ws}")))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no output client on {ws} in {clients:?}"));
+    srv.tmux(&["refresh-client", "-t", name, "-f", "no-output"]);
+}
+
+/// Whether the pane's cursor is at the start of a line (the typed command was entered and the
+/// shell has not drawn a prompt since).
+fn cursor_at_column_0(srv: &TmuxServer, pane: &str) -> Option<()> {
+    (srv.tmux(&["display", "-p", "-t", pane, "#{cursor_x}"])
+        .trim()
+        == "0")
+        .then_some(())
+}
+
+#[tokio::test]
+async fn a_lost_end_mark_never_frees_a_session_whose_command_still_runs() {
+    let srv = TmuxServer::start();
+    let t = plain_terminal(&srv, &["/bin/bash", "--norc", "--noprofile"]);
+    // Commands that leave the shell's own name in front while they run. Each output client is
+    // silenced once its command is running: the run must not take the shell's name for a
+    // prompt. It times out with a handle instead.
+    let cases = [
+        ("w1", "read x; echo got-$x"),
+        ("w2", "x=$(sleep 30); echo done"),
+        ("w3", "bash -c 'sleep 30; true'"),
+        ("w4", "while :; do :; done"),
+    ];
+    let mut running = Vec::new();
+    for (ws, cmd) in cases {
+        let s = session(&t, ws, ws).await;
+        assert_eq!(run(&s, "true").await.strategy, Strategy::Marker);
+        let s2 = s.clone();
+        let task = tokio::spawn(async move {
+            s2.run(&RunOpts {
+                timeout: Duration::from_secs(4),
+                ..RunOpts::new(cmd)
+            })
+            .await
+        });
+        let pane = s.native().id.clone();
+        wait_until("the command entered", || {
+            std::future::ready(cursor_at_column_0(&srv, &pane))
+        })
+        .await;
+        silence_output_client_of(&srv, ws);
+        running.push((cmd, task));
+    }
+    for (cmd, task) in running {
+        let r = task.await.expect("run task").expect("run");
+        assert!(
+            r.timed_out && r.exit_code.is_none() && r.handle.is_some(),
+            "{cmd:?} was reported done while it still runs: {r:?}"
+        );
+        assert!(r.truncated, "{cmd:?}: output was lost meanwhile: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_repl_run_whose_prompt_was_lost_ends_when_the_prompt_is_on_screen() {
+    assert!(has("python3"), "python3 is needed for this test");
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    let prompt = |cmd: &str, secs: u64| RunOpts {
+        prompt: Some(r"^>>> $".into()),
+        timeout: Duration::from_secs(secs),
+        ..RunOpts::new(cmd)
+    };
+    let r = s
+        .run(&prompt("PYTHON_BASIC_REPL=1 python3 -q", 20))
+        .await
+        .unwrap();
+    assert_eq!(r.strategy, Strategy::Prompt);
+    // Silenced before typing: the answer and the next prompt are lost; the prompt is on the
+    // screen, so the run ends (no exit code: a REPL has none).
+    silence_output_client(&srv);
+    let r = s.run(&prompt("6 * 7", 8)).await.unwrap();
+    assert_eq!(
+        (r.timed_out, r.strategy, r.truncated),
+        (false, Strategy::Prompt, true),
+        "{r:?}"
+    );
+    // Silenced while Python sleeps: no prompt on the screen, the run waits.
+    let s2 = s.clone();
+    let task = tokio::spawn(async move { s2.run(&prompt("import time; time.sleep(30)", 3)).await });
+    let pane = s.native().id.clone();
+    wait_until("the statement entered", || {
+        std::future::ready(cursor_at_column_0(&srv, &pane))
+    })
+    .await;
+    silence_output_client(&srv);
+    let r = task.await.expect("run task").expect("run");
+    assert!(r.timed_out, "reported done while Python sleeps: {r:?}");
 }
 
 #[tokio::test]

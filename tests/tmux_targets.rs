@@ -417,21 +417,33 @@ async fn names_reach_their_pane_through_the_registry_hint_checked_by_name() {
         .await
         .expect_err("the name is checked with the input");
     assert!(termloom_core::Loom::hint_failed(&e), "{e:?}");
-    // Every other operation on that handle checks the name as well.
-    let e = h.info().await.expect_err("info checks the name");
-    assert!(termloom_core::Loom::hint_failed(&e), "info: {e:?}");
-    let e = h.status().await.expect_err("status checks the name");
-    assert!(termloom_core::Loom::hint_failed(&e), "status: {e:?}");
-    let e = h
-        .run(&termloom_core::RunOpts::new("echo never-run"))
-        .await
-        .expect_err("run checks the name");
-    assert!(termloom_core::Loom::hint_failed(&e), "run: {e:?}");
-    let e = h
-        .install_integration()
-        .await
-        .expect_err("install_integration checks the name");
-    assert!(termloom_core::Loom::hint_failed(&e), "install: {e:?}");
+    // Every other operation checks the name as well, on a managed-only handle and on one that
+    // may write to any session (which has no managed check to catch it first).
+    let any = l.hinted(&target, false).await.expect("the registry's hint");
+    for h in [&h, &any] {
+        let e = h.info().await.expect_err("info checks the name");
+        assert!(termloom_core::Loom::hint_failed(&e), "info: {e:?}");
+        let e = h.status().await.expect_err("status checks the name");
+        assert!(termloom_core::Loom::hint_failed(&e), "status: {e:?}");
+        let e = h
+            .run(&termloom_core::RunOpts::new("echo never-run"))
+            .await
+            .expect_err("run checks the name");
+        assert!(termloom_core::Loom::hint_failed(&e), "run: {e:?}");
+        let e = h
+            .wait_run(
+                &termloom_core::RunHandle("run-none".into()),
+                std::time::Duration::from_millis(10),
+            )
+            .await
+            .expect_err("wait_run checks the name");
+        assert!(termloom_core::Loom::hint_failed(&e), "wait_run: {e:?}");
+        let e = h
+            .install_integration()
+            .await
+            .expect_err("install_integration checks the name");
+        assert!(termloom_core::Loom::hint_failed(&e), "install: {e:?}");
+    }
     let e = l
         .session(&target)
         .await
@@ -478,4 +490,18 @@ async fn names_reach_their_pane_through_the_registry_hint_checked_by_name() {
         .await
         .expect("the listing finds it by name");
     assert_eq!(found.id(), hexy.id);
+    // A session with no name is listed as `workspace:window.pane`; the pane stores no name to
+    // check a hinted handle against, so that name is left to the listing too.
+    let unnamed = l
+        .create_session(&SessionSpec {
+            workspace: Some("w".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("create unnamed");
+    let shown = Target::Name(unnamed.name.clone());
+    assert!(l.hinted(&shown, false).await.is_none(), "{shown:?}");
+    let found = l.session(&shown).await.expect("the listing finds it");
+    assert_eq!(found.id(), unnamed.id);
+    found.status().await.expect("status");
 }

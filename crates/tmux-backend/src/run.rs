@@ -776,6 +776,9 @@ struct Pending {
     shared: Arc<RunShared>,
     tracker: Arc<PaneTracker>,
     capture: u64,
+    /// The workspace and its restore count before typing (see `Drive::restores_before`).
+    ws: String,
+    restores_before: u64,
     rx: tokio::sync::Mutex<Option<oneshot::Receiver<Result<RunResult>>>>,
     abort: tokio::task::AbortHandle,
 }
@@ -1252,6 +1255,40 @@ fn wrap(choice: &Choice, command: &str, token: &str) -> String {
 
 /// Types a run's text into `pane` and presses Enter (one command list for text up to 16 KiB: no
 /// spawned process, which costs ~2 ms locally and ~20 ms over ssh).
+/// What is at a pane's cursor: the program in front, the column, and the text left of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AtCursor {
+    fg: String,
+    x: usize,
+    left: String,
+}
+
+/// Reads [`AtCursor`] (two round trips: the cursor's row, then that row).
+async fn at_cursor(term: &TmuxTerminal, pane: &str) -> Option<AtCursor> {
+    let fmt = format::format(&["#{cursor_x}", "#{cursor_y}", "#{pane_current_command}"]);
+    let show = Cmd::new("display-message")
+        .arg("-p")
+        .opt("-t", pane)
+        .arg(fmt);
+    let out = term.run(vec![show]).await.ok()?;
+    let mut f = out.trim_end_matches('\n').splitn(3, SEP);
+    let x: usize = f.next()?.trim().parse().ok()?;
+    let y: u32 = f.next()?.trim().parse().ok()?;
+    let fg = f.next()?.to_string();
+    let row = y.to_string();
+    let capture = Cmd::new("capture-pane")
+        .arg("-p")
+        .opt("-t", pane)
+        .opt("-S", &row)
+        .opt("-E", &row);
+    let line = term.run(vec![capture]).await.ok()?;
+    // tmux trims trailing blanks from the row; the cursor stands after them.
+    let mut left: String = line.trim_end_matches('\n').chars().take(x).collect();
+    let shown = left.chars().count();
+    left.extend(std::iter::repeat_n(' ', x.saturating_sub(shown)));
+    Some(AtCursor { fg, x, left })
+}
+
 async fn type_line(term: &TmuxTerminal, pane: &str, text: &str) -> Result<()> {
     crate::session::send_text_to(term, pane, text, true).await
 }
@@ -1273,11 +1310,15 @@ struct Drive {
     state_before: Option<std::time::SystemTime>,
     /// [`OutputHub::restores`](crate::control::output::OutputHub::restores) before typing.
     restores_before: u64,
-    /// The program in front when the command was typed (the shell).
+    /// The program in front when the command was typed (the shell), and its process id.
     shell: String,
-    /// After lost output, with no state file to consult: since when the checks have found the
-    /// shell back in front.
-    idle_since: Option<Instant>,
+    shell_pid: u32,
+    /// For a run with no state file to consult ([`Strategy::Marker`], or marks from a shell
+    /// termloom did not set up): the prompt at the cursor before typing, which the
+    /// [`settled`](Self::settled) fallback looks for again after lost output.
+    prompt_before: Option<AtCursor>,
+    /// After lost output: since when the checks have found the run settled.
+    settled_since: Option<Instant>,
     id: SessionId,
     pane: String,
     /// The workspace (`$N`) whose output client carries the pane's output.
@@ -1341,19 +1382,24 @@ impl Drive {
     /// the count of restores has moved since typing, and from then on every check looks at the
     /// state file. Returns that code (`Some`) when the run is over; its output is then incomplete.
     ///
-    /// A shell with no state file (a plain shell on the marker strategy, or any shell on a remote
-    /// server, whose files are on its own host) cannot say its exit code: the run is then taken
-    /// as over, with no code and the strategy [`Strategy::Quiet`], once two checks a
-    /// [`CHECK_EVERY`] apart have found the shell in front and nothing was printed between them.
+    /// With no state file (a plain shell on the marker strategy; a remote server, whose files are
+    /// on its own host; a REPL) the run looks at the pane instead ([`settled`](Self::settled)).
     async fn recover_output(&mut self, last_output: Instant) -> Option<Option<i32>> {
         let hub = self.term.hub();
         let _ = hub.restore_output(&self.ws).await;
         if hub.restores(&self.ws) == self.restores_before {
             return None;
         }
+        match self.strategy {
+            // Output silence with the same program in front: no end mark to lose.
+            Strategy::Quiet => return None,
+            // The shell's state file says nothing about a REPL.
+            Strategy::Prompt => return self.settled_twice(last_output).await,
+            Strategy::ShellIntegration | Strategy::Marker => {}
+        }
         let opts = self.term.client().options();
         let Some(now) = state_written(opts, self.id) else {
-            return self.idle_twice(last_output).await;
+            return self.settled_twice(last_output).await;
         };
         // Written again since the command was typed: a prompt came back. Modification times
         // are compared for change, not order (the file system's clock is coarser than ours).
@@ -1364,20 +1410,49 @@ impl Drive {
         (!st.busy).then_some(st.last_exit)
     }
 
-    /// The fallback of [`recover_output`](Self::recover_output) for shells with no state file.
-    async fn idle_twice(&mut self, last_output: Instant) -> Option<Option<i32>> {
+    /// The fallback of [`recover_output`](Self::recover_output) when there is no state file:
+    /// the run is over, with no exit code, once two checks a [`CHECK_EVERY`] apart have found it
+    /// [`settled`](Self::settled) and nothing was printed between them. A shell run then says
+    /// [`Strategy::Quiet`]; a REPL run keeps [`Strategy::Prompt`]. When in doubt the run keeps
+    /// waiting (and times out with a handle): a false "done" would free the session while its
+    /// command still reads the terminal.
+    async fn settled_twice(&mut self, last_output: Instant) -> Option<Option<i32>> {
         let checked = Instant::now();
-        let idle = self.fg().await.is_some_and(|fg| fg == self.shell);
-        match self.idle_since {
-            Some(since) if idle && last_output < since => {
-                self.strategy = Strategy::Quiet;
+        let settled = self.settled().await;
+        match self.settled_since {
+            Some(since) if settled && last_output < since => {
+                if self.strategy != Strategy::Prompt {
+                    self.strategy = Strategy::Quiet;
+                }
                 Some(None)
             }
             _ => {
-                self.idle_since = idle.then_some(checked);
+                self.settled_since = settled.then_some(checked);
                 None
             }
         }
+    }
+
+    /// Whether the pane shows the run's end: for a REPL, its prompt regex matches the text left
+    /// of the cursor; for a shell, the shell is in front (its own process group, where `/proc`
+    /// can tell) with the cursor after the same prompt as before typing. A builtin still
+    /// running (`read`), a command substitution, a loop or a nested shell of the same name
+    /// leave the cursor elsewhere.
+    async fn settled(&self) -> bool {
+        let Some(now) = at_cursor(&self.term, &self.pane).await else {
+            return false;
+        };
+        if let Some(re) = &self.prompt {
+            return re.is_match(&now.left);
+        }
+        let Some(before) = &self.prompt_before else {
+            return false;
+        };
+        if now.fg != self.shell || now != *before || before.left.trim().is_empty() {
+            return false;
+        }
+        let local = !self.term.client().options().is_remote();
+        !(local && self.shell_pid > 0 && proc_tpgid(self.shell_pid) != Some(self.shell_pid))
     }
 
     async fn fg(&self) -> Option<String> {
@@ -1565,6 +1640,11 @@ pub(crate) async fn run(
     let capture = tracker.start(mode, token, sink);
     let state_before = state_written(term.client().options(), id);
     let restores_before = term.hub().restores(&probe.ws);
+    let prompt_before = match strategy {
+        Strategy::Marker => at_cursor(term, pane).await,
+        Strategy::ShellIntegration if state_before.is_none() => at_cursor(term, pane).await,
+        _ => None,
+    };
     let started = Instant::now();
     if let Err(e) = type_line(term, pane, &text).await {
         tracker.stop(capture);
@@ -1584,7 +1664,9 @@ pub(crate) async fn run(
         quiet,
         quiet_fg: probe.fg.clone(),
         shell: probe.fg.clone(),
-        idle_since: None,
+        shell_pid: probe.pid,
+        prompt_before,
+        settled_since: None,
         started,
         state_before,
         restores_before,
@@ -1615,6 +1697,7 @@ pub(crate) async fn run(
             *shared.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
             *slot.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared.clone());
             let (output, truncated) = tracker.snapshot(capture);
+            let lost = term.hub().restores(&probe.ws) != restores_before;
             st.add_pending(
                 handle.clone(),
                 Pending {
@@ -1625,6 +1708,8 @@ pub(crate) async fn run(
                     shared,
                     tracker,
                     capture,
+                    ws: probe.ws.clone(),
+                    restores_before,
                     rx: tokio::sync::Mutex::new(Some(rx)),
                     abort: task.abort_handle(),
                 },
@@ -1636,7 +1721,7 @@ pub(crate) async fn run(
                 strategy,
                 duration_ms: started.elapsed().as_millis() as u64,
                 handle: Some(RunHandle(handle)),
-                truncated,
+                truncated: truncated || lost,
             })
         }
     }
@@ -1665,6 +1750,7 @@ pub(crate) async fn wait_run(
     let deadline = tokio::time::Instant::now() + timeout;
     let still = |p: &Pending| {
         let (output, truncated) = p.tracker.snapshot(p.capture);
+        let lost = term.hub().restores(&p.ws) != p.restores_before;
         RunResult {
             exit_code: None,
             output,
@@ -1672,7 +1758,7 @@ pub(crate) async fn wait_run(
             strategy: p.strategy,
             duration_ms: p.started.elapsed().as_millis() as u64,
             handle: Some(handle.clone()),
-            truncated,
+            truncated: truncated || lost,
         }
     };
     let Ok(mut guard) = tokio::time::timeout_at(deadline, p.rx.lock()).await else {

@@ -674,6 +674,11 @@ impl Terminal for TmuxTerminal {
         if native.backend != BackendKind::Tmux || !native.id.starts_with('%') {
             return Ok(None);
         }
+        // A pane with no stored name is listed as `workspace:window.pane`, which the handle
+        // could not check against the pane (it has no name stored): leave it to the listing.
+        if name.is_some_and(looks_like_fallback_name) {
+            return Ok(None);
+        }
         Ok(Some(Arc::new(
             TmuxSession::new(self.clone(), id, native.id.clone())
                 .managed_only(managed_only)
@@ -1346,12 +1351,35 @@ fn live_cell(
     }
 }
 
+/// Whether `name` has the shape of the name a pane without a stored name is listed under
+/// (`workspace:window.pane`, see `format::parse_pane`).
+fn looks_like_fallback_name(name: &str) -> bool {
+    let Some((head, tail)) = name.rsplit_once(':') else {
+        return false;
+    };
+    let Some((w, p)) = tail.split_once('.') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    !head.is_empty() && digits(w) && digits(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fallback_names_are_recognised() {
+        for n in ["w:0.0", "my ws:12.3", "a:b:1.2"] {
+            assert!(looks_like_fallback_name(n), "{n}");
+        }
+        for n in ["w", "a:b.c", ":0.0", "w:0.", "w:.1", "w:0.1x", "w0.0"] {
+            assert!(!looks_like_fallback_name(n), "{n}");
+        }
     }
 
     #[test]
