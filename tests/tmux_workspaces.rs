@@ -381,3 +381,73 @@ async fn scrollback_defaults_to_50000_and_a_set_applies_to_new_panes() {
         Err(Error::WorkspaceNotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn attached_means_someone_sees_the_workspace_not_termloom_itself() {
+    let srv = TmuxServer::start();
+    let t = termloom_tmux::TmuxTerminal::new(termloom_tmux::TmuxOptions {
+        control: true,
+        ..srv.options()
+    });
+    for ws in ["seen", "unseen"] {
+        t.create_workspace(&WorkspaceSpec {
+            name: ws.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    // termloom's own control clients: its command connection and an output client per watched
+    // workspace (here both workspaces are watched).
+    for ws in ["seen", "unseen"] {
+        let s = t
+            .create_session(&SessionSpec {
+                workspace: Some(ws.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let _stream = t.open(&s).await.unwrap().subscribe().await.unwrap();
+    }
+    let attached = |all: Vec<termloom_core::WorkspaceInfo>| {
+        let mut v: Vec<(String, bool)> = all.into_iter().map(|w| (w.name, w.attached)).collect();
+        v.sort();
+        v
+    };
+    let clients = srv.tmux(&["list-clients", "-F", "#{session_name} #{client_flags}"]);
+    assert!(
+        clients
+            .lines()
+            .filter(|l| l.contains("control-mode"))
+            .count()
+            >= 3,
+        "{clients}"
+    );
+    assert_eq!(
+        attached(t.list_workspaces().await.unwrap()),
+        [("seen".to_string(), false), ("unseen".to_string(), false)],
+        "only termloom's connections are attached: {clients}"
+    );
+    // A control client that shows the session (as iTerm2's `tmux -CC` does) counts.
+    let mut viewer = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(&srv.socket)
+        .args(["-C", "attach-session", "-t", "=seen"])
+        .envs(srv.env())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("a viewer");
+    wait_until("the viewer attached", || async {
+        let all = attached(t.list_workspaces().await.unwrap());
+        (all == [("seen".to_string(), true), ("unseen".to_string(), false)]).then_some(())
+    })
+    .await;
+    drop(viewer.stdin.take());
+    let _ = viewer.wait();
+    wait_until("the viewer gone", || async {
+        let all = attached(t.list_workspaces().await.unwrap());
+        all.iter().all(|(_, a)| !a).then_some(())
+    })
+    .await;
+}

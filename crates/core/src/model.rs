@@ -117,7 +117,8 @@ pub struct WorkspaceInfo {
     pub native: String,
     /// How many windows it has.
     pub windows: u32,
-    /// Whether a client is attached.
+    /// Whether someone sees it: a terminal or a viewing client (iTerm2) is attached. termloom's
+    /// own connections do not count.
     pub attached: bool,
     /// Creation time, Unix seconds.
     pub created: i64,

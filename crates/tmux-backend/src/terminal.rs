@@ -779,31 +779,47 @@ impl Terminal for TmuxTerminal {
     }
 
     async fn list_workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
-        let fmt = format::format(&[
+        // Sessions and clients in one round trip, told apart by their first field. `attached`
+        // counts the clients that show the session to someone: tmux's `session_attached` also
+        // counts control clients that receive no output or ignore the size (termloom's own
+        // connections, this process's or another's), which no one looks through.
+        let sessions = format::format(&[
+            "S",
             "#{session_name}",
             "#{session_id}",
             "#{session_windows}",
-            "#{session_attached}",
             "#{session_created}",
         ]);
-        let out = match self
-            .inner
-            .client
-            .run(Cmd::new("list-sessions").opt("-F", fmt).into_args())
-            .await
-        {
+        let clients = format::format(&[
+            "C",
+            "#{session_id}",
+            "#{client_control_mode}",
+            "#{client_flags}",
+            "",
+        ]);
+        let cmds = chain(vec![
+            Cmd::new("list-sessions").opt("-F", sessions),
+            Cmd::new("list-clients").opt("-F", clients),
+        ]);
+        let out = match self.inner.client.run(cmds).await {
             Ok(o) => o,
             Err(TmuxError::NoServer(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        Ok(format::rows(out.trim_end_matches('\n'), 5)
-            .into_iter()
-            .filter(|r| r.len() == 5)
+        let rows = format::rows(out.trim_end_matches('\n'), 5);
+        let watched: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.len() == 5 && r[0] == "C" && shows_the_session(&r[2], &r[3]))
+            .map(|r| r[1].as_str())
+            .collect();
+        Ok(rows
+            .iter()
+            .filter(|r| r.len() == 5 && r[0] == "S")
             .map(|r| WorkspaceInfo {
-                name: r[0].clone(),
-                native: r[1].clone(),
-                windows: r[2].parse().unwrap_or(0),
-                attached: r[3].parse::<u32>().unwrap_or(0) > 0,
+                name: r[1].clone(),
+                native: r[2].clone(),
+                windows: r[3].parse().unwrap_or(0),
+                attached: watched.contains(&r[2].as_str()),
                 created: r[4].parse().unwrap_or(0),
             })
             .collect())
@@ -1349,6 +1365,16 @@ fn live_cell(
         LayoutKind::LeftRight(ch) => split(Direction::Horizontal, ch),
         LayoutKind::TopBottom(ch) => split(Direction::Vertical, ch),
     }
+}
+
+/// Whether a client (`#{client_control_mode}`, `#{client_flags}`) shows its session to someone:
+/// not a control client that receives no output or ignores the size, as termloom's connections
+/// do (a terminal, or iTerm2's `tmux -CC`, does).
+fn shows_the_session(control_mode: &str, flags: &str) -> bool {
+    control_mode != "1"
+        || !flags
+            .split(',')
+            .any(|f| f == "no-output" || f == "ignore-size")
 }
 
 /// Whether `name` has the shape of the name a pane without a stored name is listed under
