@@ -437,6 +437,82 @@ async fn a_nested_plain_shell_inside_an_integrated_one_gets_markers() {
 }
 
 #[tokio::test]
+async fn a_nested_plain_bash_inside_an_integrated_one_gets_markers() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    // The same shell, nested and plain: only its process group tells it from the pane's own.
+    s.send_text(
+        "PS1='inner> ' bash --norc --noprofile",
+        termloom_core::SendOpts::default(),
+    )
+    .await
+    .unwrap();
+    let pane = s.native().id.clone();
+    wait_until("the nested prompt", || {
+        let screen = srv.tmux(&["capture-pane", "-p", "-t", &pane]);
+        std::future::ready(
+            screen
+                .lines()
+                .any(|l| l.starts_with("inner>"))
+                .then_some(()),
+        )
+    })
+    .await;
+    let r = run(&s, "echo inner; false").await;
+    assert_eq!(r.strategy, Strategy::Marker, "{r:?}");
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(1), "inner"));
+    s.send_text("exit", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    wait_until("the outer prompt", || {
+        std::future::ready(returned_from(&srv, &pane, "exit"))
+    })
+    .await;
+    let r = run(&s, "echo outer").await;
+    assert_eq!(r.strategy, Strategy::ShellIntegration, "{r:?}");
+    assert_eq!(r.output, "outer");
+}
+
+#[tokio::test]
+async fn a_run_right_after_typed_input_waits_for_the_shell_to_take_it() {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    for (i, first_run) in [false, true].into_iter().enumerate() {
+        let s = session(&t, &format!("w{i}"), &format!("a{i}")).await;
+        if first_run {
+            // The pane's output is already tracked when the input is typed.
+            assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+        }
+        // An agent types a command that starts another shell, then runs at once: the run must
+        // not take the integrated shell's last prompt for the program that will read its text.
+        s.send_text(
+            "PS1='inner> ' bash --norc --noprofile",
+            termloom_core::SendOpts::default(),
+        )
+        .await
+        .unwrap();
+        let r = run(&s, "echo inner; false").await;
+        assert_eq!(
+            (r.strategy, r.exit_code, r.output.as_str()),
+            (Strategy::Marker, Some(1), "inner"),
+            "tracked before: {first_run}: {r:?}"
+        );
+        // Typed ahead into the plain shell that is about to exit: markers work in either shell.
+        s.send_text("exit", termloom_core::SendOpts::default())
+            .await
+            .unwrap();
+        let r = run(&s, "echo outer").await;
+        assert_eq!(
+            (r.exit_code, r.output.as_str()),
+            (Some(0), "outer"),
+            "{r:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn integration_keeps_the_users_prompt_command_array_and_bashrc() {
     let srv = TmuxServer::start();
     std::fs::write(
@@ -839,6 +915,10 @@ async fn a_lost_end_mark_never_frees_a_session_whose_command_still_runs() {
         ("w2", "x=$(sleep 30); echo done"),
         ("w3", "bash -c 'sleep 30; true'"),
         ("w4", "while :; do :; done"),
+        // These two draw the very prompt the shell drew ("$ "), cursor and all: only the
+        // process tree (a child of the shell; another foreground group) tells them apart.
+        ("w5", "x=$(read -p '$ ' y); echo sub"),
+        ("w6", "bash --norc --noprofile"),
     ];
     let mut running = Vec::new();
     for (ws, cmd) in cases {
@@ -854,7 +934,7 @@ async fn a_lost_end_mark_never_frees_a_session_whose_command_still_runs() {
         });
         let pane = s.native().id.clone();
         wait_until("the command entered", || {
-            std::future::ready(cursor_at_column_0(&srv, &pane))
+            std::future::ready(cursor_at_column_0(&srv, &pane).or(returned_from(&srv, &pane, cmd)))
         })
         .await;
         silence_output_client_of(&srv, ws);

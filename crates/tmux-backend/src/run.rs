@@ -422,6 +422,8 @@ pub(crate) struct Facts {
 #[derive(Default)]
 struct TrackData {
     facts: Facts,
+    /// When the last integration mark came.
+    mark_at: Option<Instant>,
     prompt_marks: u64,
     dead: bool,
     capture: Option<Capture>,
@@ -471,7 +473,13 @@ impl TrackData {
                 }
                 _ => false,
             },
-            Piece::Osc(o) => self.on_osc(o),
+            Piece::Osc(o) => {
+                let changed = self.on_osc(o);
+                if o.starts_with(b"133;") {
+                    self.mark_at = Some(now);
+                }
+                changed
+            }
         }
     }
 
@@ -618,6 +626,11 @@ impl PaneTracker {
 
     pub(crate) fn facts(&self) -> Facts {
         self.lock().data.facts.clone()
+    }
+
+    /// Whether an integration mark came at or after `t`.
+    fn mark_since(&self, t: Instant) -> bool {
+        self.lock().data.mark_at.is_some_and(|m| m >= t)
     }
 
     pub(crate) fn prompt_marks(&self) -> u64 {
@@ -788,6 +801,8 @@ struct Pending {
 #[derive(Default)]
 pub struct RunState {
     trackers: tokio::sync::Mutex<HashMap<String, Arc<PaneTracker>>>,
+    /// When input ending a line was last typed into each pane (see [`RunState::entered`]).
+    entered: Mutex<HashMap<String, Entered>>,
     slots: Mutex<HashMap<SessionId, Arc<Slot>>>,
     pending: Mutex<HashMap<String, Arc<Pending>>>,
     scripts: Mutex<Option<Scripts>>,
@@ -799,7 +814,58 @@ impl std::fmt::Debug for RunState {
     }
 }
 
+/// When a line of input was typed into a pane, and when its shell's state file had last been
+/// written then.
+#[derive(Clone, Copy, Debug)]
+struct Entered {
+    at: Instant,
+    state: Option<std::time::SystemTime>,
+}
+
 impl RunState {
+    /// Notes that input ending a line (a command, perhaps) is about to be typed into `pane`
+    /// outside a run: a run that starts before the shell has read it must not take the shell's
+    /// last prompt for the program that will read the run's text (see [`decide`]).
+    pub(crate) fn entered(&self, opts: &TmuxOptions, id: SessionId, pane: &str) {
+        let now = Entered {
+            at: Instant::now(),
+            state: state_written(opts, id),
+        };
+        let mut g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
+        if g.len() >= 1024 {
+            g.retain(|_, e| e.at.elapsed() < SETTLE);
+        }
+        match g.get_mut(pane) {
+            Some(e) => *e = now,
+            None => {
+                g.insert(pane.to_string(), now);
+            }
+        }
+    }
+
+    /// Whether a line typed into `pane` less than [`SETTLE`] ago has had no answer from the
+    /// shell yet: no integration mark since (`tracker`), and no state file written since.
+    fn typed_ahead(
+        &self,
+        opts: &TmuxOptions,
+        id: SessionId,
+        pane: &str,
+        tracker: &PaneTracker,
+    ) -> bool {
+        let e = {
+            let g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
+            match g.get(pane) {
+                Some(e) => *e,
+                None => return false,
+            }
+        };
+        if e.at.elapsed() >= SETTLE || tracker.mark_since(e.at) {
+            return false;
+        }
+        // Written since (compared for change: the file system's clock is coarser than ours).
+        state_written(opts, id) == e.state
+    }
+
     /// The integration scripts, written at first use.
     pub(crate) fn scripts(&self, opts: &TmuxOptions) -> Result<Scripts> {
         let mut g = self.scripts.lock().unwrap_or_else(|p| p.into_inner());
@@ -1186,10 +1252,12 @@ pub(crate) async fn decide(
             probe.started_with = proc_state_file(probe.pid);
             choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
         }
-        if !matches!(choice, Choice::Busy(_) | Choice::Marker(_)) {
+        let typed_ahead = matches!(choice, Choice::Integration(_))
+            && term.inner.run.typed_ahead(opts, id, pane, tracker);
+        if !typed_ahead && !matches!(choice, Choice::Busy(_) | Choice::Marker(_)) {
             return Ok(choice);
         }
-        let starting = probe.starting;
+        let starting = probe.starting || typed_ahead;
         let due = facts.last_mark == Some(b'C')
             && probe.fg_is_root != Some(false)
             && shell_kind(&probe.fg).is_some();
@@ -1253,8 +1321,6 @@ fn wrap(choice: &Choice, command: &str, token: &str) -> String {
     }
 }
 
-/// Types a run's text into `pane` and presses Enter (one command list for text up to 16 KiB: no
-/// spawned process, which costs ~2 ms locally and ~20 ms over ssh).
 /// What is at a pane's cursor: the program in front, the column, and the text left of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct AtCursor {
@@ -1282,13 +1348,36 @@ async fn at_cursor(term: &TmuxTerminal, pane: &str) -> Option<AtCursor> {
         .opt("-S", &row)
         .opt("-E", &row);
     let line = term.run(vec![capture]).await.ok()?;
-    // tmux trims trailing blanks from the row; the cursor stands after them.
-    let mut left: String = line.trim_end_matches('\n').chars().take(x).collect();
-    let shown = left.chars().count();
-    left.extend(std::iter::repeat_n(' ', x.saturating_sub(shown)));
+    let left = left_of_cursor(line.trim_end_matches('\n'), x);
     Some(AtCursor { fg, x, left })
 }
 
+/// The part of a screen row left of cursor column `x` (in cells: a wide character takes two, a
+/// combining mark none), padded with the blanks tmux trims from the row's end.
+fn left_of_cursor(row: &str, x: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut left = String::new();
+    let mut cells = 0;
+    for c in row.chars() {
+        let w = c.width().unwrap_or(0);
+        if cells + w > x || (w > 0 && cells == x) {
+            break;
+        }
+        left.push(c);
+        cells += w;
+    }
+    left.extend(std::iter::repeat_n(' ', x.saturating_sub(cells)));
+    left
+}
+
+/// Whether process `pid` has child processes (Linux `/proc`; `None` when it cannot tell).
+fn has_children(pid: u32) -> Option<bool> {
+    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    Some(!list.trim().is_empty())
+}
+
+/// Types a run's text into `pane` and presses Enter (one command list for text up to 16 KiB: no
+/// spawned process, which costs ~2 ms locally and ~20 ms over ssh).
 async fn type_line(term: &TmuxTerminal, pane: &str, text: &str) -> Result<()> {
     crate::session::send_text_to(term, pane, text, true).await
 }
@@ -1310,9 +1399,11 @@ struct Drive {
     state_before: Option<std::time::SystemTime>,
     /// [`OutputHub::restores`](crate::control::output::OutputHub::restores) before typing.
     restores_before: u64,
-    /// The program in front when the command was typed (the shell), and its process id.
+    /// The program in front when the command was typed (the shell), the pane's own process id,
+    /// and the terminal's foreground process group then (Linux `/proc`; a nested shell's own).
     shell: String,
     shell_pid: u32,
+    fg_group: Option<u32>,
     /// For a run with no state file to consult ([`Strategy::Marker`], or marks from a shell
     /// termloom did not set up): the prompt at the cursor before typing, which the
     /// [`settled`](Self::settled) fallback looks for again after lost output.
@@ -1434,10 +1525,13 @@ impl Drive {
     }
 
     /// Whether the pane shows the run's end: for a REPL, its prompt regex matches the text left
-    /// of the cursor; for a shell, the shell is in front (its own process group, where `/proc`
-    /// can tell) with the cursor after the same prompt as before typing. A builtin still
-    /// running (`read`), a command substitution, a loop or a nested shell of the same name
-    /// leave the cursor elsewhere.
+    /// of the cursor; for a shell, the shell is in front with the cursor after the same prompt
+    /// as before typing (a `read`, a command substitution or a loop leave the cursor
+    /// elsewhere), and, where `/proc` can tell (local servers), the terminal's foreground group
+    /// is the one that was in front when the command was typed and its leader has no children
+    /// (which a nested shell of the same name, or a `$(…)` still running, fail). What the
+    /// screen cannot show: a builtin that prints the very same prompt and waits (`read -p
+    /// "$PS1"`), or, on a remote server, a nested shell with the same prompt.
     async fn settled(&self) -> bool {
         let Some(now) = at_cursor(&self.term, &self.pane).await else {
             return false;
@@ -1451,8 +1545,11 @@ impl Drive {
         if now.fg != self.shell || now != *before || before.left.trim().is_empty() {
             return false;
         }
-        let local = !self.term.client().options().is_remote();
-        !(local && self.shell_pid > 0 && proc_tpgid(self.shell_pid) != Some(self.shell_pid))
+        if self.term.client().options().is_remote() || self.shell_pid == 0 {
+            return true;
+        }
+        let group = proc_tpgid(self.shell_pid);
+        group.is_some() && group == self.fg_group && group.and_then(has_children) != Some(true)
     }
 
     async fn fg(&self) -> Option<String> {
@@ -1640,6 +1737,9 @@ pub(crate) async fn run(
     let capture = tracker.start(mode, token, sink);
     let state_before = state_written(term.client().options(), id);
     let restores_before = term.hub().restores(&probe.ws);
+    let fg_group = (probe.pid > 0 && !term.client().options().is_remote())
+        .then(|| proc_tpgid(probe.pid))
+        .flatten();
     let prompt_before = match strategy {
         Strategy::Marker => at_cursor(term, pane).await,
         Strategy::ShellIntegration if state_before.is_none() => at_cursor(term, pane).await,
@@ -1665,6 +1765,7 @@ pub(crate) async fn run(
         quiet_fg: probe.fg.clone(),
         shell: probe.fg.clone(),
         shell_pid: probe.pid,
+        fg_group,
         prompt_before,
         settled_since: None,
         started,
@@ -1837,6 +1938,22 @@ pub(crate) async fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_left_of_the_cursor_is_cut_by_cells() {
+        // Blanks trimmed by tmux come back; wide characters take two cells, combining marks none.
+        assert_eq!(left_of_cursor("$", 2), "$ ");
+        assert_eq!(left_of_cursor("abc def", 3), "abc");
+        assert_eq!(left_of_cursor("🐍>", 4), "🐍> ");
+        assert_eq!(left_of_cursor("日本$ x", 6), "日本$ ");
+        let accented = "e\u{301}e\u{301}e\u{301}e\u{301} $";
+        assert_eq!(left_of_cursor(accented, 7), format!("{accented} "));
+        assert_eq!(
+            left_of_cursor(accented, 4),
+            "e\u{301}e\u{301}e\u{301}e\u{301}"
+        );
+        assert_eq!(left_of_cursor("", 0), "");
+    }
 
     #[test]
     fn a_zombie_or_missing_process_is_not_running() {

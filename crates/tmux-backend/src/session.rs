@@ -787,6 +787,12 @@ impl Session for TmuxSession {
 
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
         let t = text_cmds(&self.term, self.pane(), text, opts.enter).await?;
+        if opts.enter || text.contains(['\n', '\r']) {
+            self.term
+                .inner
+                .run
+                .entered(self.term.client().options(), self.id, self.pane());
+        }
         // Checked and typed in one step, even when there is nothing to type.
         if let Err(e) = self.checked_input(t.pre, t.typing).await {
             drop_buffer(&self.term, t.buffer).await;
@@ -798,6 +804,12 @@ impl Session for TmuxSession {
     async fn send_keys(&self, keys: &[Key]) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
+        }
+        if keys.iter().any(ends_a_line) {
+            self.term
+                .inner
+                .run
+                .entered(self.term.client().options(), self.id, self.pane());
         }
         let cmds = keys.iter().map(|k| send_key(self.pane(), k)).collect();
         self.checked_input(Vec::new(), cmds).await?;
@@ -1060,6 +1072,15 @@ fn _assert_backend(_: BackendKind) {}
 /// options come next, split by `/`, which the expected id never holds, and the name comes last
 /// after U+001F, which neither the expected id nor a stored name ever holds (so a pane with one
 /// U+001F more or less in its options never compares equal). The expected name is escaped for
+/// Whether a key ends a line of input: Enter, C-m or C-j.
+fn ends_a_line(k: &Key) -> bool {
+    match k.code {
+        termloom_core::KeyCode::Enter => !k.ctrl && !k.alt,
+        termloom_core::KeyCode::Char(c) => k.ctrl && !k.alt && matches!(c, 'm' | 'M' | 'j' | 'J'),
+        _ => false,
+    }
+}
+
 /// tmux's format parser ([`compare_literal`]).
 fn guard_condition(pane: &str, id: SessionId, managed_only: bool, name: Option<&str>) -> String {
     let (managed, want) = if managed_only {

@@ -218,7 +218,8 @@ pub struct KillReport {
 pub struct ProjectStatus {
     /// Its workspace exists and carries this project's tag.
     pub open: bool,
-    /// A client is attached to it.
+    /// Someone sees it: a terminal or a viewing client is attached (termloom's own connections
+    /// do not count).
     pub attached: bool,
     /// Windows in the workspace.
     pub windows: u32,
