@@ -451,3 +451,29 @@ async fn attached_means_someone_sees_the_workspace_not_termloom_itself() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_server_with_no_sessions_lists_no_workspaces() {
+    // A server kept alive with no session (`exit-empty off`, or the moment after the last
+    // session went): nothing to list, in either mode, and no error.
+    let srv = TmuxServer::start();
+    for control in [false, true] {
+        let t = termloom_tmux::TmuxTerminal::new(termloom_tmux::TmuxOptions {
+            control,
+            ..srv.options()
+        });
+        t.create_workspace(&WorkspaceSpec {
+            name: "only".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        srv.tmux(&["set-option", "-g", "exit-empty", "off"]);
+        t.destroy_workspace("only").await.unwrap();
+        assert_eq!(
+            t.list_workspaces().await.unwrap(),
+            Vec::new(),
+            "control={control}"
+        );
+    }
+}

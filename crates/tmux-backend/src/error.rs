@@ -50,13 +50,15 @@ pub enum TmuxError {
 }
 
 impl TmuxError {
-    /// True when the message says the target pane, window or session does not exist.
+    /// True when the message says the target pane, window or session does not exist (or no
+    /// session at all does: tmux then says "no current target").
     pub fn is_not_found(&self) -> bool {
         match self {
             TmuxError::CommandFailed { stderr, .. } => {
                 stderr.contains("can't find")
                     || stderr.contains("no such")
                     || stderr.contains("not found")
+                    || stderr.contains("no current target")
             }
             _ => false,
         }

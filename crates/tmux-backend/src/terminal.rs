@@ -804,6 +804,9 @@ impl Terminal for TmuxTerminal {
         let out = match self.inner.client.run(cmds).await {
             Ok(o) => o,
             Err(TmuxError::NoServer(_)) => return Ok(Vec::new()),
+            // `list-clients` with no session to take as its target: a server with no session
+            // (`exit-empty off`, or the last one has just gone and the server is on its way out).
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
         let rows = format::rows(out.trim_end_matches('\n'), 5);
