@@ -296,6 +296,44 @@ async fn ctrl_c_interrupts_a_running_command() {
 }
 
 #[tokio::test]
+async fn input_right_after_ctrl_c_is_not_dropped() {
+    // The terminal drops the input queued behind a C-c when it raises SIGINT; keys and text that
+    // follow one (in the same call, or in the next one at once) must still arrive.
+    let srv = TmuxServer::start();
+    for control in [false, true] {
+        let t = termloom_tmux::TmuxTerminal::new(termloom_tmux::TmuxOptions {
+            control,
+            ..srv.options()
+        });
+        let (_, s) = new_session(&t, &format!("w{control}"), &format!("c{control}")).await;
+        for i in 0..3 {
+            s.send_text("echo never", SendOpts { enter: false })
+                .await
+                .unwrap();
+            let mut keys = vec![Key::ctrl('c')];
+            keys.extend(
+                format!("echo same-{i}")
+                    .chars()
+                    .map(|c| Key::plain(KeyCode::Char(c))),
+            );
+            keys.push(Key::plain(KeyCode::Enter));
+            s.send_keys(&keys).await.unwrap();
+            wait_line(s.as_ref(), &format!("same-{i}")).await;
+            s.send_keys(&[Key::ctrl('c')]).await.unwrap();
+            s.send_text(&format!("echo next-{i}"), SendOpts::default())
+                .await
+                .unwrap();
+            wait_line(s.as_ref(), &format!("next-{i}")).await;
+        }
+        let text = s.capture(&CaptureOpts::default()).await.unwrap().text;
+        assert!(
+            !text.lines().any(|l| l == "never"),
+            "control={control}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn named_keys_are_sent_as_keys_not_letters() {
     let srv = TmuxServer::start();
     let t = srv.terminal();

@@ -811,8 +811,28 @@ impl Session for TmuxSession {
                 .run
                 .entered(self.term.client().options(), self.id, self.pane());
         }
-        let cmds = keys.iter().map(|k| send_key(self.pane(), k)).collect();
-        self.checked_input(Vec::new(), cmds).await?;
+        // A key the terminal turns into a signal (C-c, C-\, C-z) makes the kernel drop the
+        // input queued behind it: what follows (here, or in the next call) waits until the
+        // pane has answered.
+        let mut rest = keys;
+        while !rest.is_empty() {
+            let cut = rest
+                .iter()
+                .position(|k| signal_echo_of(k).is_some())
+                .map_or(rest.len(), |i| i + 1);
+            let (now, later) = rest.split_at(cut);
+            let echo = now.last().and_then(signal_echo_of);
+            let mut rx = match echo {
+                Some(_) => self.output_receiver().await.ok(),
+                None => None,
+            };
+            let cmds = now.iter().map(|k| send_key(self.pane(), k)).collect();
+            self.checked_input(Vec::new(), cmds).await?;
+            if let (Some(rx), Some(echo)) = (rx.as_mut(), echo) {
+                signal_taken(rx, echo).await;
+            }
+            rest = later;
+        }
         Ok(())
     }
 
@@ -1072,6 +1092,43 @@ fn _assert_backend(_: BackendKind) {}
 /// options come next, split by `/`, which the expected id never holds, and the name comes last
 /// after U+001F, which neither the expected id nor a stored name ever holds (so a pane with one
 /// U+001F more or less in its options never compares equal). The expected name is escaped for
+/// For a key the terminal turns into a signal by default (C-c, C-\, C-z): how the terminal
+/// (or a line editor) echoes it.
+fn signal_echo_of(k: &Key) -> Option<&'static [u8]> {
+    match k.to_bytes().as_slice() {
+        [0x03] => Some(b"^C"),
+        [0x1c] => Some(b"^\\"),
+        [0x1a] => Some(b"^Z"),
+        _ => None,
+    }
+}
+
+/// Waits until the pane shows that a signal key was taken: its echo, or any output some
+/// [`SIGNAL_SETTLE`]`/ 8` after the key, or [`SIGNAL_SETTLE`] at most (a program that echoes
+/// nothing).
+async fn signal_taken(rx: &mut tokio::sync::broadcast::Receiver<OutputEvent>, echo: &[u8]) {
+    let sent = tokio::time::Instant::now();
+    let _ = tokio::time::timeout(SIGNAL_SETTLE, async {
+        loop {
+            match rx.recv().await {
+                Ok(OutputEvent::Output(b)) => {
+                    if b.windows(echo.len()).any(|w| w == echo)
+                        || sent.elapsed() >= SIGNAL_SETTLE / 8
+                    {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+    .await;
+}
+
+/// How long input after a signal key waits for the pane to answer it, at most.
+const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// Whether a key ends a line of input: Enter, C-m or C-j.
 fn ends_a_line(k: &Key) -> bool {
     match k.code {
