@@ -307,6 +307,10 @@ async fn input_right_after_ctrl_c_is_not_dropped() {
         });
         let (_, s) = new_session(&t, &format!("w{control}"), &format!("c{control}")).await;
         for i in 0..3 {
+            // C-c at a prompt the line editor is reading. (A C-c that reaches bash between
+            // commands, while it runs its prompt hooks, is acted on when the editor starts,
+            // and what was typed meanwhile goes with it: nothing on the screen tells.)
+            wait_prompt(s.as_ref()).await;
             s.send_text("echo never", SendOpts { enter: false })
                 .await
                 .unwrap();
@@ -319,6 +323,7 @@ async fn input_right_after_ctrl_c_is_not_dropped() {
             keys.push(Key::plain(KeyCode::Enter));
             s.send_keys(&keys).await.unwrap();
             wait_line(s.as_ref(), &format!("same-{i}")).await;
+            wait_prompt(s.as_ref()).await;
             s.send_keys(&[Key::ctrl('c')]).await.unwrap();
             s.send_text(&format!("echo next-{i}"), SendOpts::default())
                 .await

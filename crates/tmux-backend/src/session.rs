@@ -1103,31 +1103,43 @@ fn signal_echo_of(k: &Key) -> Option<&'static [u8]> {
     }
 }
 
-/// Waits until the pane shows that a signal key was taken: its echo, or any output some
-/// [`SIGNAL_SETTLE`]`/ 8` after the key, or [`SIGNAL_SETTLE`] at most (a program that echoes
-/// nothing).
+/// Waits until the pane has answered a signal key: its echo (which the terminal or the line
+/// editor prints once the signal is raised and the queued input dropped), then a moment with no
+/// output (a line editor resets the terminal and draws a new prompt after the echo, and input
+/// typed meanwhile can be lost too); [`SIGNAL_SETTLE`] at most (a program that echoes nothing).
 async fn signal_taken(rx: &mut tokio::sync::broadcast::Receiver<OutputEvent>, echo: &[u8]) {
-    let sent = tokio::time::Instant::now();
+    use tokio::sync::broadcast::error::RecvError;
     let _ = tokio::time::timeout(SIGNAL_SETTLE, async {
+        // The echo may be split between two chunks.
+        let mut tail: Vec<u8> = Vec::new();
         loop {
             match rx.recv().await {
                 Ok(OutputEvent::Output(b)) => {
-                    if b.windows(echo.len()).any(|w| w == echo)
-                        || sent.elapsed() >= SIGNAL_SETTLE / 8
-                    {
-                        return;
+                    tail.extend_from_slice(&b);
+                    if tail.windows(echo.len()).any(|w| w == echo) {
+                        break;
                     }
+                    let keep = tail.len().saturating_sub(echo.len());
+                    tail.drain(..keep);
                 }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+        while let Ok(r) = tokio::time::timeout(SIGNAL_QUIET, rx.recv()).await {
+            if matches!(r, Err(RecvError::Closed)) {
+                return;
             }
         }
     })
     .await;
 }
 
+/// The quiet moment that ends [`signal_taken`].
+const SIGNAL_QUIET: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// How long input after a signal key waits for the pane to answer it, at most.
-const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(400);
+const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// Whether a key ends a line of input: Enter, C-m or C-j.
 fn ends_a_line(k: &Key) -> bool {
