@@ -294,22 +294,36 @@ async fn status_reports_busy_idle_and_the_last_exit_code() {
     assert_eq!(r.output, "from-elsewhere");
 }
 
-#[tokio::test]
-async fn python_repl_through_the_prompt_strategy() {
+/// A run in a Python REPL: done when `>>> ` is back.
+fn repl(cmd: &str, timeout: Duration) -> RunOpts {
+    RunOpts {
+        prompt: Some(r"^>>> $".into()),
+        timeout,
+        ..RunOpts::new(cmd)
+    }
+}
+
+/// A private server and a session running Python's REPL (started through the prompt strategy).
+async fn python_session() -> (TmuxServer, TmuxTerminal, Arc<dyn Session>) {
     assert!(has("python3"), "python3 is needed for this test");
     let srv = TmuxServer::start();
     let t = TmuxTerminal::new(control(&srv));
     let s = session(&t, "w", "a").await;
-    let prompt = |cmd: &str| RunOpts {
-        prompt: Some(r"^>>> $".into()),
-        ..opts(cmd)
-    };
     let r = s
-        .run(&prompt("PYTHON_BASIC_REPL=1 python3 -q"))
+        .run(&repl(
+            "PYTHON_BASIC_REPL=1 python3 -q",
+            termloom_tests::timeout(),
+        ))
         .await
         .unwrap();
-    assert_eq!(r.strategy, Strategy::Prompt);
-    assert_eq!(r.exit_code, None);
+    assert_eq!((r.strategy, r.exit_code), (Strategy::Prompt, None));
+    (srv, t, s)
+}
+
+#[tokio::test]
+async fn python_repl_through_the_prompt_strategy() {
+    let (_srv, _t, s) = python_session().await;
+    let prompt = |cmd: &str| repl(cmd, termloom_tests::timeout());
     let r = s.run(&prompt("print(6 * 7)")).await.unwrap();
     assert_eq!(r.output, "42", "{r:?}");
     let r = s
@@ -952,20 +966,8 @@ async fn a_lost_end_mark_never_frees_a_session_whose_command_still_runs() {
 
 #[tokio::test]
 async fn a_repl_run_whose_prompt_was_lost_ends_when_the_prompt_is_on_screen() {
-    assert!(has("python3"), "python3 is needed for this test");
-    let srv = TmuxServer::start();
-    let t = TmuxTerminal::new(control(&srv));
-    let s = session(&t, "w", "a").await;
-    let prompt = |cmd: &str, secs: u64| RunOpts {
-        prompt: Some(r"^>>> $".into()),
-        timeout: Duration::from_secs(secs),
-        ..RunOpts::new(cmd)
-    };
-    let r = s
-        .run(&prompt("PYTHON_BASIC_REPL=1 python3 -q", 20))
-        .await
-        .unwrap();
-    assert_eq!(r.strategy, Strategy::Prompt);
+    let (srv, _t, s) = python_session().await;
+    let prompt = |cmd: &str, secs: u64| repl(cmd, Duration::from_secs(secs));
     // Silenced before typing: the answer and the next prompt are lost; the prompt is on the
     // screen, so the run ends (no exit code: a REPL has none).
     silence_output_client(&srv);
