@@ -450,6 +450,16 @@ async fn a_nested_plain_shell_inside_an_integrated_one_gets_markers() {
     assert_eq!(r.output, "outer");
 }
 
+/// A plain bash (no integration) with its own prompt, started from a session's shell.
+const NESTED_BASH: &str = "PS1='inner> ' bash --norc --noprofile";
+
+/// Types `text` and Enter into `s`.
+async fn typed(s: &Arc<dyn Session>, text: &str) {
+    s.send_text(text, termloom_core::SendOpts::default())
+        .await
+        .unwrap_or_else(|e| panic!("send {text:?}: {e}"));
+}
+
 #[tokio::test]
 async fn a_nested_plain_bash_inside_an_integrated_one_gets_markers() {
     let srv = TmuxServer::start();
@@ -457,12 +467,7 @@ async fn a_nested_plain_bash_inside_an_integrated_one_gets_markers() {
     let s = session(&t, "w", "a").await;
     assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
     // The same shell, nested and plain: only its process group tells it from the pane's own.
-    s.send_text(
-        "PS1='inner> ' bash --norc --noprofile",
-        termloom_core::SendOpts::default(),
-    )
-    .await
-    .unwrap();
+    typed(&s, NESTED_BASH).await;
     let pane = s.native().id.clone();
     wait_until("the nested prompt", || {
         let screen = srv.tmux(&["capture-pane", "-p", "-t", &pane]);
@@ -501,12 +506,7 @@ async fn a_run_right_after_typed_input_waits_for_the_shell_to_take_it() {
         }
         // An agent types a command that starts another shell, then runs at once: the run must
         // not take the integrated shell's last prompt for the program that will read its text.
-        s.send_text(
-            "PS1='inner> ' bash --norc --noprofile",
-            termloom_core::SendOpts::default(),
-        )
-        .await
-        .unwrap();
+        typed(&s, NESTED_BASH).await;
         let r = run(&s, "echo inner; false").await;
         assert_eq!(
             (r.strategy, r.exit_code, r.output.as_str()),
