@@ -339,6 +339,31 @@ async fn input_right_after_ctrl_c_is_not_dropped() {
 }
 
 #[tokio::test]
+async fn keys_after_a_ctrl_c_that_ends_the_pane_are_not_an_error() {
+    // C-c ends the pane's only program (remain-on-exit keeps the pane, dead): the call did what
+    // it was asked; the keys after it have nothing to go to.
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (info, s) = new_session(&t, "w", "ends").await;
+    let pane = info.native.id.clone();
+    srv.tmux(&["set-option", "-p", "-t", &pane, "remain-on-exit", "on"]);
+    s.send_text("exec sleep 100", SendOpts::default())
+        .await
+        .unwrap();
+    wait_command(&srv, &pane, "sleep").await;
+    s.send_keys(&[Key::ctrl('c'), Key::plain(KeyCode::Char('q'))])
+        .await
+        .expect("the C-c went; the rest had no program to reach");
+    assert_eq!(display(&srv, &pane, "#{pane_dead}"), "1");
+    // A call that sends nothing is still refused.
+    let e = s
+        .send_keys(&[Key::ctrl('c')])
+        .await
+        .expect_err("a dead pane takes no input");
+    assert!(e.to_string().contains("dead pane"), "{e}");
+}
+
+#[tokio::test]
 async fn named_keys_are_sent_as_keys_not_letters() {
     let srv = TmuxServer::start();
     let t = srv.terminal();

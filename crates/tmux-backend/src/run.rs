@@ -422,8 +422,9 @@ pub(crate) struct Facts {
 #[derive(Default)]
 struct TrackData {
     facts: Facts,
-    /// When the last integration mark came.
-    mark_at: Option<Instant>,
+    /// How many `A` (prompt start) and `C` (command start) marks came.
+    a_marks: u64,
+    c_marks: u64,
     prompt_marks: u64,
     dead: bool,
     capture: Option<Capture>,
@@ -473,13 +474,7 @@ impl TrackData {
                 }
                 _ => false,
             },
-            Piece::Osc(o) => {
-                let changed = self.on_osc(o);
-                if o.starts_with(b"133;") {
-                    self.mark_at = Some(now);
-                }
-                changed
-            }
+            Piece::Osc(o) => self.on_osc(o),
         }
     }
 
@@ -502,6 +497,11 @@ impl TrackData {
             }
             if matches!(kind, b'A' | b'D') {
                 self.prompt_marks += 1;
+            }
+            match kind {
+                b'A' => self.a_marks += 1,
+                b'C' => self.c_marks += 1,
+                _ => {}
             }
             if let Some(c) = &mut self.capture
                 && c.mode == Mode::Integration
@@ -628,9 +628,14 @@ impl PaneTracker {
         self.lock().data.facts.clone()
     }
 
-    /// Whether an integration mark came at or after `t`.
-    fn mark_since(&self, t: Instant) -> bool {
-        self.lock().data.mark_at.is_some_and(|m| m >= t)
+    /// The marks counted so far (see [`Marks`]).
+    fn marks(&self) -> Marks {
+        let g = self.lock();
+        Marks {
+            a: g.data.a_marks,
+            c: g.data.c_marks,
+            last: g.data.facts.last_mark,
+        }
     }
 
     pub(crate) fn prompt_marks(&self) -> u64 {
@@ -814,11 +819,20 @@ impl std::fmt::Debug for RunState {
     }
 }
 
-/// When a line of input was typed into a pane, and when its shell's state file had last been
-/// written then.
-#[derive(Clone, Copy, Debug)]
+/// Integration marks a tracker has counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Marks {
+    a: u64,
+    c: u64,
+    last: Option<u8>,
+}
+
+/// A line of input typed into a pane: when, the pane's tracker and its marks then (if the pane
+/// was tracked), and when its shell's state file had last been written.
+#[derive(Clone, Debug)]
 struct Entered {
     at: Instant,
+    tracked: Option<(Weak<PaneTracker>, Marks)>,
     state: Option<std::time::SystemTime>,
 }
 
@@ -827,8 +841,13 @@ impl RunState {
     /// outside a run: a run that starts before the shell has read it must not take the shell's
     /// last prompt for the program that will read the run's text (see [`decide`]).
     pub(crate) fn entered(&self, opts: &TmuxOptions, id: SessionId, pane: &str) {
+        let tracked = self.trackers.try_lock().ok().and_then(|map| {
+            let t = map.get(pane).filter(|t| t.alive())?;
+            Some((Arc::downgrade(t), t.marks()))
+        });
         let now = Entered {
             at: Instant::now(),
+            tracked,
             state: state_written(opts, id),
         };
         let mut g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
@@ -843,8 +862,17 @@ impl RunState {
         }
     }
 
+    /// Forgets a line that could not be typed.
+    pub(crate) fn not_entered(&self, pane: &str) {
+        let mut g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
+        g.remove(pane);
+    }
+
     /// Whether a line typed into `pane` less than [`SETTLE`] ago has had no answer from the
-    /// shell yet: no integration mark since (`tracker`), and no state file written since.
+    /// shell yet. An answer is what belongs to that line, not to the prompt before it, whose
+    /// marks may still be on their way: a command started (`C`), or a prompt begun (`A`) beyond
+    /// the one that was pending. A pane that was not tracked then: a command started since the
+    /// tracker began, or the state file (which existed then) written again.
     fn typed_ahead(
         &self,
         opts: &TmuxOptions,
@@ -855,15 +883,28 @@ impl RunState {
         let e = {
             let g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
             match g.get(pane) {
-                Some(e) => *e,
+                Some(e) => e.clone(),
                 None => return false,
             }
         };
-        if e.at.elapsed() >= SETTLE || tracker.mark_since(e.at) {
+        if e.at.elapsed() >= SETTLE {
             return false;
         }
-        // Written since (compared for change: the file system's clock is coarser than ours).
-        state_written(opts, id) == e.state
+        let now = tracker.marks();
+        let same = |w: &Weak<PaneTracker>| {
+            w.upgrade()
+                .is_some_and(|t| std::ptr::eq(Arc::as_ptr(&t), tracker))
+        };
+        let answered = match &e.tracked {
+            Some((w, then)) if same(w) => {
+                // After a command's C or D, the prompt that follows is still to come.
+                let pending = matches!(then.last, Some(b'C' | b'D'));
+                now.c > then.c || now.a >= then.a + if pending { 2 } else { 1 }
+            }
+            // Compared for change: the file system's clock is coarser than ours.
+            _ => now.c > 0 || (e.state.is_some() && state_written(opts, id) != e.state),
+        };
+        !answered
     }
 
     /// The integration scripts, written at first use.

@@ -482,6 +482,15 @@ impl TmuxSession {
         ))
     }
 
+    /// Whether `e` says this handle's pane has gone or its process has exited.
+    fn ended(&self, e: &Error) -> bool {
+        match (e, self.dead_pane()) {
+            (Error::SessionDead { .. }, _) => true,
+            (Error::InvalidArgument(m), Error::InvalidArgument(dead)) => *m == dead,
+            _ => false,
+        }
+    }
+
     fn dead_pane(&self) -> Error {
         Error::InvalidArgument(format!(
             "session {} cannot take input: its process has exited (dead pane {}, kept by remain-on-exit); read or close it",
@@ -787,7 +796,8 @@ impl Session for TmuxSession {
 
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
         let t = text_cmds(&self.term, self.pane(), text, opts.enter).await?;
-        if opts.enter || text.contains(['\n', '\r']) {
+        let line = opts.enter || text.contains(['\n', '\r']);
+        if line {
             self.term
                 .inner
                 .run
@@ -795,6 +805,9 @@ impl Session for TmuxSession {
         }
         // Checked and typed in one step, even when there is nothing to type.
         if let Err(e) = self.checked_input(t.pre, t.typing).await {
+            if line {
+                self.term.inner.run.not_entered(self.pane());
+            }
             drop_buffer(&self.term, t.buffer).await;
             return Err(e);
         }
@@ -815,6 +828,7 @@ impl Session for TmuxSession {
         // input queued behind it: what follows (here, or in the next call) waits until the
         // pane has answered.
         let mut rest = keys;
+        let mut sent_any = false;
         while !rest.is_empty() {
             let cut = rest
                 .iter()
@@ -827,7 +841,17 @@ impl Session for TmuxSession {
                 None => None,
             };
             let cmds = now.iter().map(|k| send_key(self.pane(), k)).collect();
-            self.checked_input(Vec::new(), cmds).await?;
+            match self.checked_input(Vec::new(), cmds).await {
+                Ok(()) => sent_any = true,
+                // The signal ended the pane's program (and the pane): the input is over.
+                Err(e) if sent_any && self.ended(&e) => return Ok(()),
+                Err(e) => {
+                    if !sent_any && keys.iter().any(ends_a_line) {
+                        self.term.inner.run.not_entered(self.pane());
+                    }
+                    return Err(e);
+                }
+            }
             if let (Some(rx), Some(echo)) = (rx.as_mut(), echo) {
                 signal_taken(rx, echo).await;
             }
@@ -1079,6 +1103,78 @@ impl std::fmt::Debug for TmuxSession {
 #[allow(dead_code)]
 fn _assert_backend(_: BackendKind) {}
 
+/// For a key the terminal turns into a signal by default (C-c, C-\, C-z): how the terminal
+/// (or a line editor) echoes it.
+fn signal_echo_of(k: &Key) -> Option<&'static [u8]> {
+    match k.to_bytes().as_slice() {
+        [0x03] => Some(b"^C"),
+        [0x1c] => Some(b"^\\"),
+        [0x1a] => Some(b"^Z"),
+        _ => None,
+    }
+}
+
+/// Waits until the pane has answered a signal key: its echo (which the terminal or the line
+/// editor prints once the signal is raised and the queued input dropped), or, from a program
+/// that echoes nothing (a full-screen one: no signal, nothing dropped), any output after
+/// [`SIGNAL_ECHO_GRACE`]; then a moment with no output (a line editor resets the terminal and
+/// draws a new prompt after the echo, and input typed meanwhile can be lost too).
+/// [`SIGNAL_SETTLE`] at most.
+async fn signal_taken(rx: &mut tokio::sync::broadcast::Receiver<OutputEvent>, echo: &[u8]) {
+    use tokio::sync::broadcast::error::RecvError;
+    let sent = tokio::time::Instant::now();
+    let _ = tokio::time::timeout(SIGNAL_SETTLE, async {
+        // The echo may be split between two chunks.
+        let mut tail: Vec<u8> = Vec::new();
+        let mut seen_output = false;
+        loop {
+            let wait = if seen_output {
+                (sent + SIGNAL_ECHO_GRACE).saturating_duration_since(tokio::time::Instant::now())
+            } else {
+                SIGNAL_SETTLE
+            };
+            match tokio::time::timeout(wait, rx.recv()).await {
+                Err(_) => break,
+                Ok(Ok(OutputEvent::Output(b))) => {
+                    seen_output = true;
+                    tail.extend_from_slice(&b);
+                    if tail.windows(echo.len()).any(|w| w == echo) {
+                        break;
+                    }
+                    let keep = tail.len().saturating_sub(echo.len());
+                    tail.drain(..keep);
+                }
+                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => {}
+                Ok(Err(RecvError::Closed)) => return,
+            }
+        }
+        while let Ok(r) = tokio::time::timeout(SIGNAL_QUIET, rx.recv()).await {
+            if matches!(r, Err(RecvError::Closed)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+/// How long [`signal_taken`] waits for the echo once other output has come.
+const SIGNAL_ECHO_GRACE: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// The quiet moment that ends [`signal_taken`].
+const SIGNAL_QUIET: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// How long input after a signal key waits for the pane to answer it, at most.
+const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(600);
+
+/// Whether a key ends a line of input: Enter, C-m or C-j.
+fn ends_a_line(k: &Key) -> bool {
+    match k.code {
+        termloom_core::KeyCode::Enter => !k.ctrl && !k.alt,
+        termloom_core::KeyCode::Char(c) => k.ctrl && !k.alt && matches!(c, 'm' | 'M' | 'j' | 'J'),
+        _ => false,
+    }
+}
+
 /// The `if-shell -F` condition of [`TmuxSession::checked_input`]: true only when the target pane
 /// is `pane`, carries the session id `id`, is alive, is in no mode, (for `managed_only`) is
 /// managed and (for a handle opened by name) carries the session name `name`, as stored.
@@ -1092,64 +1188,6 @@ fn _assert_backend(_: BackendKind) {}
 /// options come next, split by `/`, which the expected id never holds, and the name comes last
 /// after U+001F, which neither the expected id nor a stored name ever holds (so a pane with one
 /// U+001F more or less in its options never compares equal). The expected name is escaped for
-/// For a key the terminal turns into a signal by default (C-c, C-\, C-z): how the terminal
-/// (or a line editor) echoes it.
-fn signal_echo_of(k: &Key) -> Option<&'static [u8]> {
-    match k.to_bytes().as_slice() {
-        [0x03] => Some(b"^C"),
-        [0x1c] => Some(b"^\\"),
-        [0x1a] => Some(b"^Z"),
-        _ => None,
-    }
-}
-
-/// Waits until the pane has answered a signal key: its echo (which the terminal or the line
-/// editor prints once the signal is raised and the queued input dropped), then a moment with no
-/// output (a line editor resets the terminal and draws a new prompt after the echo, and input
-/// typed meanwhile can be lost too); [`SIGNAL_SETTLE`] at most (a program that echoes nothing).
-async fn signal_taken(rx: &mut tokio::sync::broadcast::Receiver<OutputEvent>, echo: &[u8]) {
-    use tokio::sync::broadcast::error::RecvError;
-    let _ = tokio::time::timeout(SIGNAL_SETTLE, async {
-        // The echo may be split between two chunks.
-        let mut tail: Vec<u8> = Vec::new();
-        loop {
-            match rx.recv().await {
-                Ok(OutputEvent::Output(b)) => {
-                    tail.extend_from_slice(&b);
-                    if tail.windows(echo.len()).any(|w| w == echo) {
-                        break;
-                    }
-                    let keep = tail.len().saturating_sub(echo.len());
-                    tail.drain(..keep);
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            }
-        }
-        while let Ok(r) = tokio::time::timeout(SIGNAL_QUIET, rx.recv()).await {
-            if matches!(r, Err(RecvError::Closed)) {
-                return;
-            }
-        }
-    })
-    .await;
-}
-
-/// The quiet moment that ends [`signal_taken`].
-const SIGNAL_QUIET: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// How long input after a signal key waits for the pane to answer it, at most.
-const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(1000);
-
-/// Whether a key ends a line of input: Enter, C-m or C-j.
-fn ends_a_line(k: &Key) -> bool {
-    match k.code {
-        termloom_core::KeyCode::Enter => !k.ctrl && !k.alt,
-        termloom_core::KeyCode::Char(c) => k.ctrl && !k.alt && matches!(c, 'm' | 'M' | 'j' | 'J'),
-        _ => false,
-    }
-}
-
 /// tmux's format parser ([`compare_literal`]).
 fn guard_condition(pane: &str, id: SessionId, managed_only: bool, name: Option<&str>) -> String {
     let (managed, want) = if managed_only {
