@@ -1106,10 +1106,11 @@ fn _assert_backend(_: BackendKind) {}
 /// For a key the terminal turns into a signal by default (C-c, C-\, C-z): how the terminal
 /// (or a line editor) echoes it.
 fn signal_echo_of(k: &Key) -> Option<&'static [u8]> {
+    // Alone, or after the ESC that Alt adds (M-C-c raises SIGINT too).
     match k.to_bytes().as_slice() {
-        [0x03] => Some(b"^C"),
-        [0x1c] => Some(b"^\\"),
-        [0x1a] => Some(b"^Z"),
+        [0x03] | [0x1b, 0x03] => Some(b"^C"),
+        [0x1c] | [0x1b, 0x1c] => Some(b"^\\"),
+        [0x1a] | [0x1b, 0x1a] => Some(b"^Z"),
         _ => None,
     }
 }
@@ -1210,6 +1211,22 @@ fn guard_condition(pane: &str, id: SessionId, managed_only: bool, name: Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signal_keys_are_the_ones_the_terminal_turns_into_signals() {
+        let key = |s: &str| s.parse::<Key>().expect("a key");
+        for (k, echo) in [
+            ("C-c", &b"^C"[..]),
+            ("M-C-c", b"^C"),
+            ("C-\\", b"^\\"),
+            ("C-z", b"^Z"),
+        ] {
+            assert_eq!(signal_echo_of(&key(k)), Some(echo), "{k}");
+        }
+        for k in ["c", "C-d", "M-c", "Enter", "Escape", "F3", "Up"] {
+            assert_eq!(signal_echo_of(&key(k)), None, "{k}");
+        }
+    }
 
     fn lines(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
