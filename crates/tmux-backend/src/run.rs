@@ -828,7 +828,7 @@ struct Marks {
 }
 
 /// A line of input typed into a pane: when, the pane's tracker and its marks then (if the pane
-/// was tracked), and when its shell's state file had last been written.
+/// was tracked), else when its shell's state file had last been written.
 #[derive(Clone, Debug)]
 struct Entered {
     at: Instant,
@@ -845,10 +845,15 @@ impl RunState {
             let t = map.get(pane).filter(|t| t.alive())?;
             Some((Arc::downgrade(t), t.marks()))
         });
+        // Only an untracked pane's answer is read from the state file.
+        let state = match tracked {
+            Some(_) => None,
+            None => state_written(opts, id),
+        };
         let now = Entered {
             at: Instant::now(),
             tracked,
-            state: state_written(opts, id),
+            state,
         };
         let mut g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
         if g.len() >= 1024 {
@@ -1519,7 +1524,7 @@ impl Drive {
     async fn recover_output(&mut self, last_output: Instant) -> Option<Option<i32>> {
         let hub = self.term.hub();
         let _ = hub.restore_output(&self.ws).await;
-        if hub.restores(&self.ws) == self.restores_before {
+        if !hub.restored_since(&self.ws, self.restores_before) {
             return None;
         }
         match self.strategy {
@@ -1608,7 +1613,10 @@ impl Drive {
     fn result(&self, exit_code: Option<i32>) -> RunResult {
         let (output, truncated) = self.tracker.finish(self.capture, self.strategy);
         // Output turned back on during the run: what came before that is not in the stream.
-        let lost = self.term.hub().restores(&self.ws) != self.restores_before;
+        let lost = self
+            .term
+            .hub()
+            .restored_since(&self.ws, self.restores_before);
         RunResult {
             exit_code,
             output,
@@ -1839,7 +1847,7 @@ pub(crate) async fn run(
             *shared.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
             *slot.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared.clone());
             let (output, truncated) = tracker.snapshot(capture);
-            let lost = term.hub().restores(&probe.ws) != restores_before;
+            let lost = term.hub().restored_since(&probe.ws, restores_before);
             st.add_pending(
                 handle.clone(),
                 Pending {
@@ -1892,7 +1900,7 @@ pub(crate) async fn wait_run(
     let deadline = tokio::time::Instant::now() + timeout;
     let still = |p: &Pending| {
         let (output, truncated) = p.tracker.snapshot(p.capture);
-        let lost = term.hub().restores(&p.ws) != p.restores_before;
+        let lost = term.hub().restored_since(&p.ws, p.restores_before);
         RunResult {
             exit_code: None,
             output,

@@ -818,7 +818,8 @@ impl Session for TmuxSession {
         if keys.is_empty() {
             return Ok(());
         }
-        if keys.iter().any(ends_a_line) {
+        let line = keys.iter().any(ends_a_line);
+        if line {
             self.term
                 .inner
                 .run
@@ -846,7 +847,7 @@ impl Session for TmuxSession {
                 // The signal ended the pane's program (and the pane): the input is over.
                 Err(e) if sent_any && self.ended(&e) => return Ok(()),
                 Err(e) => {
-                    if !sent_any && keys.iter().any(ends_a_line) {
+                    if line && !sent_any {
                         self.term.inner.run.not_entered(self.pane());
                     }
                     return Err(e);
@@ -1167,13 +1168,9 @@ const SIGNAL_QUIET: std::time::Duration = std::time::Duration::from_millis(25);
 /// How long input after a signal key waits for the pane to answer it, at most.
 const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(600);
 
-/// Whether a key ends a line of input: Enter, C-m or C-j.
+/// Whether a key ends a line of input: what it sends is a lone CR or LF (Enter, C-m, C-j).
 fn ends_a_line(k: &Key) -> bool {
-    match k.code {
-        termloom_core::KeyCode::Enter => !k.ctrl && !k.alt,
-        termloom_core::KeyCode::Char(c) => k.ctrl && !k.alt && matches!(c, 'm' | 'M' | 'j' | 'J'),
-        _ => false,
-    }
+    matches!(k.to_bytes().as_slice(), [b'\r'] | [b'\n'])
 }
 
 /// The `if-shell -F` condition of [`TmuxSession::checked_input`]: true only when the target pane

@@ -204,6 +204,14 @@ impl OutputHub {
             .unwrap_or(0)
     }
 
+    /// Whether the output of workspace `workspace_id` was turned back on since [`restores`]
+    /// counted `before` (part of what its panes printed since then may be missing).
+    ///
+    /// [`restores`]: OutputHub::restores
+    pub fn restored_since(&self, workspace_id: &str, before: u64) -> bool {
+        self.restores(workspace_id) != before
+    }
+
     /// Subscribes to the output of pane `pane` (`%N`) in workspace `workspace_id` (`$N`).
     pub async fn subscribe(
         &self,
