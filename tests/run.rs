@@ -727,18 +727,39 @@ async fn runs_refuse_a_busy_session_and_empty_commands() {
 /// Turns off the output of termloom's output client (the control client with `pause-after`) from
 /// outside, as another program's early `refresh-client -f no-output` did in the peers bench.
 fn silence_output_client(srv: &TmuxServer) {
-    let clients = srv.tmux(&["list-clients", "-F", "#{client_name} #{client_flags}"]);
+    silence_output_client_where(srv, |_| true);
+}
+
+/// [`silence_output_client`] for the output client attached to workspace `ws`.
+fn silence_output_client_of(srv: &TmuxServer, ws: &str) {
+    silence_output_client_where(srv, |session| session == ws);
+}
+
+/// Turns off the output of the first output client whose session name passes `on`.
+fn silence_output_client_where(srv: &TmuxServer, on: impl Fn(&str) -> bool) {
+    let list = || {
+        srv.tmux(&[
+            "list-clients",
+            "-F",
+            "#{client_name} #{client_flags} #{session_name}",
+        ])
+    };
+    let clients = list();
     let name = clients
         .lines()
-        .find(|l| l.contains("pause-after"))
-        .and_then(|l| l.split(' ').next())
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ' ');
+            Some((f.next()?, f.next()?, f.next()?))
+        })
+        .find(|(_, flags, session)| flags.contains("pause-after") && on(session))
+        .map(|(name, _, _)| name)
         .unwrap_or_else(|| panic!("no output client in {clients:?}"));
     srv.tmux(&["refresh-client", "-t", name, "-f", "no-output"]);
-    let flags = srv.tmux(&["list-clients", "-F", "#{client_name} #{client_flags}"]);
+    let flags = list();
     assert!(
         flags
             .lines()
-            .any(|l| l.starts_with(name) && l.contains("no-output")),
+            .any(|l| l.starts_with(&format!("{name} ")) && l.contains("no-output")),
         "the output client is silenced: {flags:?}"
     );
 }
@@ -893,21 +914,6 @@ async fn a_marker_run_whose_end_mark_was_lost_ends_as_quiet_without_an_exit_code
         "{r:?}"
     );
     assert_eq!(run(&s, "echo free").await.output, "free");
-}
-
-/// Turns off the output of the output client attached to workspace `ws`.
-fn silence_output_client_of(srv: &TmuxServer, ws: &str) {
-    let clients = srv.tmux(&[
-        "list-clients",
-        "-F",
-        "#{client_name} #{client_flags} #{session_name}",
-    ]);
-    let name = clients
-        .lines()
-        .find(|l| l.contains("pause-after") && l.ends_with(&format!(" {ws}")))
-        .and_then(|l| l.split(' ').next())
-        .unwrap_or_else(|| panic!("no output client on {ws} in {clients:?}"));
-    srv.tmux(&["refresh-client", "-t", name, "-f", "no-output"]);
 }
 
 /// Whether the pane's cursor is at the start of a line (the typed command was entered and the
