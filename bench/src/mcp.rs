@@ -200,6 +200,16 @@ pub async fn run(cfg: &Config) -> Result<Section> {
         .to_string();
     let c = std::sync::Arc::new(tokio::sync::Mutex::new(c));
     let cases: Vec<(&str, &str, Value)> = vec![
+        (
+            "ping (MCP `ping`: the stdio hop alone, no tool, no tmux)",
+            "ping",
+            json!({}),
+        ),
+        (
+            "list_persistent_sessions (a tool, no tmux: the registry only)",
+            "list_persistent_sessions",
+            json!({}),
+        ),
         ("list_sessions", "list_sessions", json!({})),
         (
             "list_workspaces (tmux sessions)",
@@ -252,7 +262,11 @@ pub async fn run(cfg: &Config) -> Result<Section> {
             async move {
                 let mut c = cc.lock().await;
                 let t = Instant::now();
-                let r = c.call(tool, args).await?;
+                let r = if tool == "ping" {
+                    c.request("ping", args).await?
+                } else {
+                    c.call(tool, args).await?
+                };
                 let took = t.elapsed();
                 if tool == "run_command" {
                     let code = &r["structuredContent"]["exit_code"];

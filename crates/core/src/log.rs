@@ -366,10 +366,38 @@ fn key_names(keys: &[Key]) -> String {
         .join(" ")
 }
 
-fn timestamp() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+/// The time now in UTC as `2026-12-07T13:25:10.744Z` (RFC 3339, milliseconds): the stamp of
+/// every log record and audit line. Written digit by digit, not through a format string: it runs
+/// on every tool call, and chrono's formatter costs some ten times as much.
+pub fn timestamp() -> String {
+    use chrono::{Datelike, Timelike};
+    let now = chrono::Utc::now();
+    let mut s = String::with_capacity(24);
+    let mut digits = |n: u32, width: u32| {
+        for p in (0..width).rev() {
+            s.push(char::from(b'0' + ((n / 10u32.pow(p)) % 10) as u8));
+        }
+    };
+    digits(now.year().clamp(0, 9999) as u32, 4);
+    digits(now.month(), 2);
+    digits(now.day(), 2);
+    digits(now.hour(), 2);
+    digits(now.minute(), 2);
+    // A leap second shows as :60, as chrono's own formatting does.
+    digits(now.second() + now.nanosecond() / 1_000_000_000, 2);
+    digits((now.nanosecond() % 1_000_000_000) / 1_000_000, 3);
+    for (at, sep) in [
+        (4, '-'),
+        (7, '-'),
+        (10, 'T'),
+        (13, ':'),
+        (16, ':'),
+        (19, '.'),
+    ] {
+        s.insert(at, sep);
+    }
+    s.push('Z');
+    s
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -1075,6 +1103,26 @@ impl Session for LoggedSession {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_with_milliseconds_as_chrono_writes_them() {
+        let before = chrono::Utc::now();
+        let t = super::timestamp();
+        let after = chrono::Utc::now();
+        let parsed = chrono::DateTime::parse_from_rfc3339(&t).expect("RFC 3339");
+        let ms = |d: chrono::DateTime<chrono::Utc>| d.timestamp_millis();
+        assert!(
+            ms(before) <= parsed.timestamp_millis() && parsed.timestamp_millis() <= ms(after),
+            "{t}"
+        );
+        assert_eq!(t.len(), 24, "{t}");
+        assert_eq!(
+            t,
+            parsed
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+    }
+
     use super::*;
     use crate::ids::NativeId;
     use tokio::sync::mpsc;

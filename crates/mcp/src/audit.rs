@@ -87,7 +87,7 @@ impl Audit {
             }
         }
         let line = Line {
-            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ts: termloom_core::log::timestamp(),
             pid: self.pid,
             transport,
             tool,

@@ -13,29 +13,44 @@
 /// word starting with `%` is quoted too (a bare `%3` is fine for tmux, but `%if` and friends are
 /// parser directives).
 pub fn quote(arg: &str) -> String {
+    let mut out = String::new();
+    quote_into(&mut out, arg);
+    out
+}
+
+/// [`quote`], appended to `out` (no allocation of its own: command lines are built from many
+/// words, on every call).
+pub fn quote_into(out: &mut String, arg: &str) {
     if is_plain(arg) {
-        return arg.to_string();
+        out.push_str(arg);
+        return;
     }
-    let mut out = String::with_capacity(arg.len() + 2);
+    out.reserve(arg.len() + 2);
     out.push('"');
-    for c in arg.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '$' => out.push_str("\\$"),
-            '~' => out.push_str("\\~"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let b = c as u8;
-                out.push('\\');
-                out.push(char::from(b'0' + (b >> 6)));
-                out.push(char::from(b'0' + ((b >> 3) & 7)));
-                out.push(char::from(b'0' + (b & 7)));
-            }
-            c => out.push(c),
+    // Every byte that needs escaping is ASCII, so the runs between them are whole characters.
+    let mut run = 0;
+    for (i, b) in arg.bytes().enumerate() {
+        let escape: &str = match b {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            b'$' => "\\$",
+            b'~' => "\\~",
+            b if b < 0x20 || b == 0x7f => "",
+            _ => continue,
+        };
+        out.push_str(&arg[run..i]);
+        run = i + 1;
+        if escape.is_empty() {
+            out.push('\\');
+            out.push(char::from(b'0' + (b >> 6)));
+            out.push(char::from(b'0' + ((b >> 3) & 7)));
+            out.push(char::from(b'0' + (b & 7)));
+        } else {
+            out.push_str(escape);
         }
     }
+    out.push_str(&arg[run..]);
     out.push('"');
-    out
 }
 
 /// The length of [`quote`]`(arg)`, without building it (to decide how to send a text before
@@ -111,6 +126,11 @@ mod tests {
         assert_eq!(quote("%3"), "\"%3\"");
         assert_eq!(quote("a b$#"), "\"a b\\$#\"");
         assert_eq!(quote("~/x\\\"\x7f"), "\"\\~/x\\\\\\\"\\177\"");
+        // Characters beyond ASCII pass through whole, between escapes.
+        assert_eq!(quote("é$\u{1f}ü"), "\"é\\$\\037ü\"");
+        let mut line = String::from("x ");
+        quote_into(&mut line, "a b");
+        assert_eq!(line, "x \"a b\"");
     }
 
     #[test]

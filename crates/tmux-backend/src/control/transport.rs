@@ -9,7 +9,7 @@
 //!   counted when both branches hold as many commands. A list whose count cannot be known is
 //!   followed by a sentinel line (`display-message -p TOKEN`) and its reply is every block up to
 //!   the sentinel's. Blocks of flag 0 (the attach, a user's hooks) are skipped.
-//! - Arguments are quoted for tmux's command parser ([`quote_for_control`]); an empty line is never
+//! - Arguments are quoted for tmux's command parser ([`crate::command::quote_for_control`]); an empty line is never
 //!   sent (it would detach).
 //! - When the client dies (server killed or restarted), every call in flight fails at once with
 //!   [`TmuxError::ConnectionLost`], and the next call starts a new client.
@@ -28,10 +28,10 @@ use tokio::sync::{broadcast, oneshot};
 use crate::client::{
     TmuxOptions, Transport, classify, describe, remote_failure, spawn_error, tmux_command,
 };
-use crate::command::quote_for_control;
 use crate::control::gate;
 use crate::control::parser::{ControlParser, Event};
 use crate::error::TmuxError;
+use termloom_tmux_syntax::quote_into;
 
 /// How long connecting (spawning `tmux -C` and reading its attach block) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -526,39 +526,38 @@ fn if_shell_inserts(args: &[String]) -> Option<usize> {
 fn count_commands(line: &str) -> Option<usize> {
     let mut commands = 0;
     let mut at_name = true;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' => {}
-            '"' => {
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b' ' => i += 1,
+            b'"' => {
                 at_name = false;
+                i += 1;
                 loop {
-                    match chars.next()? {
-                        '\\' => {
-                            chars.next()?;
-                        }
-                        '"' => break,
-                        _ => {}
+                    match *b.get(i)? {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
                     }
                 }
+                i += 1;
             }
-            '\'' | '{' | '}' | '\\' => return None,
+            b'\'' | b'{' | b'}' | b'\\' => return None,
             _ => {
-                let mut word = String::from(c);
-                while let Some(&n) = chars.peek() {
-                    if n == ' ' {
-                        break;
-                    }
-                    if matches!(n, '"' | '\'' | '{' | '}' | '\\') {
+                let start = i;
+                while i < b.len() && b[i] != b' ' {
+                    if matches!(b[i], b'"' | b'\'' | b'{' | b'}' | b'\\') {
                         return None;
                     }
-                    word.push(n);
-                    chars.next();
+                    i += 1;
                 }
+                // Words end at ASCII spaces, so `start..i` is whole characters.
+                let word = &line[start..i];
                 if word == ";" {
                     at_name = true;
                 } else if at_name {
-                    if runs_others(&word) {
+                    if runs_others(word) {
                         return None;
                     }
                     commands += 1;
@@ -581,9 +580,9 @@ pub fn to_line(args: &[String]) -> String {
         if a == ";" {
             line.push(';');
         } else if let Some(head) = a.strip_suffix("\\;") {
-            line.push_str(&quote_for_control(&format!("{head};")));
+            quote_into(&mut line, &format!("{head};"));
         } else {
-            line.push_str(&quote_for_control(a));
+            quote_into(&mut line, a);
         }
     }
     line
