@@ -73,6 +73,9 @@ async fn exit_codes_and_exact_output_with_shell_integration() {
     )
     .await;
     assert_eq!(r.output, "progress 2\nred");
+    // Columns keep their tabs, in colour too (the stripper used to drop every tab).
+    let r = run(&s, "printf 'a\\tb\\n\\033[1mc\\td\\033[0m\\n'").await;
+    assert_eq!(r.output, "a\tb\nc\td", "{r:?}");
 }
 
 #[tokio::test]

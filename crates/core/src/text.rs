@@ -8,11 +8,38 @@ use crate::model::{NumberedLine, OutputEvent, SearchMatch, SearchResult};
 
 /// Removes ANSI escape sequences (CSI, OSC, …) and lone control characters other than tab.
 pub fn strip_ansi(s: &str) -> String {
-    let stripped = strip_ansi_escapes::strip_str(s);
+    if is_plain_text(s) {
+        // Nothing to strip (a capture without `-e`, most of the time): no parser, one copy.
+        return s.to_string();
+    }
+    // The stripper drops tabs with the other C0 controls: they cross it as a noncharacter
+    // (U+FDD0, reserved for a program's internal use) and come back. A tab inside an escape
+    // sequence goes with the sequence.
+    let stripped = if s.contains('\t') {
+        strip_ansi_escapes::strip_str(s.replace('\t', TAB_STANDIN)).replace(TAB_STANDIN, "\t")
+    } else {
+        strip_ansi_escapes::strip_str(s)
+    };
     stripped
         .chars()
         .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
         .collect()
+}
+
+/// What a tab is while the escape stripper runs (it would drop a tab itself).
+const TAB_STANDIN: &str = "\u{fdd0}";
+
+/// Whether `s` has no escape sequence and no control character but newline and tab (none of
+/// C0, DEL or C1), so that [`strip_ansi`] would return it unchanged.
+fn is_plain_text(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| match c {
+        b'\n' | b'\t' => true,
+        0..0x20 | 0x7f => false,
+        // C1 controls U+0080..U+009F are 0xC2 0x80..0x9F in UTF-8.
+        0xc2 => !matches!(b.get(i + 1), Some(0x80..=0x9f)),
+        _ => true,
+    })
 }
 
 /// Reverses percent-encoding (`%XX`, two hex digits) of a stored value; a malformed escape is
@@ -292,6 +319,31 @@ mod tests {
 
     fn strs(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("line {i}")).collect()
+    }
+
+    #[test]
+    fn plain_text_is_returned_as_the_full_stripper_would() {
+        for t in [
+            "",
+            "plain words\tand a tab\nnext line ü 日本 🎉",
+            "a\rb",
+            "bell\x07",
+            "del\x7f",
+            "c1 \u{9b}31m csi",
+            "c1 \u{85} nel",
+            "\u{a0} nbsp and \u{c2} and \u{ff}",
+            "\x1b[1mbold\x1b[0m",
+        ] {
+            // The same text with an escape added at the end takes the full path.
+            let slow = strip_ansi(&format!("{t}\x1b[0m"));
+            assert_eq!(strip_ansi(t), slow, "{t:?}");
+        }
+        assert!(is_plain_text("x\ty\nü"));
+        // Tabs stay, in colored text too (program output of columns: `printf 'a\tb'`).
+        assert_eq!(strip_ansi("\x1b[32ma\tb\x1b[0m\tc"), "a\tb\tc");
+        // A tab inside an escape sequence goes with it.
+        assert_eq!(strip_ansi("x\x1b]0;t\tt\x07y"), "xy");
+        assert!(!is_plain_text("x\u{9b}"));
     }
 
     #[test]
