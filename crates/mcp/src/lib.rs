@@ -20,6 +20,7 @@ pub mod cap;
 pub mod config;
 pub mod error;
 pub mod http;
+mod json;
 pub mod monitor;
 mod prompts;
 pub mod resources;

@@ -373,7 +373,9 @@ impl TermloomServer {
             .is_some_and(|t| t.text.len() <= max);
         if !fits && let Some(v) = result.structured_content.as_mut() {
             crate::cap::fit(v, max);
-            result.content = vec![ContentBlock::text(v.to_string())];
+            result.content = vec![ContentBlock::text(
+                serde_json::to_string(v).unwrap_or_default(),
+            )];
         }
         result
     }

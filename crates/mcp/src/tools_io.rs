@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Parameters;
+
+use crate::json::Json;
 use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleServer, tool, tool_router};

@@ -1,6 +1,8 @@
 //! Monitoring tools.
 
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Parameters;
+
+use crate::json::Json;
 use rmcp::{tool, tool_router};
 use termloom_core::compile_regex;
 

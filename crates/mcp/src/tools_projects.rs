@@ -2,7 +2,9 @@
 //! dir). The project file decides the terminal: a `host` in it goes through the same allow-list as
 //! a tool's `host` parameter.
 
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Parameters;
+
+use crate::json::Json;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Parameters;
+
+use crate::json::Json;
 use rmcp::{tool, tool_router};
 use termloom_core::{WindowRef, WindowSel, WindowSpec, WorkspaceSpec};
 
