@@ -359,6 +359,32 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
 }
 
 #[test]
+fn keys_after_ctrl_c_in_the_same_call_are_not_dropped() {
+    // The kernel drops the input queued behind a C-c when it raises SIGINT: the keys after one
+    // must wait until the session has answered it (before, 'echo same' arrived as 'cho same',
+    // and that ran).
+    let f = FakeIterm::start();
+    ok(&f, &["new", "--name", "k", "--", "echo", "ready"]);
+    wait_line(&f, "k", "ready");
+    for i in 0..3 {
+        ok(&f, &["send", "k", "--no-enter", "echo never"]);
+        let mut keys = vec!["keys", "k", "C-c"];
+        let word = format!("echo same-{i}");
+        let chars: Vec<String> = word
+            .chars()
+            .map(|c| if c == ' ' { "Space".into() } else { c.to_string() })
+            .collect();
+        keys.extend(chars.iter().map(String::as_str));
+        keys.push("Enter");
+        ok(&f, &keys);
+        let text = wait_line(&f, "k", &format!("same-{i}"));
+        assert!(!text.contains("command not found"), "{text}");
+    }
+    let text = ok(&f, &["read", "k", "--lines", "200"]);
+    assert!(!text.lines().any(|l| l == "never"), "{text}");
+}
+
+#[test]
 fn cli_reports_a_missing_iterm_and_refused_credentials() {
     let f = FakeIterm::start();
     let o = f

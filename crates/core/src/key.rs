@@ -91,6 +91,22 @@ impl Key {
         }
     }
 
+    /// What a terminal echoes when this key raises a signal: `^C` for C-c (SIGINT), `^\\` for
+    /// C-\\ (SIGQUIT), `^Z` for C-z (SIGTSTP), also after the ESC that Alt adds. `None` for
+    /// every other key.
+    ///
+    /// A terminal that turns a key into a signal drops the input queued behind it, so a backend
+    /// sends what follows such a key only once the pane has answered it ([`signal_segments`],
+    /// [`SIGNAL_SETTLE`]).
+    pub fn signal_echo(&self) -> Option<&'static [u8]> {
+        match self.to_bytes().as_slice() {
+            [0x03] | [0x1b, 0x03] => Some(b"^C"),
+            [0x1c] | [0x1b, 0x1c] => Some(b"^\\"),
+            [0x1a] | [0x1b, 0x1a] => Some(b"^Z"),
+            _ => None,
+        }
+    }
+
     /// The bytes an xterm-compatible terminal sends for this key, for backends that take raw input.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -326,8 +342,60 @@ impl fmt::Display for Key {
     }
 }
 
+/// `keys` cut after each signal key ([`Key::signal_echo`]): a backend sends one segment, and
+/// when it ends with a signal key, waits until the pane has answered before the next.
+pub fn signal_segments(keys: &[Key]) -> Vec<&[Key]> {
+    let mut out = Vec::new();
+    let mut rest = keys;
+    while !rest.is_empty() {
+        let cut = rest
+            .iter()
+            .position(|k| k.signal_echo().is_some())
+            .map_or(rest.len(), |i| i + 1);
+        let (now, later) = rest.split_at(cut);
+        out.push(now);
+        rest = later;
+    }
+    out
+}
+
+/// How long a backend waits, at most, for a pane to answer a signal key before it types on.
+pub const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(600);
+
+/// The moment without output that ends a backend's wait after a signal key's answer (a line
+/// editor prints the echo, resets the terminal and draws a new prompt; input typed meanwhile can
+/// be lost too).
+pub const SIGNAL_QUIET: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// How long a backend that sees output after a signal key but not its echo waits for the echo
+/// (a full-screen program echoes nothing: no signal, nothing dropped).
+pub const SIGNAL_ECHO_GRACE: std::time::Duration = std::time::Duration::from_millis(150);
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn signal_keys_are_the_ones_the_terminal_turns_into_signals() {
+        let key = |s: &str| s.parse::<Key>().expect("a key");
+        for (k, echo) in [
+            ("C-c", &b"^C"[..]),
+            ("M-C-c", b"^C"),
+            ("C-\\", b"^\\"),
+            ("C-z", b"^Z"),
+        ] {
+            assert_eq!(key(k).signal_echo(), Some(echo), "{k}");
+        }
+        for k in ["c", "C-d", "M-c", "Enter", "Escape", "F3", "Up"] {
+            assert_eq!(key(k).signal_echo(), None, "{k}");
+        }
+        let keys: Vec<Key> = ["a", "C-c", "b", "c", "C-z"]
+            .iter()
+            .map(|k| key(k))
+            .collect();
+        let cut: Vec<usize> = signal_segments(&keys).iter().map(|s| s.len()).collect();
+        assert_eq!(cut, [2, 3]);
+        assert!(signal_segments(&[]).is_empty());
+    }
+
     use super::*;
 
     fn k(s: &str) -> Key {

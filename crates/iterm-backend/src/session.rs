@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use termloom_core::key::{SIGNAL_QUIET, SIGNAL_SETTLE, signal_segments};
 use termloom_core::text::{cap, trim_trailing_blank};
 use termloom_core::{
     BackendKind, BusyState, Capture, CaptureOpts, Cursor, Error, Key, NativeId, OutputEvent,
@@ -389,11 +390,11 @@ impl ItermSession {
         }
     }
 
-    /// A follower: notifications are received from before the first read, so nothing between
-    /// the read and the subscription is missed.
-    pub(crate) async fn follower(&self) -> Result<Follower> {
-        let conn = self.conn().await?;
-        let rx = conn.notifications();
+    /// Notifications of this session's screen changes (and of sessions ending), from now on.
+    async fn changes(
+        &self,
+    ) -> Result<(broadcast::Receiver<Arc<proto::Notification>>, [SubGuard; 2])> {
+        let rx = self.conn().await?.notifications();
         let screen = self
             .term
             .acquire(NotificationType::NotifyOnScreenUpdate, Some(self.guid()))
@@ -403,13 +404,21 @@ impl ItermSession {
             .term
             .acquire(NotificationType::NotifyOnTerminateSession, None)
             .await?;
+        Ok((rx, [screen, ended]))
+    }
+
+    /// A follower: notifications are received from before the first read, so nothing between
+    /// the read and the subscription is missed.
+    pub(crate) async fn follower(&self) -> Result<Follower> {
+        let (rx, guards) = self.changes().await?;
+        let conn = self.conn().await?;
         let g = self.geometry(&conn).await?;
         Ok(Follower {
             conn,
             guid: self.guid().to_owned(),
             rx,
             tracker: Tracker::at_cursor(&g),
-            _guards: vec![screen, ended],
+            _guards: guards.into(),
             pending: VecDeque::new(),
             done: false,
         })
@@ -425,6 +434,44 @@ pub(crate) struct Follower {
     _guards: Vec<SubGuard>,
     pending: VecDeque<OutputEvent>,
     done: bool,
+}
+
+/// Waits until session `guid` has answered a signal key: a change of its screen (the echo, a
+/// new prompt, or a program's output), then [`SIGNAL_QUIET`] without one (a line editor prints
+/// the echo, then draws its prompt, and input typed meanwhile can be lost too); returns when the
+/// session ends; [`SIGNAL_SETTLE`] at most. iTerm2 says that a screen changed, not what it
+/// shows, so unlike tmux's wait this one does not look for the echo itself.
+async fn signal_taken(rx: &mut broadcast::Receiver<Arc<proto::Notification>>, guid: &str) {
+    let _ = tokio::time::timeout(SIGNAL_SETTLE, async {
+        if !screen_changed(rx, guid).await {
+            return;
+        }
+        while let Ok(alive) = tokio::time::timeout(SIGNAL_QUIET, screen_changed(rx, guid)).await {
+            if !alive {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+/// The next change of session `guid`'s screen (true), or its end or the connection's (false).
+async fn screen_changed(
+    rx: &mut broadcast::Receiver<Arc<proto::Notification>>,
+    guid: &str,
+) -> bool {
+    loop {
+        match rx.recv().await {
+            Ok(n) => match classify(&n, guid) {
+                Wake::Screen | Wake::Prompt => return true,
+                Wake::Ended => return false,
+                Wake::Other => {}
+            },
+            // Notifications were lost: some may have been this session's.
+            Err(broadcast::error::RecvError::Lagged(_)) => return true,
+            Err(broadcast::error::RecvError::Closed) => return false,
+        }
+    }
 }
 
 /// What a notification means for one session.
@@ -590,17 +637,38 @@ impl Session for ItermSession {
     }
 
     async fn send_keys(&self, keys: &[Key]) -> Result<()> {
-        let bytes: Vec<u8> = keys.iter().flat_map(Key::to_bytes).collect();
-        if bytes.is_empty() {
+        if keys.iter().all(|k| k.to_bytes().is_empty()) {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&bytes).into_owned();
         let conn = self.conn().await?;
-        // Keys may include NUL (C-@), which plain text refuses: send the pieces directly.
-        for piece in chunks(&text, SEND_CHUNK) {
-            conn.send_text(self.guid(), piece)
-                .await
-                .map_err(|e| self.err(e))?;
+        // A key the terminal turns into a signal (C-c, C-\\, C-z) makes the kernel drop the
+        // input queued behind it: what follows (here, or in the next call) waits until the
+        // session has answered.
+        let mut sent_any = false;
+        for segment in signal_segments(keys) {
+            let bytes: Vec<u8> = segment.iter().flat_map(Key::to_bytes).collect();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            // Subscribed before the key goes, so that its answer is not missed.
+            let mut watch = match segment.last().and_then(Key::signal_echo) {
+                Some(_) => self.changes().await.ok(),
+                None => None,
+            };
+            // Keys may include NUL (C-@), which plain text refuses: send the pieces directly.
+            for piece in chunks(&text, SEND_CHUNK) {
+                match conn
+                    .send_text(self.guid(), piece)
+                    .await
+                    .map_err(|e| self.err(e))
+                {
+                    Ok(()) => sent_any = true,
+                    // The signal ended the session's program (and the session): the input is over.
+                    Err(Error::SessionDead { .. }) if sent_any => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+            if let Some((rx, _guard)) = watch.as_mut() {
+                signal_taken(rx, self.guid()).await;
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! that id was checked to carry the session's persistent id.
 
 use async_trait::async_trait;
+use termloom_core::key::{SIGNAL_ECHO_GRACE, SIGNAL_QUIET, SIGNAL_SETTLE, signal_segments};
 use termloom_core::text::{cap, trim_trailing_blank};
 use termloom_core::{
     BackendKind, Capture, CaptureOpts, Cursor, Direction, Error, Key, NativeId, OutputEvent,
@@ -828,15 +829,9 @@ impl Session for TmuxSession {
         // A key the terminal turns into a signal (C-c, C-\, C-z) makes the kernel drop the
         // input queued behind it: what follows (here, or in the next call) waits until the
         // pane has answered.
-        let mut rest = keys;
         let mut sent_any = false;
-        while !rest.is_empty() {
-            let cut = rest
-                .iter()
-                .position(|k| signal_echo_of(k).is_some())
-                .map_or(rest.len(), |i| i + 1);
-            let (now, later) = rest.split_at(cut);
-            let echo = now.last().and_then(signal_echo_of);
+        for now in signal_segments(keys) {
+            let echo = now.last().and_then(Key::signal_echo);
             let mut rx = match echo {
                 Some(_) => self.output_receiver().await.ok(),
                 None => None,
@@ -856,7 +851,6 @@ impl Session for TmuxSession {
             if let (Some(rx), Some(echo)) = (rx.as_mut(), echo) {
                 signal_taken(rx, echo).await;
             }
-            rest = later;
         }
         Ok(())
     }
@@ -1104,18 +1098,6 @@ impl std::fmt::Debug for TmuxSession {
 #[allow(dead_code)]
 fn _assert_backend(_: BackendKind) {}
 
-/// For a key the terminal turns into a signal by default (C-c, C-\, C-z): how the terminal
-/// (or a line editor) echoes it.
-fn signal_echo_of(k: &Key) -> Option<&'static [u8]> {
-    // Alone, or after the ESC that Alt adds (M-C-c raises SIGINT too).
-    match k.to_bytes().as_slice() {
-        [0x03] | [0x1b, 0x03] => Some(b"^C"),
-        [0x1c] | [0x1b, 0x1c] => Some(b"^\\"),
-        [0x1a] | [0x1b, 0x1a] => Some(b"^Z"),
-        _ => None,
-    }
-}
-
 /// Waits until the pane has answered a signal key: its echo (which the terminal or the line
 /// editor prints once the signal is raised and the queued input dropped), or, from a program
 /// that echoes nothing (a full-screen one: no signal, nothing dropped), any output after
@@ -1159,15 +1141,6 @@ async fn signal_taken(rx: &mut tokio::sync::broadcast::Receiver<OutputEvent>, ec
     .await;
 }
 
-/// How long [`signal_taken`] waits for the echo once other output has come.
-const SIGNAL_ECHO_GRACE: std::time::Duration = std::time::Duration::from_millis(150);
-
-/// The quiet moment that ends [`signal_taken`].
-const SIGNAL_QUIET: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// How long input after a signal key waits for the pane to answer it, at most.
-const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(600);
-
 /// Whether a key ends a line of input: what it sends is a lone CR or LF (Enter, C-m, C-j).
 fn ends_a_line(k: &Key) -> bool {
     matches!(k.to_bytes().as_slice(), [b'\r'] | [b'\n'])
@@ -1208,22 +1181,6 @@ fn guard_condition(pane: &str, id: SessionId, managed_only: bool, name: Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signal_keys_are_the_ones_the_terminal_turns_into_signals() {
-        let key = |s: &str| s.parse::<Key>().expect("a key");
-        for (k, echo) in [
-            ("C-c", &b"^C"[..]),
-            ("M-C-c", b"^C"),
-            ("C-\\", b"^\\"),
-            ("C-z", b"^Z"),
-        ] {
-            assert_eq!(signal_echo_of(&key(k)), Some(echo), "{k}");
-        }
-        for k in ["c", "C-d", "M-c", "Enter", "Escape", "F3", "Up"] {
-            assert_eq!(signal_echo_of(&key(k)), None, "{k}");
-        }
-    }
 
     fn lines(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
