@@ -372,7 +372,13 @@ fn keys_after_ctrl_c_in_the_same_call_are_not_dropped() {
         let word = format!("echo same-{i}");
         let chars: Vec<String> = word
             .chars()
-            .map(|c| if c == ' ' { "Space".into() } else { c.to_string() })
+            .map(|c| {
+                if c == ' ' {
+                    "Space".into()
+                } else {
+                    c.to_string()
+                }
+            })
             .collect();
         keys.extend(chars.iter().map(String::as_str));
         keys.push("Enter");

@@ -13,12 +13,19 @@ pub fn strip_ansi(s: &str) -> String {
         return s.to_string();
     }
     // The stripper drops tabs with the other C0 controls: they cross it as a noncharacter
-    // (U+FDD0, reserved for a program's internal use) and come back. A tab inside an escape
-    // sequence goes with the sequence.
-    let stripped = if s.contains('\t') {
-        strip_ansi_escapes::strip_str(s.replace('\t', TAB_STANDIN)).replace(TAB_STANDIN, "\t")
-    } else {
-        strip_ansi_escapes::strip_str(s)
+    // ([`TAB_STANDINS`]) and come back. A tab inside an escape sequence goes with the sequence.
+    let standin = s
+        .contains('\t')
+        .then(|| TAB_STANDINS.clone().find(|c| !s.contains(*c)))
+        .flatten();
+    let stripped = match standin {
+        Some(c) => {
+            let mut buf = [0u8; 4];
+            let c: &str = c.encode_utf8(&mut buf);
+            strip_ansi_escapes::strip_str(s.replace('\t', c)).replace(c, "\t")
+        }
+        // All 32 stand-ins occur in the text (never in real output): tabs go.
+        None => strip_ansi_escapes::strip_str(s),
     };
     stripped
         .chars()
@@ -26,8 +33,10 @@ pub fn strip_ansi(s: &str) -> String {
         .collect()
 }
 
-/// What a tab is while the escape stripper runs (it would drop a tab itself).
-const TAB_STANDIN: &str = "\u{fdd0}";
+/// What a tab may be while the escape stripper runs (it would drop a tab itself): the
+/// noncharacters U+FDD0..U+FDEF, reserved for a program's internal use; the first that the text
+/// does not hold.
+const TAB_STANDINS: std::ops::RangeInclusive<char> = '\u{fdd0}'..='\u{fdef}';
 
 /// Whether `s` has no escape sequence and no control character but newline and tab (none of
 /// C0, DEL or C1), so that [`strip_ansi`] would return it unchanged.
@@ -341,6 +350,8 @@ mod tests {
         assert!(is_plain_text("x\ty\nü"));
         // Tabs stay, in colored text too (program output of columns: `printf 'a\tb'`).
         assert_eq!(strip_ansi("\x1b[32ma\tb\x1b[0m\tc"), "a\tb\tc");
+        // A stand-in that the text itself holds stays what it is.
+        assert_eq!(strip_ansi("x\u{fdd0}\t\x1b[0m"), "x\u{fdd0}\t");
         // A tab inside an escape sequence goes with it.
         assert_eq!(strip_ansi("x\x1b]0;t\tt\x07y"), "xy");
         assert!(!is_plain_text("x\u{9b}"));

@@ -644,31 +644,34 @@ impl Session for ItermSession {
         // A key the terminal turns into a signal (C-c, C-\\, C-z) makes the kernel drop the
         // input queued behind it: what follows (here, or in the next call) waits until the
         // session has answered.
-        let mut sent_any = false;
+        let mut after_signal = false;
         for segment in signal_segments(keys) {
             let bytes: Vec<u8> = segment.iter().flat_map(Key::to_bytes).collect();
             let text = String::from_utf8_lossy(&bytes).into_owned();
+            let signal = segment.last().and_then(Key::signal_echo).is_some();
             // Subscribed before the key goes, so that its answer is not missed.
-            let mut watch = match segment.last().and_then(Key::signal_echo) {
-                Some(_) => self.changes().await.ok(),
-                None => None,
+            let mut watch = match signal {
+                true => self.changes().await.ok(),
+                false => None,
             };
             // Keys may include NUL (C-@), which plain text refuses: send the pieces directly.
-            for piece in chunks(&text, SEND_CHUNK) {
+            for (i, piece) in chunks(&text, SEND_CHUNK).into_iter().enumerate() {
                 match conn
                     .send_text(self.guid(), piece)
                     .await
                     .map_err(|e| self.err(e))
                 {
-                    Ok(()) => sent_any = true,
-                    // The signal ended the session's program (and the session): the input is over.
-                    Err(Error::SessionDead { .. }) if sent_any => return Ok(()),
+                    Ok(()) => {}
+                    // The signal just answered ended the session's program (and the session):
+                    // the input is over. A session that ends amid other keys is an error.
+                    Err(Error::SessionDead { .. }) if after_signal && i == 0 => return Ok(()),
                     Err(e) => return Err(e),
                 }
             }
             if let Some((rx, _guard)) = watch.as_mut() {
                 signal_taken(rx, self.guid()).await;
             }
+            after_signal = signal;
         }
         Ok(())
     }
