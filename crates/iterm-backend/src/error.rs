@@ -66,6 +66,11 @@ pub enum ItermError {
     #[error("iTerm2 has no session {0:?}")]
     SessionNotFound(String),
 
+    /// iTerm2 does not know this window id (it closed: a window showing a tmux window goes
+    /// when that tmux window is killed).
+    #[error("iTerm2 has no window {0:?}")]
+    WindowNotFound(String),
+
     /// A frame could not be decoded, or a reply had the wrong shape.
     #[error("cannot decode iTerm2's reply: {0}")]
     Decode(String),

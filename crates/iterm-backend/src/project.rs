@@ -59,6 +59,7 @@ use termloom_core::{
 };
 use termloom_tmux_syntax::{decode_tag, encode_tag, quote};
 
+use crate::ItermError;
 use crate::connection::VariableTarget;
 use crate::proto;
 use crate::terminal::{ItermCreate, ItermEvent, ItermTerminal, get_vars, key_window, set_vars};
@@ -812,7 +813,7 @@ impl ItermTerminal {
             {
                 continue;
             }
-            set_vars(
+            match set_vars(
                 &conn,
                 &target,
                 &[
@@ -820,8 +821,13 @@ impl ItermTerminal {
                     (VAR_PROJECT_MANAGED, Value::Bool(true)),
                 ],
             )
-            .await?;
-            n += 1;
+            .await
+            {
+                Ok(()) => n += 1,
+                // Closed since the listing (its tmux window was killed): nothing to tag.
+                Err(ItermError::WindowNotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(n)
     }

@@ -486,6 +486,9 @@ pub(crate) async fn set_vars(
                 ("SESSION_NOT_FOUND", VariableTarget::Session(s)) => {
                     Err(ItermError::SessionNotFound(s.clone()))
                 }
+                ("WINDOW_NOT_FOUND", VariableTarget::Window(w)) => {
+                    Err(ItermError::WindowNotFound(w.clone()))
+                }
                 _ => Err(ItermError::Rpc {
                     request: "Variable",
                     status,
