@@ -963,6 +963,17 @@ async fn mcp_hostile_inputs_get_error_results_not_protocol_errors() {
             "invalid target",
         ),
         ("get_session", json!({"session": ""}), "invalid target"),
+        // A name the target grammar reads as something else (here: another pane's native id).
+        (
+            "create_session",
+            json!({"name": "tmux:%0", "workspace": "hw"}),
+            "may not contain ':'",
+        ),
+        (
+            "rename_session",
+            json!({"session": "h", "name": "hw:0.0"}),
+            "may not contain ':'",
+        ),
         (
             "read_output",
             json!({"session": "h", "pattern": "(unclosed"}),

@@ -544,9 +544,45 @@ pub fn check_name(what: &str, name: &str) -> crate::Result<()> {
     Ok(())
 }
 
+/// Checks a session name: [`check_name`], and nothing the target grammar reads as something else.
+/// A name holding `:` would be read as a path (`workspace:window.pane`) or a prefixed target
+/// (`tmux:%3`, `id:…`, `name:…`), and a name that is a UUID as a persistent id: such a name
+/// could not be used as the target the tools promise it is, and `tmux:%1` would even name
+/// another pane.
+pub fn check_session_name(name: &str) -> crate::Result<()> {
+    use crate::Error;
+    check_name("session", name)?;
+    if name.contains(':') {
+        return Err(Error::InvalidArgument(format!(
+            "session name {name:?} may not contain ':' (targets use it: workspace:window.pane, tmux:%3, id:…); pick another name"
+        )));
+    }
+    if uuid::Uuid::parse_str(name).is_ok() {
+        return Err(Error::InvalidArgument(format!(
+            "session name {name:?} is a UUID, which targets read as a session id; pick another name"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_names_cannot_be_read_as_other_targets() {
+        for bad in ["tmux:%1", "id:abcd", "a:b", "name:x", "ws:0.1", "iterm:G"] {
+            let e = check_session_name(bad).unwrap_err().to_string();
+            assert!(e.contains("may not contain ':'"), "{bad}: {e}");
+        }
+        let uuid = uuid::Uuid::new_v4().to_string();
+        assert!(check_session_name(&uuid).is_err());
+        for good in ["web", "pa/left", "with space", "%1", "a.b", "ünï ✓"] {
+            assert!(check_session_name(good).is_ok(), "{good}");
+        }
+        // The general rules hold too.
+        assert!(check_session_name("").is_err());
+    }
 
     #[test]
     fn names_are_checked() {

@@ -30,7 +30,8 @@ use crate::error::ItermError;
 use crate::lines::{self, Geometry, Logical, Row, Tracker};
 use crate::proto::{self, NotificationType};
 use crate::terminal::{
-    ItermCreate, ItermTerminal, SubGuard, VAR_MANAGED, VAR_NAME, check_name, get_vars, set_vars,
+    ItermCreate, ItermTerminal, SubGuard, VAR_MANAGED, VAR_NAME, check_session_name, get_vars,
+    set_vars,
 };
 
 /// Largest piece of text sent in one `SendText` request.
@@ -305,7 +306,7 @@ impl ItermSession {
     /// session is then activated).
     pub async fn split_with(&self, spec: &SplitSpec, opts: &ItermCreate) -> Result<SessionInfo> {
         if let Some(n) = &spec.name {
-            check_name("session", n)?;
+            check_session_name(n)?;
             self.term.ensure_unique_name(n, None).await?;
         }
         let conn = self.conn().await?;
@@ -781,7 +782,7 @@ impl Session for ItermSession {
     }
 
     async fn rename(&self, name: &str) -> Result<()> {
-        check_name("session", name)?;
+        check_session_name(name)?;
         self.term.ensure_unique_name(name, Some(self.id)).await?;
         let conn = self.conn().await?;
         set_vars(

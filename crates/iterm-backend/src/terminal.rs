@@ -77,7 +77,7 @@ pub const SOCKET_ENV: &str = "TERMLOOM_ITERM_SOCKET";
 /// The workspace new sessions go to when the caller names none.
 pub const DEFAULT_WORKSPACE: &str = "termloom";
 
-pub use termloom_core::{MAX_NAME_LEN, check_name};
+pub use termloom_core::{MAX_NAME_LEN, check_name, check_session_name};
 
 /// Session variables read for every listed session.
 const SESSION_VARS: [&str; 7] = [
@@ -1350,7 +1350,7 @@ impl ItermTerminal {
         opts: &ItermCreate,
     ) -> Result<SessionInfo> {
         if let Some(n) = &spec.name {
-            check_name("session", n)?;
+            check_session_name(n)?;
             self.ensure_unique_name(n, None).await?;
         }
         if let Some(w) = &spec.window {
@@ -1823,7 +1823,7 @@ impl Terminal for ItermTerminal {
     async fn create_workspace(&self, spec: &WorkspaceSpec) -> Result<SessionInfo> {
         check_workspace_name(&spec.name)?;
         if let Some(n) = &spec.session_name {
-            check_name("session", n)?;
+            check_session_name(n)?;
         }
         if let Some(w) = &spec.window {
             check_name("window", w)?;
@@ -1904,7 +1904,7 @@ impl Terminal for ItermTerminal {
 
     async fn create_window(&self, spec: &WindowSpec) -> Result<SessionInfo> {
         if let Some(n) = &spec.session_name {
-            check_name("session", n)?;
+            check_session_name(n)?;
             self.ensure_unique_name(n, None).await?;
         }
         if let Some(n) = &spec.name {
@@ -2022,7 +2022,7 @@ impl Terminal for ItermTerminal {
     ) -> Result<Vec<(String, SessionInfo)>> {
         let plan = layout.plan()?;
         for (_, p) in &plan.panes {
-            check_name("session", &p.name)?;
+            check_session_name(&p.name)?;
         }
         let existing = self.layout().await?;
         for (_, p) in &plan.panes {
@@ -2205,7 +2205,7 @@ mod tests {
         assert!(check_workspace_name("a:b").is_err());
         assert!(check_workspace_name("a.b").is_err());
         assert!(check_workspace_name("").is_err());
-        assert!(check_name("session", &"x".repeat(300)).is_err());
+        assert!(check_session_name(&"x".repeat(300)).is_err());
     }
 
     #[test]

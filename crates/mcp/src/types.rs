@@ -938,7 +938,7 @@ impl RunOut {
         let running = r.timed_out;
         let note = r.handle.as_ref().map(|h| {
             format!(
-                "still running; call wait_for with handle '{}' to keep waiting, or read_output to see its output so far",
+                "still running; call wait_for with session '{session}' and handle '{}' to keep waiting, or read_output to see its output so far",
                 h.0
             )
         });

@@ -1021,7 +1021,7 @@ pub(crate) fn refuse_if_pending(slot: &Slot) -> Result<()> {
         return Err(Error::backend(
             BackendKind::Tmux,
             format!(
-                "session is busy: an earlier run (`{}`, handle {handle}) is still going; wait for it with wait_run, or interrupt it (send_keys C-c) first",
+                "session is busy: an earlier run (`{}`, handle {handle}) is still going; wait for it with its handle (the MCP tool wait_for, with session and handle), or interrupt it (send_keys C-c) first",
                 s.command
             ),
         ));

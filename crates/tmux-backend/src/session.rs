@@ -13,7 +13,7 @@ use termloom_core::{
 use crate::command::{Cmd, chain, compare_literal, format_literal, send_key};
 use crate::control::transport::to_line;
 use crate::format::{self, OPT_ID, OPT_MANAGED, OPT_NAME};
-use crate::terminal::{SplitSize, TmuxTerminal, check_name, not_found_as};
+use crate::terminal::{SplitSize, TmuxTerminal, check_session_name, not_found_as};
 
 /// Text longer than this, or with a newline, goes through a paste buffer instead of `send-keys -l`.
 pub const PASTE_THRESHOLD: usize = 4096;
@@ -926,7 +926,7 @@ impl Session for TmuxSession {
     async fn split(&self, spec: &SplitSpec) -> Result<SessionInfo> {
         self.write_state().await?;
         if let Some(n) = &spec.name {
-            check_name("session", n)?;
+            check_session_name(n)?;
             self.term.ensure_unique_name(n, None).await?;
         }
         let id = SessionId::new();
@@ -956,7 +956,7 @@ impl Session for TmuxSession {
     }
 
     async fn rename(&self, name: &str) -> Result<()> {
-        check_name("session", name)?;
+        check_session_name(name)?;
         self.write_state().await?;
         self.term.ensure_unique_name(name, Some(self.id)).await?;
         self.run(vec![

@@ -102,7 +102,7 @@ fn workspace_exists(name: &str) -> Error {
     Error::InvalidArgument(format!("a workspace named '{name}' already exists"))
 }
 
-pub use termloom_core::{MAX_NAME_LEN, check_name};
+pub use termloom_core::{MAX_NAME_LEN, check_name, check_session_name};
 
 pub(crate) struct Inner {
     pub client: TmuxClient,
@@ -696,7 +696,7 @@ impl Terminal for TmuxTerminal {
             check_window_name(w)?;
         }
         if let Some(n) = &spec.name {
-            check_name("session", n)?;
+            check_session_name(n)?;
             self.ensure_unique_name(n, None).await?;
         }
         let id = SessionId::new();
@@ -831,7 +831,7 @@ impl Terminal for TmuxTerminal {
     async fn create_workspace(&self, spec: &WorkspaceSpec) -> Result<SessionInfo> {
         check_workspace_name(&spec.name)?;
         if let Some(n) = &spec.session_name {
-            check_name("session", n)?;
+            check_session_name(n)?;
             self.ensure_unique_name(n, None).await?;
         }
         if let Some(w) = &spec.window {
@@ -910,7 +910,7 @@ impl Terminal for TmuxTerminal {
 
     async fn create_window(&self, spec: &WindowSpec) -> Result<SessionInfo> {
         if let Some(n) = &spec.session_name {
-            check_name("session", n)?;
+            check_session_name(n)?;
             self.ensure_unique_name(n, None).await?;
         }
         if let Some(n) = &spec.name {
@@ -1022,7 +1022,7 @@ impl Terminal for TmuxTerminal {
     ) -> Result<Vec<(String, SessionInfo)>> {
         let plan = layout.plan()?;
         for (_, p) in &plan.panes {
-            check_name("session", &p.name)?;
+            check_session_name(&p.name)?;
         }
         let ws = placement
             .workspace
