@@ -379,6 +379,51 @@ async fn mcp_session_lifecycle() {
 }
 
 #[tokio::test]
+async fn mcp_cursor_reads_see_repeated_output_once_the_scrollback_is_full() {
+    // Once the scrollback is full, lines leave it at the top as others come, and output that
+    // repeats puts the cursor's anchor text back where the anchor was: before, every read after
+    // the first returned nothing.
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    ok(
+        &c,
+        "create_workspace",
+        json!({"name": "sb", "scrollback": 20, "session_name": "small"}),
+    )
+    .await;
+    ok(
+        &c,
+        "run_command",
+        json!({"session": "small", "command": "seq 1 50"}),
+    )
+    .await;
+    let first = ok(&c, "read_output", json!({"session": "small", "lines": 2})).await;
+    let mut cursor = first["cursor"].as_str().unwrap().to_string();
+    for round in 0..5 {
+        ok(
+            &c,
+            "run_command",
+            json!({"session": "small", "command": "for i in 1 2 3; do echo ok; done"}),
+        )
+        .await;
+        let v = ok(
+            &c,
+            "read_output",
+            json!({"session": "small", "since": cursor}),
+        )
+        .await;
+        let text = v["text"].as_str().unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.trim_end() == "ok").count(),
+            3,
+            "round {round}: {v}"
+        );
+        cursor = v["cursor"].as_str().unwrap().to_string();
+    }
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn mcp_send_text_keys_and_read_output() {
     let srv = TmuxServer::start();
     let c = start(&srv, &[]).await;

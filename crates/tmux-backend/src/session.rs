@@ -11,6 +11,7 @@ use termloom_core::{
 };
 
 use crate::command::{Cmd, chain, compare_literal, format_literal, send_key};
+use crate::control::output::LineMark;
 use crate::control::transport::to_line;
 use crate::format::{self, OPT_ID, OPT_MANAGED, OPT_NAME};
 use crate::terminal::{SplitSize, TmuxTerminal, check_session_name, not_found_as};
@@ -235,6 +236,11 @@ struct CursorData {
     hash: u64,
     /// Hash of the line before the anchor; 0 when unknown.
     prev: u64,
+    /// Lines in the pane (history and screen) at that read; 0 when unknown.
+    total: u64,
+    /// How many lines the pane had printed by then, when this process was counting them
+    /// ([`OutputHub::line_mark`](crate::control::output::OutputHub::line_mark)).
+    mark: Option<LineMark>,
 }
 
 /// How a line relates to a cursor's anchor text.
@@ -269,6 +275,8 @@ impl CursorData {
                     len: anchor.trim_end().len(),
                     hash: fnv(&anchor),
                     prev: if i > 0 { fnv(&text(i - 1)) } else { 0 },
+                    total: 0,
+                    mark: None,
                 }
             }
             None => CursorData {
@@ -277,6 +285,8 @@ impl CursorData {
                 len: 0,
                 hash: 0,
                 prev: 0,
+                total: 0,
+                mark: None,
             },
         }
     }
@@ -297,9 +307,19 @@ impl CursorData {
     /// Finds the anchor in `plain` (every line of the pane, 0 being the oldest): where it was, else
     /// the nearest earlier place where it follows the same line. A grown anchor needs that line to
     /// be known, so that a bare prompt does not match every later command line.
-    fn find(&self, plain: &[String]) -> Option<(usize, AnchorMatch)> {
+    ///
+    /// `scrolled_to`, when known, is where the anchor must be if every line printed since
+    /// scrolled the pane by one (see [`CursorData::scrolled_to`]); it is tried first. Once the
+    /// scrollback is full, lines leave it at the top as they come, and where repeated output
+    /// puts the anchor's text again at its old place, only the count tells the places apart.
+    fn find(&self, plain: &[String], scrolled_to: Option<u64>) -> Option<(usize, AnchorMatch)> {
         let prev_ok = |i: usize| self.prev == 0 || (i > 0 && fnv(&plain[i - 1]) == self.prev);
         let at = |i: usize| plain.get(i).and_then(|l| self.matches(l));
+        if let Some(i) = scrolled_to.and_then(|i| usize::try_from(i).ok())
+            && let Some(m) = at(i).filter(|_| prev_ok(i))
+        {
+            return Some((i, m));
+        }
         let expected = usize::try_from(self.line).ok()?;
         if let Some(m) = at(expected).filter(|_| prev_ok(expected)) {
             return Some((expected, m));
@@ -312,27 +332,65 @@ impl CursorData {
             })
     }
 
+    /// Where the anchor is now if every one of the lines printed since (counted by this
+    /// process, `now`) scrolled the pane by one line: `total_now` lines, the anchor as far from
+    /// the end as it was plus one per line. Only when that can be told (same count epoch) and
+    /// matters: when the scrollback could have reached its `limit` in between (before that, lines
+    /// keep their numbers, and a pane whose screen was not full yet does not scroll at all).
+    fn scrolled_to(
+        &self,
+        now: Option<LineMark>,
+        total_now: u64,
+        height: u64,
+        limit: u64,
+    ) -> Option<u64> {
+        let (then, now) = (self.mark?, now?);
+        if then.epoch != now.epoch || self.total <= self.line || limit == 0 {
+            return None;
+        }
+        let printed = now.newlines.checked_sub(then.newlines)?;
+        let history_then = self.total.saturating_sub(height);
+        if history_then + printed < limit {
+            return None;
+        }
+        total_now.checked_sub(self.total - self.line + printed)
+    }
+
     fn encode(&self) -> Cursor {
-        Cursor(format!(
-            "t2.{}.{}.{}.{:x}.{:x}",
+        let base = format!(
+            "{}.{}.{}.{:x}.{:x}",
             self.pane.trim_start_matches('%'),
             self.line,
             self.len,
             self.hash,
             self.prev
-        ))
+        );
+        Cursor(match self.mark {
+            Some(m) => format!("t3.{base}.{}.{:x}.{}", self.total, m.epoch, m.newlines),
+            None => format!("t2.{base}"),
+        })
     }
 
     fn decode(c: &Cursor) -> Option<CursorData> {
         let mut it = c.0.split('.');
-        if it.next()? != "t2" {
-            return None;
-        }
+        let v3 = match it.next()? {
+            "t2" => false,
+            "t3" => true,
+            _ => return None,
+        };
         let pane = format!("%{}", it.next()?.parse::<u32>().ok()?);
         let line = it.next()?.parse().ok()?;
         let len = it.next()?.parse().ok()?;
         let hash = u64::from_str_radix(it.next()?, 16).ok()?;
         let prev = u64::from_str_radix(it.next()?, 16).ok()?;
+        let (total, mark) = if v3 {
+            let total = it.next()?.parse().ok()?;
+            let epoch = u64::from_str_radix(it.next()?, 16).ok()?;
+            let newlines = it.next()?.parse().ok()?;
+            (total, Some(LineMark { epoch, newlines }))
+        } else {
+            (0, None)
+        };
         if it.next().is_some() {
             return None;
         }
@@ -342,6 +400,8 @@ impl CursorData {
             len,
             hash,
             prev,
+            total,
+            mark,
         })
     }
 }
@@ -353,6 +413,8 @@ struct PaneState {
     history: u64,
     /// Rows on the screen.
     height: u64,
+    /// The scrollback's limit (`history-limit`); 0 when not read.
+    limit: u64,
     /// Its process has exited (the pane stays because of `remain-on-exit`).
     dead: bool,
     /// It is in a mode (copy mode after a scroll back, view mode): keys go to the mode then.
@@ -427,6 +489,7 @@ impl TmuxSession {
             "#{pane_height}",
             "#{pane_in_mode}",
             "#{@termloom_managed}",
+            "#{history_limit}",
             "#{@termloom_name}",
         ]);
         let out = self
@@ -438,13 +501,14 @@ impl TmuxSession {
             ])
             .await?;
         let f: Vec<&str> = out.trim_end_matches('\n').split(format::SEP).collect();
-        self.check_pane(f.first().copied(), f.get(1).copied(), f.get(7).copied())?;
+        self.check_pane(f.first().copied(), f.get(1).copied(), f.get(8).copied())?;
         if write && self.managed_only && f.get(6).copied() != Some("1") {
             return Err(self.not_managed());
         }
         Ok(PaneState {
             history: number(&f, 3),
             height: number(&f, 4),
+            limit: number(&f, 7),
             dead: f.get(2).copied() == Some("1"),
             in_mode: f.get(5).copied() == Some("1"),
         })
@@ -629,6 +693,7 @@ impl TmuxSession {
         let st = PaneState {
             history: number(&f, 3),
             height: number(&f, 4),
+            limit: 0,
             dead: false,
             in_mode: false,
         };
@@ -668,6 +733,75 @@ impl TmuxSession {
             self.run(vec![cmd]).await?
         };
         Ok(split_lines(&out))
+    }
+
+    /// A read, with a cursor that carries no line mark ([`Session::capture`] adds it).
+    async fn capture_unmarked(&self, opts: &CaptureOpts) -> Result<Capture> {
+        match &opts.range {
+            ReadRange::Since(c) => self.read_since(c, opts).await,
+            ReadRange::Screen => {
+                let (st, out) = self
+                    .checked_read(vec![self.capture_cmd(0, None, opts)])
+                    .await?;
+                let (hist, height) = (st.history, st.height);
+                let lines = split_lines(&out);
+                Ok(self.finish(lines, hist, hist + height, opts, usize::MAX))
+            }
+            ReadRange::Tail(n) if (*n as u64) <= self.term.client().options().spawn_read_lines => {
+                // Checked, sized and captured in one step: tmux starts `-S -n` at the top of the
+                // history when there is less.
+                let n = *n;
+                let (st, out) = self
+                    .checked_read(vec![self.capture_cmd(-(n as i64), None, opts)])
+                    .await?;
+                let (hist, height) = (st.history, st.height);
+                let back = (n as u64).min(hist);
+                let mut lines = split_lines(&out);
+                trim_trailing_blank(&mut lines);
+                let drop = lines.len().saturating_sub(n);
+                let first = hist - back + drop as u64;
+                let lines = lines.split_off(drop);
+                Ok(self.finish(lines, first, hist + height, opts, n.max(1)))
+            }
+            ReadRange::Tail(n) => {
+                let n = *n;
+                let st = self.state().await?;
+                let (hist, height) = (st.history, st.height);
+                let back = (n as u64).min(hist);
+                let mut lines = self
+                    .capture_raw(-(back as i64), None, back + height, opts)
+                    .await?;
+                trim_trailing_blank(&mut lines);
+                let drop = lines.len().saturating_sub(n);
+                let first = hist - back + drop as u64;
+                let lines = lines.split_off(drop);
+                Ok(self.finish(lines, first, hist + height, opts, n.max(1)))
+            }
+            ReadRange::Lines { from, to } => {
+                if from > to {
+                    return Err(Error::InvalidArgument(format!(
+                        "line range {from}-{to} is backwards"
+                    )));
+                }
+                let st = self.state().await?;
+                let (hist, total) = (st.history, st.history + st.height);
+                if *from >= total {
+                    return Ok(Capture {
+                        first_line: *from,
+                        total_lines: total,
+                        note: Some(format!("line {from} is past the end ({total} lines)")),
+                        cursor: self.cursor_after(&[], total),
+                        ..Capture::default()
+                    });
+                }
+                let start = *from as i64 - hist as i64;
+                let end = (*to).min(total - 1) as i64 - hist as i64;
+                let lines = self
+                    .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
+                    .await?;
+                Ok(self.finish(lines, *from, total, opts, DEFAULT_MAX_LINES))
+            }
+        }
     }
 
     fn cursor_after(&self, lines: &[String], first_line: u64) -> Cursor {
@@ -730,7 +864,9 @@ impl TmuxSession {
                 },
             )
             .await?;
-        let (start, note) = match data.find(&plain) {
+        let now = self.term.hub().line_mark(self.pane());
+        let scrolled_to = data.scrolled_to(now, total, st.height, st.limit);
+        let (start, note) = match data.find(&plain, scrolled_to) {
             Some((i, AnchorMatch::Same)) => (i + 1, None),
             // The anchor line grew (a command typed on a prompt): return it again.
             Some((i, AnchorMatch::Grown)) => (i, None),
@@ -856,71 +992,18 @@ impl Session for TmuxSession {
     }
 
     async fn capture(&self, opts: &CaptureOpts) -> Result<Capture> {
-        match &opts.range {
-            ReadRange::Since(c) => self.read_since(c, opts).await,
-            ReadRange::Screen => {
-                let (st, out) = self
-                    .checked_read(vec![self.capture_cmd(0, None, opts)])
-                    .await?;
-                let (hist, height) = (st.history, st.height);
-                let lines = split_lines(&out);
-                Ok(self.finish(lines, hist, hist + height, opts, usize::MAX))
-            }
-            ReadRange::Tail(n) if (*n as u64) <= self.term.client().options().spawn_read_lines => {
-                // Checked, sized and captured in one step: tmux starts `-S -n` at the top of the
-                // history when there is less.
-                let n = *n;
-                let (st, out) = self
-                    .checked_read(vec![self.capture_cmd(-(n as i64), None, opts)])
-                    .await?;
-                let (hist, height) = (st.history, st.height);
-                let back = (n as u64).min(hist);
-                let mut lines = split_lines(&out);
-                trim_trailing_blank(&mut lines);
-                let drop = lines.len().saturating_sub(n);
-                let first = hist - back + drop as u64;
-                let lines = lines.split_off(drop);
-                Ok(self.finish(lines, first, hist + height, opts, n.max(1)))
-            }
-            ReadRange::Tail(n) => {
-                let n = *n;
-                let st = self.state().await?;
-                let (hist, height) = (st.history, st.height);
-                let back = (n as u64).min(hist);
-                let mut lines = self
-                    .capture_raw(-(back as i64), None, back + height, opts)
-                    .await?;
-                trim_trailing_blank(&mut lines);
-                let drop = lines.len().saturating_sub(n);
-                let first = hist - back + drop as u64;
-                let lines = lines.split_off(drop);
-                Ok(self.finish(lines, first, hist + height, opts, n.max(1)))
-            }
-            ReadRange::Lines { from, to } => {
-                if from > to {
-                    return Err(Error::InvalidArgument(format!(
-                        "line range {from}-{to} is backwards"
-                    )));
-                }
-                let st = self.state().await?;
-                let (hist, total) = (st.history, st.history + st.height);
-                if *from >= total {
-                    return Ok(Capture {
-                        first_line: *from,
-                        total_lines: total,
-                        note: Some(format!("line {from} is past the end ({total} lines)")),
-                        cursor: self.cursor_after(&[], total),
-                        ..Capture::default()
-                    });
-                }
-                let start = *from as i64 - hist as i64;
-                let end = (*to).min(total - 1) as i64 - hist as i64;
-                let lines = self
-                    .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
-                    .await?;
-                Ok(self.finish(lines, *from, total, opts, DEFAULT_MAX_LINES))
-            }
+        // Taken before the read: a line in flight then shows in this read and is counted for
+        // the next, so that read may repeat a line, never skip one.
+        let mark = self.term.hub().line_mark(self.pane());
+        let mut cap = self.capture_unmarked(opts).await?;
+        if let Some(m) = mark
+            && let Some(mut d) = CursorData::decode(&cap.cursor)
+        {
+            d.total = cap.total_lines;
+            d.mark = Some(m);
+            cap.cursor = d.encode();
         }
+        Ok(cap)
     }
 
     async fn split(&self, spec: &SplitSpec) -> Result<SessionInfo> {
@@ -1190,19 +1273,61 @@ mod tests {
     fn cursors_round_trip() {
         let c = CursorData::after("%12", &lines(&["a", "b", ""]), 4000);
         assert_eq!((c.line, c.len), (4001, 1));
-        assert_eq!(CursorData::decode(&c.encode()), Some(c));
+        assert_eq!(CursorData::decode(&c.encode()), Some(c.clone()));
         assert_eq!(CursorData::decode(&Cursor("junk".into())), None);
         assert_eq!(CursorData::decode(&Cursor("t1.12.1.2".into())), None);
         assert_eq!(CursorData::decode(&Cursor("t2.x.1.1.2.3".into())), None);
+        let mut m = c.clone();
+        m.total = 4010;
+        m.mark = Some(LineMark {
+            epoch: 0xfeed,
+            newlines: 77,
+        });
+        assert!(m.encode().0.starts_with("t3."), "{}", m.encode().0);
+        assert_eq!(CursorData::decode(&m.encode()), Some(m));
+    }
+
+    #[test]
+    fn once_the_scrollback_is_full_the_line_count_tells_repeated_output_apart() {
+        // A 20-line pane (4 history lines allowed, a screen of 4 rows), printing the same block
+        // of three lines again and again: "ok", "ok", "$".
+        let block = ["ok", "ok", "$"];
+        let before: Vec<&str> = ["1", "2", "3"].into_iter().chain(block).collect();
+        let mut c = CursorData::after("%1", &lines(&before), 0);
+        c.total = before.len() as u64;
+        c.mark = Some(LineMark {
+            epoch: 7,
+            newlines: 100,
+        });
+        // One more block printed, the history at its limit: three lines left at the top, so
+        // the old anchor (the last "$") is three lines up and a new "$" stands where it was.
+        let after: Vec<&str> = block.into_iter().chain(block).collect();
+        let now = Some(LineMark {
+            epoch: 7,
+            newlines: 103,
+        });
+        let to = c.scrolled_to(now, after.len() as u64, 4, 2);
+        assert_eq!(to, Some(2));
+        assert_eq!(c.find(&lines(&after), to), Some((2, AnchorMatch::Same)));
+        // Without the count the text alone finds the new "$" at the old place: nothing new.
+        assert_eq!(c.find(&lines(&after), None), Some((5, AnchorMatch::Same)));
+        // Another count epoch (another process, or output lost in between): not used.
+        let other = Some(LineMark {
+            epoch: 8,
+            newlines: 103,
+        });
+        assert_eq!(c.scrolled_to(other, after.len() as u64, 4, 2), None);
+        // A scrollback that could not have filled: lines kept their numbers.
+        assert_eq!(c.scrolled_to(now, after.len() as u64, 4, 2000), None);
     }
 
     #[test]
     fn a_prompt_the_next_command_was_typed_on_is_found_grown() {
         let c = CursorData::after("%1", &lines(&["$ echo a", "a", "$"]), 0);
         let now = lines(&["$ echo a", "a", "$ echo b", "b", "$"]);
-        assert_eq!(c.find(&now), Some((2, AnchorMatch::Grown)));
+        assert_eq!(c.find(&now, None), Some((2, AnchorMatch::Grown)));
         let same = lines(&["$ echo a", "a", "$"]);
-        assert_eq!(c.find(&same), Some((2, AnchorMatch::Same)));
+        assert_eq!(c.find(&same, None), Some((2, AnchorMatch::Same)));
     }
 
     #[test]
@@ -1210,12 +1335,12 @@ mod tests {
         let c = CursorData::after("%1", &lines(&["x", "1", "2", "$"]), 0);
         // Two lines trimmed from the top of the history, and a command typed on the prompt.
         let moved = lines(&["2", "$ seq 3 4", "3", "4", "$"]);
-        assert_eq!(c.find(&moved), Some((1, AnchorMatch::Grown)));
+        assert_eq!(c.find(&moved, None), Some((1, AnchorMatch::Grown)));
         // Cleared: a bare prompt after other lines is not the anchor.
         let cleared = lines(&["9", "$"]);
-        assert_eq!(c.find(&cleared), None);
+        assert_eq!(c.find(&cleared, None), None);
         assert_eq!(
-            CursorData::after("%1", &lines(&["", " "]), 5).find(&cleared),
+            CursorData::after("%1", &lines(&["", " "]), 5).find(&cleared, None),
             None
         );
     }

@@ -29,11 +29,35 @@ pub type Tap = Arc<dyn Fn(&[u8]) + Send + Sync>;
 struct Routes {
     panes: HashMap<u32, broadcast::Sender<OutputEvent>>,
     taps: HashMap<u32, Vec<Tap>>,
+    lines: HashMap<u32, LineCount>,
+}
+
+/// The newlines a pane printed while its workspace's output client received them.
+#[derive(Default, Clone, Copy)]
+struct LineCount {
+    newlines: u64,
+    /// Times tmux dropped this pane's output for the client (`%pause`): a count across one is
+    /// short.
+    gaps: u64,
 }
 
 struct Client {
     conn: Connection,
     routes: Arc<Mutex<Routes>>,
+    workspace_id: String,
+    /// Random, so that counts of two clients (or two processes) never compare.
+    epoch: u64,
+}
+
+/// How many lines a pane has printed, as far as one output client saw: see
+/// [`OutputHub::line_mark`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineMark {
+    /// Marks compare only when their epochs are equal: the same client, with no output lost in
+    /// between (no `%pause`, no silenced output turned back on).
+    pub epoch: u64,
+    /// Newlines seen.
+    pub newlines: u64,
 }
 
 /// The output clients of one tmux server.
@@ -83,7 +107,9 @@ impl OutputHub {
             let Some(routes) = weak.upgrade() else { return };
             match ev {
                 Event::Output { pane, data } | Event::ExtendedOutput { pane, data, .. } => {
-                    let Ok(r) = routes.lock() else { return };
+                    let Ok(mut r) = routes.lock() else { return };
+                    let newlines = data.iter().filter(|b| **b == b'\n').count() as u64;
+                    r.lines.entry(*pane).or_default().newlines += newlines;
                     if let Some(taps) = r.taps.get(pane) {
                         for t in taps {
                             t(data);
@@ -95,10 +121,11 @@ impl OutputHub {
                 }
                 Event::Pause { pane } => {
                     // tmux dropped what it held for this client: tell the subscribers, resume.
-                    if let Ok(r) = routes.lock()
-                        && let Some(tx) = r.panes.get(pane)
-                    {
-                        let _ = tx.send(OutputEvent::Lagged(1));
+                    if let Ok(mut r) = routes.lock() {
+                        r.lines.entry(*pane).or_default().gaps += 1;
+                        if let Some(tx) = r.panes.get(pane) {
+                            let _ = tx.send(OutputEvent::Lagged(1));
+                        }
                     }
                     let _ = paused_tx.send(*pane);
                 }
@@ -110,7 +137,12 @@ impl OutputHub {
         });
         let conn =
             Connection::connect_with(&self.opts, true, Some(workspace_id), Some(hook)).await?;
-        let client = Arc::new(Client { conn, routes });
+        let client = Arc::new(Client {
+            conn,
+            routes,
+            workspace_id: workspace_id.to_string(),
+            epoch: uuid::Uuid::new_v4().as_u64_pair().0,
+        });
         clients.insert(workspace_id.to_string(), client.clone());
         // Watch for panes that go away: a layout change or a closed window may mean a pane died.
         let watcher = client.clone();
@@ -224,11 +256,33 @@ impl OutputHub {
             .routes
             .lock()
             .map_err(|_| TmuxError::ConnectionLost("output routes poisoned".into()))?;
+        r.lines.entry(n).or_default();
         let tx = r
             .panes
             .entry(n)
             .or_insert_with(|| broadcast::channel(PANE_CAPACITY).0);
         Ok(tx.subscribe())
+    }
+
+    /// How many lines `pane` has printed while an output client of this process received its
+    /// workspace's output; `None` when none does (or the hub is busy connecting one). Cursors
+    /// keep a mark to tell, at the next read, how far the pane scrolled in between, which the
+    /// text alone cannot tell once the scrollback is full and lines repeat.
+    pub fn line_mark(&self, pane: &str) -> Option<LineMark> {
+        let n = pane_number(pane).ok()?;
+        let clients = self.clients.try_lock().ok()?;
+        for c in clients.values().filter(|c| c.conn.is_alive()) {
+            let Some(count) = c.routes.lock().ok()?.lines.get(&n).copied() else {
+                continue;
+            };
+            let restores = self.restores(&c.workspace_id);
+            let mix = |a: u64, b: u64| (a ^ b).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            return Some(LineMark {
+                epoch: mix(mix(c.epoch, count.gaps), restores),
+                newlines: count.newlines,
+            });
+        }
+        None
     }
 
     /// Registers a function that sees every output chunk of `pane`, inline on the reader.
@@ -239,6 +293,7 @@ impl OutputHub {
             .routes
             .lock()
             .map_err(|_| TmuxError::ConnectionLost("output routes poisoned".into()))?;
+        r.lines.entry(n).or_default();
         r.taps.entry(n).or_default().push(tap);
         Ok(())
     }
