@@ -17,7 +17,7 @@ const HOSTILE_NAMES: &[&str] = &[
     "tab\tname",
     "unit\u{1f}sep",
     "日本 ✓ 🎉",
-    "a:b.c",
+    "a.b c",
     "-dash",
     "%41 100%",
     "#{pane_id} #(touch pwned-by-name) ##",
@@ -45,6 +45,11 @@ async fn hostile_session_names_round_trip() {
             .unwrap_or_else(|e| panic!("create {name:?}: {e}"));
         assert_eq!(info.name, *name);
         made.push(info);
+    }
+    // A name the target grammar would read as a path or another pane's id is refused.
+    for name in ["a:b.c", "tmux:%0"] {
+        let e = t.create_session(&named_in_w(name)).await.unwrap_err();
+        assert!(e.to_string().contains("may not contain ':'"), "{name}: {e}");
     }
     let all = t.list_sessions().await.unwrap();
     assert_eq!(
