@@ -442,6 +442,18 @@ async fn mcp_send_text_keys_and_read_output() {
     })
     .await;
 
+    // A small cap that the text fits in leaves it whole.
+    let whole = ok(&c, "read_output", json!({"session": "io", "lines": 3})).await;
+    let small = ok(
+        &c,
+        "read_output",
+        json!({"session": "io", "lines": 3, "max_chars": 150}),
+    )
+    .await;
+    assert!(whole["text"].as_str().unwrap().chars().count() < 150, "{whole}");
+    assert_eq!(small["text"], whole["text"], "{small}");
+    assert_eq!(small["truncated"], false, "{small}");
+
     // Cursor reads return only what is new.
     let first = ok(&c, "read_output", json!({"session": "io"})).await;
     let cursor = first["cursor"].as_str().unwrap().to_string();

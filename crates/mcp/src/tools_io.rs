@@ -767,7 +767,10 @@ async fn read_plain(
             ansi: p.ansi.unwrap_or(false),
             join_wrapped: false,
             max_lines: None,
-            max_bytes: Some(max_chars.saturating_sub(200)),
+            // Room for the cut's own line and note: 200 characters, a quarter of a small cap
+            // (a cap of 150 left no room for text at all, and a 103-character text came back
+            // cut, longer than itself).
+            max_bytes: Some(max_chars - (max_chars / 4).min(200)),
         })
         .await?;
     let mut text = if p.include_line_numbers == Some(true) && !cap.text.is_empty() {
