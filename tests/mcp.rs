@@ -450,7 +450,10 @@ async fn mcp_send_text_keys_and_read_output() {
         json!({"session": "io", "lines": 3, "max_chars": 150}),
     )
     .await;
-    assert!(whole["text"].as_str().unwrap().chars().count() < 150, "{whole}");
+    assert!(
+        whole["text"].as_str().unwrap().chars().count() < 150,
+        "{whole}"
+    );
     assert_eq!(small["text"], whole["text"], "{small}");
     assert_eq!(small["truncated"], false, "{small}");
 
@@ -1505,6 +1508,8 @@ mod control_mode {
         )
         .await;
         assert_eq!(r["running"], true, "{r}");
+        // Not waited for is not timed out.
+        assert_eq!(r["timed_out"], false, "{r}");
         assert!(r["handle"].is_string());
         c.cancel().await.unwrap();
     }

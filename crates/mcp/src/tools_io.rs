@@ -554,7 +554,11 @@ impl TermloomServer {
             let results = waiter
                 .drive("running", timeout_ms, async {
                     Ok(join_all(list.iter().map(|t| async {
-                        match self.run_one(&p.place, t, &opts).await {
+                        match self
+                            .run_one(&p.place, t, &opts)
+                            .await
+                            .map(|r| started(r, wait))
+                        {
                             Ok(r) => RunItemOut {
                                 target: t.clone(),
                                 ok: true,
@@ -612,7 +616,7 @@ impl TermloomServer {
                 self.run_one(&p.place, &target, &opts),
             )
             .await?;
-        Ok(Json(out.into()))
+        Ok(Json(started(out, wait).into()))
     }
 
     /// Wait in a session until a new line of output matches `pattern` (returns the line), until the
@@ -734,6 +738,14 @@ impl TermloomServer {
 }
 
 /// A read of lines, a range, a cursor or the screen (every `read_output` but a search).
+/// A run started with `wait: false` did not time out: it is `running`, not `timed_out`.
+fn started(mut r: RunOut, wait: bool) -> RunOut {
+    if !wait && r.running {
+        r.timed_out = false;
+    }
+    r
+}
+
 async fn read_plain(
     p: &ReadOutputParams,
     loom: &Loom,
