@@ -391,7 +391,8 @@ pub trait Session: Send + Sync {
     /// Waits until a line of output matches `pattern`; returns that line, or `None` on timeout.
     async fn wait_for(&self, pattern: &regex::Regex, timeout: Duration) -> Result<Option<String>> {
         let stream = self.subscribe().await?;
-        let mut lines = Box::pin(text::lines(stream));
+        // Output only: the echo of a typed command holds the text it will print.
+        let mut lines = Box::pin(text::output_lines(stream));
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match tokio::time::timeout_at(deadline, lines.next()).await {

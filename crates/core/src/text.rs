@@ -238,6 +238,40 @@ pub fn lines<S>(stream: S) -> impl Stream<Item = LineEvent> + Send
 where
     S: Stream<Item = OutputEvent> + Send + 'static,
 {
+    lines_with(stream, false)
+}
+
+/// [`lines`] without what was typed: on a line where a shell with OSC 133 shell integration
+/// marked the end of its prompt (`ESC ] 133 ; B`), what follows the mark is the command line
+/// being edited, not output. For waiting on output: the echo of `echo DONE` is not `DONE`.
+/// A shell without the marks gives no way to tell, and its lines stay whole.
+pub fn output_lines<S>(stream: S) -> impl Stream<Item = LineEvent> + Send
+where
+    S: Stream<Item = OutputEvent> + Send + 'static,
+{
+    lines_with(stream, true)
+}
+
+/// The part of a raw line before the first prompt-end mark (`ESC ] 133 ; B`), if it has one.
+pub fn before_input(raw: &[u8]) -> &[u8] {
+    const MARK: &[u8] = b"\x1b]133;B";
+    match raw.windows(MARK.len()).position(|w| w == MARK) {
+        Some(i) => &raw[..i],
+        None => raw,
+    }
+}
+
+fn lines_with<S>(stream: S, drop_input: bool) -> impl Stream<Item = LineEvent> + Send
+where
+    S: Stream<Item = OutputEvent> + Send + 'static,
+{
+    fn clean(raw: &[u8], drop_input: bool) -> String {
+        if drop_input {
+            clean_line(before_input(raw))
+        } else {
+            clean_line(raw)
+        }
+    }
     let state = (
         Box::pin(stream),
         Vec::<u8>::new(),
@@ -246,7 +280,7 @@ where
     );
     futures_util::stream::unfold(
         state,
-        |(mut stream, mut buf, mut pending, mut done)| async move {
+        move |(mut stream, mut buf, mut pending, mut done)| async move {
             loop {
                 if let Some(ev) = pending.pop_front() {
                     return Some((ev, (stream, buf, pending, done)));
@@ -259,19 +293,22 @@ where
                         buf.extend_from_slice(&bytes);
                         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                             let raw: Vec<u8> = buf.drain(..=pos).collect();
-                            pending.push_back(LineEvent::Line(clean_line(&raw[..raw.len() - 1])));
+                            pending.push_back(LineEvent::Line(clean(
+                                &raw[..raw.len() - 1],
+                                drop_input,
+                            )));
                         }
                         // A runaway line with no newline is flushed at 64 KiB so memory stays bounded.
                         if buf.len() > 64 * 1024 {
                             let raw = std::mem::take(&mut buf);
-                            pending.push_back(LineEvent::Line(clean_line(&raw)));
+                            pending.push_back(LineEvent::Line(clean(&raw, drop_input)));
                         }
                     }
                     Some(OutputEvent::Lagged(n)) => pending.push_back(LineEvent::Lagged(n)),
                     Some(OutputEvent::Closed { reason }) => {
                         if !buf.is_empty() {
                             let raw = std::mem::take(&mut buf);
-                            pending.push_back(LineEvent::Line(clean_line(&raw)));
+                            pending.push_back(LineEvent::Line(clean(&raw, drop_input)));
                         }
                         pending.push_back(LineEvent::Closed(reason));
                         done = true;
@@ -279,7 +316,7 @@ where
                     None => {
                         if !buf.is_empty() {
                             let raw = std::mem::take(&mut buf);
-                            pending.push_back(LineEvent::Line(clean_line(&raw)));
+                            pending.push_back(LineEvent::Line(clean(&raw, drop_input)));
                         }
                         done = true;
                     }
@@ -328,6 +365,40 @@ mod tests {
 
     fn strs(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("line {i}")).collect()
+    }
+
+    #[tokio::test]
+    async fn the_command_line_after_the_prompt_mark_is_not_output() {
+        let line = b"\x1b]133;A\x07$ \x1b]133;B\x07echo DONE";
+        assert_eq!(clean_line(before_input(line)), "$ ");
+        assert_eq!(before_input(b"DONE"), b"DONE");
+        // A shell with integration: the prompt, the command typed (echoed by the line editor,
+        // in two pieces), its output.
+        let chunks: Vec<&[u8]> = vec![
+            b"\x1b]133;D;0\x07\x1b]133;A\x07$ \x1b]133;B\x07ec",
+            b"ho DONE\r\n\x1b]133;C\x07DONE\r\n",
+        ];
+        let stream = || {
+            futures_util::stream::iter(
+                chunks
+                    .iter()
+                    .map(|c| OutputEvent::Output(c.to_vec()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let text = |events: Vec<LineEvent>| {
+            events
+                .into_iter()
+                .filter_map(|e| match e {
+                    LineEvent::Line(l) => Some(l),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let output = output_lines(stream()).collect::<Vec<_>>().await;
+        assert_eq!(text(output), ["$ ", "DONE"]);
+        let all = lines(stream()).collect::<Vec<_>>().await;
+        assert_eq!(text(all), ["$ echo DONE", "DONE"]);
     }
 
     #[test]
