@@ -215,3 +215,45 @@ async fn bursts_of_creates_watches_and_kills_never_crash_the_tmux_server() {
     assert!(names.iter().any(|n| n == "first"), "{names:?}");
     assert_eq!(names.len(), 1 + BURST, "{names:?}");
 }
+
+#[tokio::test]
+async fn a_request_the_dead_client_never_received_is_sent_again_not_lost() {
+    // A control client that is gone before its exit was read (a session destroyed under it, a
+    // killed client): a request written to it fails to be written. That request never ran, so it
+    // says so (NotSent), and the client layer sends it again on a new connection.
+    use termloom_tmux::control::transport::Connection;
+    use termloom_tmux::error::TmuxError;
+    let srv = TmuxServer::start();
+    srv.tmux(&["new-session", "-d", "-s", "keep"]);
+    let opts = srv.options();
+    let conn = Connection::connect(&opts, true).await.expect("connect");
+    let pid = conn.pid().expect("pid");
+    // Killed and gone, while this task never yields: the reader has not seen the end yet.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + termloom_tests::timeout();
+    let gone = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z')),
+    };
+    while !gone() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tmux -C {pid} did not die"
+        );
+        std::hint::spin_loop();
+    }
+    let r = conn
+        .request_blocks(&["display-message".into(), "-p".into(), "x".into()])
+        .await;
+    assert!(matches!(r, Err(TmuxError::NotSent(_))), "{r:?}");
+    // Through the client layer the same request is answered.
+    let t = control_terminal(&srv);
+    assert!(!t.list_workspaces().await.expect("list").is_empty());
+}

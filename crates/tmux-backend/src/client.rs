@@ -342,10 +342,14 @@ impl TmuxClient {
                     // kill came before the `%exit`): this request never ran; send it again on a
                     // new client.
                     // With no server left (that was its last session), spawning answers.
-                    if let Err(TmuxError::ConnectionLost(_)) = &r
-                        && conn.was_detached()
-                        && !self.opts.is_remote()
-                    {
+                    // Or the client was gone before the request could be written (its exit not
+                    // read yet): it never ran either.
+                    let never_ran = match &r {
+                        Err(TmuxError::ConnectionLost(_)) => conn.was_detached(),
+                        Err(TmuxError::NotSent(_)) => true,
+                        _ => false,
+                    };
+                    if never_ran && !self.opts.is_remote() {
                         if let Ok(again) = ct.connection(no_start).await {
                             return ct.run_on(&again, &args).await;
                         }

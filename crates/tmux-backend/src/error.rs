@@ -44,6 +44,10 @@ pub enum TmuxError {
     /// The control-mode connection went away.
     #[error("tmux control connection lost: {0}")]
     ConnectionLost(String),
+    /// The control-mode connection went away before the request could be written: tmux never
+    /// saw it, so sending it again on another connection cannot run it twice.
+    #[error("tmux control connection lost: {0}")]
+    NotSent(String),
     /// A command took too long.
     #[error("tmux {0} timed out")]
     Timeout(String),
@@ -68,10 +72,12 @@ impl TmuxError {
 impl From<TmuxError> for Error {
     fn from(e: TmuxError) -> Self {
         match e {
-            TmuxError::ConnectionLost(reason) => Error::ConnectionLost {
-                backend: BackendKind::Tmux,
-                reason,
-            },
+            TmuxError::ConnectionLost(reason) | TmuxError::NotSent(reason) => {
+                Error::ConnectionLost {
+                    backend: BackendKind::Tmux,
+                    reason,
+                }
+            }
             TmuxError::Timeout(op) => Error::Timeout {
                 op: format!("tmux {op}"),
                 after: std::time::Duration::from_secs(0),

@@ -407,9 +407,9 @@ impl Connection {
             .await
             {
                 self.shared.fail_all(&format!("cannot write to tmux: {e}"));
-                return Err(TmuxError::ConnectionLost(format!(
-                    "cannot write to tmux: {e}"
-                )));
+                // Only this request is known not to have reached tmux: the others in flight
+                // fail with the connection, as ConnectionLost.
+                return Err(TmuxError::NotSent(format!("cannot write to tmux: {e}")));
             }
         }
         match tokio::time::timeout(self.timeout, rx).await {
