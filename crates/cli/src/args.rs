@@ -187,7 +187,7 @@ pub struct LsArgs {
     vertical, quad, main-vertical, main-horizontal, tiled; --panes names their panes in order."
 )]
 pub struct NewArgs {
-    /// The session's name (unique; a good target)
+    /// The session's name (unique, no `:`; a good target)
     #[arg(short, long, value_name = "NAME", conflicts_with = "layout")]
     pub name: Option<String>,
     /// The workspace to create it in (created when missing) [default: termloom]

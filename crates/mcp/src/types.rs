@@ -68,7 +68,7 @@ pub struct ListPersistentParams {
 /// A new session.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct CreateSessionParams {
-    /// A unique name for the session; a good target for later calls.
+    /// A unique name for the session (no `:`, which targets use); a good target for later calls.
     #[serde(default)]
     pub name: Option<String>,
     /// The workspace to create it in (created when missing). Default: the workspace this server runs in, else termloom's own.
@@ -96,7 +96,7 @@ pub struct CreateSessionParams {
 pub struct RenameSessionParams {
     /// The session (UUID, id prefix, name, workspace:window.pane or native id).
     pub session: String,
-    /// The new name; must be unique.
+    /// The new name; must be unique, with no `:`.
     pub name: String,
     /// Which terminal.
     #[serde(flatten)]
