@@ -243,7 +243,9 @@ where
 
 /// [`lines`] without what was typed: on a line where a shell with OSC 133 shell integration
 /// marked the end of its prompt (`ESC ] 133 ; B`), what follows the mark is the command line
-/// being edited, not output. For waiting on output: the echo of `echo DONE` is not `DONE`.
+/// being edited when the shell then starts a command (`ESC ] 133 ; C`). For waiting on output:
+/// the echo of `echo DONE` is not `DONE`. Text after the mark with no command start within
+/// [`INPUT_GRACE`] is output after all (a background job printing at the prompt), emitted then.
 /// A shell without the marks gives no way to tell, and its lines stay whole.
 pub fn output_lines<S>(stream: S) -> impl Stream<Item = LineEvent> + Send
 where
@@ -265,11 +267,29 @@ fn lines_with<S>(stream: S, drop_input: bool) -> impl Stream<Item = LineEvent> +
 where
     S: Stream<Item = OutputEvent> + Send + 'static,
 {
-    fn clean(raw: &[u8], drop_input: bool) -> String {
-        if drop_input {
-            clean_line(before_input(raw))
+    /// What a complete raw line gives: lines to emit now, and text after a prompt-end mark that
+    /// may be typed input (held until it is known).
+    fn take_line(
+        raw: &[u8],
+        drop_input: bool,
+        held: &mut Option<String>,
+        pending: &mut std::collections::VecDeque<LineEvent>,
+    ) {
+        if let Some(h) = held.take()
+            && !has_command_start(raw)
+        {
+            // Not followed by a command start: it was output after all.
+            pending.push_back(LineEvent::Line(h));
+        }
+        let before = if drop_input { before_input(raw) } else { raw };
+        if before.len() < raw.len() {
+            pending.push_back(LineEvent::Line(clean_line(before)));
+            let rest = clean_line(&raw[before.len()..]);
+            if !rest.trim().is_empty() {
+                *held = Some(rest);
+            }
         } else {
-            clean_line(raw)
+            pending.push_back(LineEvent::Line(clean_line(raw)));
         }
     }
     let state = (
@@ -277,38 +297,55 @@ where
         Vec::<u8>::new(),
         std::collections::VecDeque::<LineEvent>::new(),
         false,
+        None::<String>,
     );
     futures_util::stream::unfold(
         state,
-        move |(mut stream, mut buf, mut pending, mut done)| async move {
+        move |(mut stream, mut buf, mut pending, mut done, mut held)| async move {
             loop {
                 if let Some(ev) = pending.pop_front() {
-                    return Some((ev, (stream, buf, pending, done)));
+                    return Some((ev, (stream, buf, pending, done, held)));
                 }
                 if done {
                     return None;
                 }
-                match stream.next().await {
+                // Held text waits a moment for the command start that makes it input.
+                let next = match &held {
+                    Some(_) => match tokio::time::timeout(INPUT_GRACE, stream.next()).await {
+                        Ok(ev) => ev,
+                        Err(_) => {
+                            if let Some(h) = held.take() {
+                                pending.push_back(LineEvent::Line(h));
+                            }
+                            continue;
+                        }
+                    },
+                    None => stream.next().await,
+                };
+                match next {
                     Some(OutputEvent::Output(bytes)) => {
                         buf.extend_from_slice(&bytes);
+                        if held.is_some() && has_command_start(&buf) {
+                            held = None;
+                        }
                         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                             let raw: Vec<u8> = buf.drain(..=pos).collect();
-                            pending.push_back(LineEvent::Line(clean(
-                                &raw[..raw.len() - 1],
-                                drop_input,
-                            )));
+                            take_line(&raw[..raw.len() - 1], drop_input, &mut held, &mut pending);
                         }
                         // A runaway line with no newline is flushed at 64 KiB so memory stays bounded.
                         if buf.len() > 64 * 1024 {
                             let raw = std::mem::take(&mut buf);
-                            pending.push_back(LineEvent::Line(clean(&raw, drop_input)));
+                            take_line(&raw, drop_input, &mut held, &mut pending);
                         }
                     }
                     Some(OutputEvent::Lagged(n)) => pending.push_back(LineEvent::Lagged(n)),
                     Some(OutputEvent::Closed { reason }) => {
                         if !buf.is_empty() {
                             let raw = std::mem::take(&mut buf);
-                            pending.push_back(LineEvent::Line(clean(&raw, drop_input)));
+                            take_line(&raw, drop_input, &mut held, &mut pending);
+                        }
+                        if let Some(h) = held.take() {
+                            pending.push_back(LineEvent::Line(h));
                         }
                         pending.push_back(LineEvent::Closed(reason));
                         done = true;
@@ -316,7 +353,10 @@ where
                     None => {
                         if !buf.is_empty() {
                             let raw = std::mem::take(&mut buf);
-                            pending.push_back(LineEvent::Line(clean(&raw, drop_input)));
+                            take_line(&raw, drop_input, &mut held, &mut pending);
+                        }
+                        if let Some(h) = held.take() {
+                            pending.push_back(LineEvent::Line(h));
                         }
                         done = true;
                     }
@@ -324,6 +364,16 @@ where
             }
         },
     )
+}
+
+/// How long [`output_lines`] holds the text after a prompt-end mark for the command start (OSC
+/// 133;C) that makes it typed input; without one it is output (a background job printing at the
+/// prompt). The shell prints the mark as soon as the line is entered.
+const INPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether raw output holds a command-start mark (`ESC ] 133 ; C`).
+fn has_command_start(raw: &[u8]) -> bool {
+    raw.windows(7).any(|w| w == b"\x1b]133;C")
 }
 
 /// One raw line of terminal output as text: ANSI stripped, `\r` overwrites honoured.
@@ -399,6 +449,24 @@ mod tests {
         assert_eq!(text(output), ["$ ", "DONE"]);
         let all = lines(stream()).collect::<Vec<_>>().await;
         assert_eq!(text(all), ["$ echo DONE", "DONE"]);
+        // A background job printing at an idle prompt: no command starts, so it is output,
+        // emitted once the moment for a command start has passed (the stream stays open).
+        let bg: Vec<OutputEvent> = vec![
+            OutputEvent::Output(b"\x1b]133;A\x07$ \x1b]133;B\x07".to_vec()),
+            OutputEvent::Output(b"DONE\r\n".to_vec()),
+        ];
+        let open = futures_util::stream::iter(bg).chain(futures_util::stream::pending());
+        let mut out = Box::pin(output_lines(open));
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), out.next()).await;
+        assert!(
+            matches!(first, Ok(Some(LineEvent::Line(ref l))) if l == "$ "),
+            "{first:?}"
+        );
+        let second = tokio::time::timeout(std::time::Duration::from_secs(5), out.next()).await;
+        assert!(
+            matches!(second, Ok(Some(LineEvent::Line(ref l))) if l == "DONE"),
+            "{second:?}"
+        );
     }
 
     #[test]

@@ -678,6 +678,12 @@ impl Project {
         for (wi, w) in self.windows.iter().enumerate() {
             let wf = format!("windows[{wi}]");
             check_text(&format!("{wf}.name"), "a window name", &w.name, &mut out);
+            if w.panes.is_empty() && w.name.contains(':') {
+                out.push(Problem::new(
+                    format!("{wf}.name"),
+                    "a window with no panes names its one pane after itself, and a pane name cannot contain ':' (targets use it)",
+                ));
+            }
             if !window_names.insert(w.name.as_str()) {
                 out.push(Problem::new(
                     format!("{wf}.name"),
@@ -695,6 +701,12 @@ impl Project {
                         out.push(Problem::new(
                             format!("{pf}.name"),
                             "a pane name cannot contain '/' (sessions are named PROJECT/PANE)",
+                        ));
+                    }
+                    if n.contains(':') {
+                        out.push(Problem::new(
+                            format!("{pf}.name"),
+                            "a pane name cannot contain ':' (session names cannot: targets use it)",
                         ));
                     }
                 }

@@ -322,3 +322,16 @@ windows:
         "{e}"
     );
 }
+
+#[test]
+fn pane_names_that_sessions_cannot_have_are_problems_of_the_file() {
+    // A session is named PROJECT/PANE, and session names cannot hold ':' (targets use it): the
+    // file says so before anything is opened.
+    let e = err("name: demo\nwindows:\n  - name: a\n    panes:\n      - name: x:y\n");
+    assert_eq!(e.field, "windows[0].panes[0].name", "{e}");
+    assert!(e.message.contains("cannot contain ':'"), "{e}");
+    // A window with no panes names its pane after itself.
+    let e = err("name: demo\nwindows:\n  - name: a:b\n");
+    assert_eq!(e.field, "windows[0].name", "{e}");
+    assert!(load("name: demo\nwindows:\n  - name: a:b\n    panes:\n      - name: x\n").is_ok());
+}

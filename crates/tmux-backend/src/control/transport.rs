@@ -400,16 +400,29 @@ impl Connection {
                     tx: Some(tx),
                 });
             }
+            let mut written = 0;
             if let Err(e) = async {
-                stdin.write_all(&out).await?;
+                while written < out.len() {
+                    let n = stdin.write(&out[written..]).await?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::WriteZero.into());
+                    }
+                    written += n;
+                }
                 stdin.flush().await
             }
             .await
             {
-                self.shared.fail_all(&format!("cannot write to tmux: {e}"));
-                // Only this request is known not to have reached tmux: the others in flight
-                // fail with the connection, as ConnectionLost.
-                return Err(TmuxError::NotSent(format!("cannot write to tmux: {e}")));
+                let why = format!("cannot write to tmux: {e}");
+                self.shared.fail_all(&why);
+                // Nothing of this request reached tmux: sending it again cannot run it twice.
+                // Part of it may have (a line longer than the pipe writes at once): not so.
+                // The others in flight fail with the connection, as ConnectionLost.
+                return Err(if written == 0 {
+                    TmuxError::NotSent(why)
+                } else {
+                    TmuxError::ConnectionLost(why)
+                });
             }
         }
         match tokio::time::timeout(self.timeout, rx).await {
