@@ -256,11 +256,17 @@ where
 
 /// The part of a raw line before the first prompt-end mark (`ESC ] 133 ; B`), if it has one.
 pub fn before_input(raw: &[u8]) -> &[u8] {
-    const MARK: &[u8] = b"\x1b]133;B";
-    match raw.windows(MARK.len()).position(|w| w == MARK) {
+    match find_mark(raw, b'B') {
         Some(i) => &raw[..i],
         None => raw,
     }
+}
+
+/// Where raw output holds the OSC 133 mark `kind` (`ESC ] 133 ; kind`), if it does.
+fn find_mark(raw: &[u8], kind: u8) -> Option<usize> {
+    const PREFIX: &[u8] = b"\x1b]133;";
+    raw.windows(PREFIX.len() + 1)
+        .position(|w| w[..PREFIX.len()] == *PREFIX && w[PREFIX.len()] == kind)
 }
 
 fn lines_with<S>(stream: S, drop_input: bool) -> impl Stream<Item = LineEvent> + Send
@@ -373,7 +379,7 @@ const INPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Whether raw output holds a command-start mark (`ESC ] 133 ; C`).
 fn has_command_start(raw: &[u8]) -> bool {
-    raw.windows(7).any(|w| w == b"\x1b]133;C")
+    find_mark(raw, b'C').is_some()
 }
 
 /// One raw line of terminal output as text: ANSI stripped, `\r` overwrites honoured.

@@ -394,8 +394,9 @@ impl ItermSession {
     /// Notifications of this session's screen changes (and of sessions ending), from now on.
     async fn changes(
         &self,
+        conn: &Connection,
     ) -> Result<(broadcast::Receiver<Arc<proto::Notification>>, [SubGuard; 2])> {
-        let rx = self.conn().await?.notifications();
+        let rx = conn.notifications();
         let screen = self
             .term
             .acquire(NotificationType::NotifyOnScreenUpdate, Some(self.guid()))
@@ -411,8 +412,8 @@ impl ItermSession {
     /// A follower: notifications are received from before the first read, so nothing between
     /// the read and the subscription is missed.
     pub(crate) async fn follower(&self) -> Result<Follower> {
-        let (rx, guards) = self.changes().await?;
         let conn = self.conn().await?;
+        let (rx, guards) = self.changes(&conn).await?;
         let g = self.geometry(&conn).await?;
         Ok(Follower {
             conn,
@@ -651,9 +652,10 @@ impl Session for ItermSession {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let signal = segment.last().and_then(Key::signal_echo).is_some();
             // Subscribed before the key goes, so that its answer is not missed.
-            let mut watch = match signal {
-                true => self.changes().await.ok(),
-                false => None,
+            let mut watch = if signal {
+                self.changes(&conn).await.ok()
+            } else {
+                None
             };
             // Keys may include NUL (C-@), which plain text refuses: send the pieces directly.
             for (i, piece) in chunks(&text, SEND_CHUNK).into_iter().enumerate() {

@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use rmcp::handler::server::wrapper::Parameters;
-
-use crate::json::Json;
 use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleServer, tool, tool_router};
@@ -19,6 +17,7 @@ use termloom_core::{
 
 use crate::Scope;
 use crate::error::ToolError;
+use crate::json::Json;
 use crate::server::TermloomServer;
 use crate::types::*;
 
@@ -737,7 +736,6 @@ impl TermloomServer {
     }
 }
 
-/// A read of lines, a range, a cursor or the screen (every `read_output` but a search).
 /// A run started with `wait: false` did not time out: it is `running`, not `timed_out`.
 fn started(mut r: RunOut, wait: bool) -> RunOut {
     if !wait && r.running {
@@ -746,6 +744,7 @@ fn started(mut r: RunOut, wait: bool) -> RunOut {
     r
 }
 
+/// A read of lines, a range, a cursor or the screen (every `read_output` but a search).
 async fn read_plain(
     p: &ReadOutputParams,
     loom: &Loom,

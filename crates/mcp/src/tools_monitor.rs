@@ -1,12 +1,11 @@
 //! Monitoring tools.
 
 use rmcp::handler::server::wrapper::Parameters;
-
-use crate::json::Json;
 use rmcp::{tool, tool_router};
 use termloom_core::compile_regex;
 
 use crate::error::ToolError;
+use crate::json::Json;
 use crate::monitor::output_uri;
 use crate::server::TermloomServer;
 use crate::types::*;

@@ -3,8 +3,6 @@
 //! a tool's `host` parameter.
 
 use rmcp::handler::server::wrapper::Parameters;
-
-use crate::json::Json;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,6 +12,7 @@ use termloom_core::project::{
 use termloom_core::{BackendKind, Loom};
 
 use crate::error::ToolError;
+use crate::json::Json;
 use crate::server::TermloomServer;
 use crate::types::Place;
 

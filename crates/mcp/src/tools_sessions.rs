@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 
 use rmcp::handler::server::wrapper::Parameters;
-
-use crate::json::Json;
 use rmcp::{tool, tool_router};
 use termloom_core::{
     Error, Layout, LayoutPlacement, Loom, ResizeSpec, SessionInfo, SessionSpec, SplitSpec,
 };
 
 use crate::error::ToolError;
+use crate::json::Json;
 use crate::server::TermloomServer;
 use crate::types::*;
 

@@ -3,12 +3,11 @@
 use std::path::PathBuf;
 
 use rmcp::handler::server::wrapper::Parameters;
-
-use crate::json::Json;
 use rmcp::{tool, tool_router};
 use termloom_core::{WindowRef, WindowSel, WindowSpec, WorkspaceSpec};
 
 use crate::error::ToolError;
+use crate::json::Json;
 use crate::server::TermloomServer;
 use crate::types::*;
 

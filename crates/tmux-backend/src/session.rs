@@ -735,17 +735,17 @@ impl TmuxSession {
         Ok(split_lines(&out))
     }
 
-    /// A read, with a cursor that carries no line mark ([`Session::capture`] adds it).
-    async fn capture_unmarked(&self, opts: &CaptureOpts) -> Result<Capture> {
+    /// A read whose cursor carries `mark`, the pane's line count taken before it.
+    async fn read(&self, opts: &CaptureOpts, mark: Option<LineMark>) -> Result<Capture> {
         match &opts.range {
-            ReadRange::Since(c) => self.read_since(c, opts).await,
+            ReadRange::Since(c) => self.read_since(c, opts, mark).await,
             ReadRange::Screen => {
                 let (st, out) = self
                     .checked_read(vec![self.capture_cmd(0, None, opts)])
                     .await?;
                 let (hist, height) = (st.history, st.height);
                 let lines = split_lines(&out);
-                Ok(self.finish(lines, hist, hist + height, opts, usize::MAX))
+                Ok(self.finish(lines, hist, hist + height, opts, usize::MAX, mark))
             }
             ReadRange::Tail(n) if (*n as u64) <= self.term.client().options().spawn_read_lines => {
                 // Checked, sized and captured in one step: tmux starts `-S -n` at the top of the
@@ -761,7 +761,7 @@ impl TmuxSession {
                 let drop = lines.len().saturating_sub(n);
                 let first = hist - back + drop as u64;
                 let lines = lines.split_off(drop);
-                Ok(self.finish(lines, first, hist + height, opts, n.max(1)))
+                Ok(self.finish(lines, first, hist + height, opts, n.max(1), mark))
             }
             ReadRange::Tail(n) => {
                 let n = *n;
@@ -775,7 +775,7 @@ impl TmuxSession {
                 let drop = lines.len().saturating_sub(n);
                 let first = hist - back + drop as u64;
                 let lines = lines.split_off(drop);
-                Ok(self.finish(lines, first, hist + height, opts, n.max(1)))
+                Ok(self.finish(lines, first, hist + height, opts, n.max(1), mark))
             }
             ReadRange::Lines { from, to } => {
                 if from > to {
@@ -790,7 +790,7 @@ impl TmuxSession {
                         first_line: *from,
                         total_lines: total,
                         note: Some(format!("line {from} is past the end ({total} lines)")),
-                        cursor: self.cursor_after(&[], total),
+                        cursor: self.cursor_after(&[], total, total, mark),
                         ..Capture::default()
                     });
                 }
@@ -799,13 +799,23 @@ impl TmuxSession {
                 let lines = self
                     .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
                     .await?;
-                Ok(self.finish(lines, *from, total, opts, DEFAULT_MAX_LINES))
+                Ok(self.finish(lines, *from, total, opts, DEFAULT_MAX_LINES, mark))
             }
         }
     }
 
-    fn cursor_after(&self, lines: &[String], first_line: u64) -> Cursor {
-        CursorData::after(self.pane(), lines, first_line).encode()
+    /// The cursor after `lines` (from absolute line `first_line`) in a pane of `total` lines.
+    fn cursor_after(
+        &self,
+        lines: &[String],
+        first_line: u64,
+        total: u64,
+        mark: Option<LineMark>,
+    ) -> Cursor {
+        let mut d = CursorData::after(self.pane(), lines, first_line);
+        d.total = total;
+        d.mark = mark;
+        d.encode()
     }
 
     fn finish(
@@ -815,9 +825,10 @@ impl TmuxSession {
         total: u64,
         opts: &CaptureOpts,
         default_cap: usize,
+        mark: Option<LineMark>,
     ) -> Capture {
         trim_trailing_blank(&mut lines);
-        let cursor = self.cursor_after(&lines, first_line);
+        let cursor = self.cursor_after(&lines, first_line, total, mark);
         let capped = cap(
             &lines,
             first_line,
@@ -834,7 +845,12 @@ impl TmuxSession {
         }
     }
 
-    async fn read_since(&self, cursor: &Cursor, opts: &CaptureOpts) -> Result<Capture> {
+    async fn read_since(
+        &self,
+        cursor: &Cursor,
+        opts: &CaptureOpts,
+        mark: Option<LineMark>,
+    ) -> Result<Capture> {
         let data = CursorData::decode(cursor).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "'{}' is not a cursor from a read of a tmux session",
@@ -887,10 +903,10 @@ impl TmuxSession {
         } else {
             plain.iter().skip(start).cloned().collect()
         };
-        let mut cap = self.finish(lines, start as u64, total, opts, DEFAULT_MAX_LINES);
+        let mut cap = self.finish(lines, start as u64, total, opts, DEFAULT_MAX_LINES, mark);
         let mut plain = plain;
         trim_trailing_blank(&mut plain);
-        cap.cursor = self.cursor_after(&plain, 0);
+        cap.cursor = self.cursor_after(&plain, 0, total, mark);
         if let Some(n) = note {
             cap.note = Some(match cap.note {
                 Some(old) => format!("{n}; {old}"),
@@ -995,15 +1011,7 @@ impl Session for TmuxSession {
         // Taken before the read: a line in flight then shows in this read and is counted for
         // the next, so that read may repeat a line, never skip one.
         let mark = self.term.hub().line_mark(self.pane());
-        let mut cap = self.capture_unmarked(opts).await?;
-        if let Some(m) = mark
-            && let Some(mut d) = CursorData::decode(&cap.cursor)
-        {
-            d.total = cap.total_lines;
-            d.mark = Some(m);
-            cap.cursor = d.encode();
-        }
-        Ok(cap)
+        self.read(opts, mark).await
     }
 
     async fn split(&self, spec: &SplitSpec) -> Result<SessionInfo> {
