@@ -3,6 +3,7 @@
 //! itself. Results print as Markdown (for BENCHMARKS.md) and are saved as JSON under target/bench/.
 //!
 //! Run: `cargo run --release -p termloom-bench -- all` (see BENCHMARKS.md).
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod mcp;
 mod peers;

@@ -3,6 +3,8 @@
 //!
 //! Only this crate (and the binaries built on it) names the backends; everything else talks to
 //! core's [`Loom`].
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::path::PathBuf;
 use std::sync::Arc;

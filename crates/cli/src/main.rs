@@ -3,6 +3,7 @@
 //! Thin: parse ([`args`]), run the command on a single-threaded tokio runtime ([`cmd`]), print
 //! ([`output`]). Exit codes: 0 success, 1 failure (one line `termloom: <message>` on stderr),
 //! 2 usage errors (clap's).
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod args;
 mod cmd;

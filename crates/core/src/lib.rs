@@ -13,6 +13,7 @@
 //!
 //! This crate has no backend code: backends depend on it, never the other way round.
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod error;
 pub mod ids;

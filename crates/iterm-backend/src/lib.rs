@@ -16,6 +16,7 @@
 //!   it on a socket.
 
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod connection;
 pub mod error;

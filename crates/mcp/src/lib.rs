@@ -14,6 +14,7 @@
 //! [`Terminal`]: termloom_core::Terminal
 //! [`Session`]: termloom_core::Session
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod audit;
 pub mod cap;

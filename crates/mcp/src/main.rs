@@ -1,6 +1,7 @@
 //! `termloom-mcp`: the MCP server binary. Parses the CLI's global options plus the server's safety
 //! flags, builds the backend with `termloom::connect` (lazily: nothing is spawned until a tool needs
 //! the terminal), and serves stdio, or streamable HTTP with `--http`. Logs go to stderr only.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,6 +8,7 @@
 //! - A session's persistent id lives on its pane as the user option `@termloom_id`, its name as
 //!   `@termloom_name`; a pane id is only used after it was seen carrying that id.
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod client;
 pub mod command;

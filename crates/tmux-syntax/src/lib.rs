@@ -4,6 +4,8 @@
 //! how a value stored in a tmux user option is encoded so that it reads back exactly.
 //!
 //! It is its own crate because backends never depend on each other and core knows no tmux syntax.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 /// Quotes one argv element for tmux's command parser (control mode and `-CC` send text lines, not
 /// argv).

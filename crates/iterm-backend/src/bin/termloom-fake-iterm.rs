@@ -12,6 +12,7 @@
 //! --noprofile`. Once listening it prints one JSON line to stdout:
 //! `{"ready":true,"socket":…,"cookie":…,"key":…,"pid":…}`. It stops on SIGINT or SIGTERM (and,
 //! with `--exit-on-stdin-eof`, when stdin closes), killing every session's program.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
