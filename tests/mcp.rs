@@ -424,6 +424,57 @@ async fn mcp_cursor_reads_see_repeated_output_once_the_scrollback_is_full() {
 }
 
 #[tokio::test]
+async fn mcp_a_run_among_concurrent_sends_reports_its_own_result() {
+    // Lines sent to a fresh session while a run starts on it: the run must not take one of
+    // their commands for its own (before, about one try in three returned exit code 0 and no
+    // output, the result of a `:` line typed just before).
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    let mut ran = 0;
+    for trial in 0..8 {
+        let name = format!("race{trial}");
+        let s = ok(&c, "create_session", json!({"name": name})).await;
+        let id = s["id"].as_str().unwrap().to_string();
+        read_until(&c, &id, "the prompt", |t| !t.trim().is_empty()).await;
+        let sends = (0..5).map(|j| {
+            call(
+                &c,
+                "send_text",
+                json!({"session": id, "text": format!(": S{j}")}),
+            )
+        });
+        let run = call(
+            &c,
+            "run_command",
+            json!({"session": id, "command": "echo RUN; (exit 3)"}),
+        );
+        let (sent, r) = tokio::join!(futures_util::future::join_all(sends), run);
+        for s in sent {
+            assert_ne!(s.is_error, Some(true), "send: {}", text_of(&s));
+        }
+        if r.is_error == Some(true) {
+            // Refusing is honest too (the shell is busy with the lines).
+            assert!(
+                text_of(&r).contains("busy"),
+                "trial {trial}: {}",
+                text_of(&r)
+            );
+            continue;
+        }
+        let v = r.structured_content.expect("structured run result");
+        assert_eq!(
+            (v["output"].as_str(), v["exit_code"].as_i64()),
+            (Some("RUN"), Some(3)),
+            "trial {trial}: {v}"
+        );
+        ran += 1;
+    }
+    eprintln!("{ran} of 8 runs ran, the others were refused as busy");
+    assert!(ran > 0, "every run was refused");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn mcp_send_text_keys_and_read_output() {
     let srv = TmuxServer::start();
     let c = start(&srv, &[]).await;
@@ -523,6 +574,28 @@ async fn mcp_send_text_keys_and_read_output() {
     )
     .await;
     assert_eq!(none["matches"], 0);
+    // Matches inside each other's context: every line once, every match marked as one.
+    let near = ok(
+        &c,
+        "read_output",
+        json!({"session": "io", "pattern": "^row-[0-4]$", "context_lines": 2}),
+    )
+    .await;
+    let text = near["text"].as_str().unwrap();
+    let numbers: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.split([':', '>']).next()?.parse().ok())
+        .collect();
+    let mut once = numbers.clone();
+    once.dedup();
+    assert_eq!(numbers, once, "a line shown twice: {text}");
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{text}");
+    for n in near["match_lines"].as_array().unwrap() {
+        assert!(
+            text.contains(&format!("\n{n}> row-")) || text.starts_with(&format!("{n}> row-")),
+            "{n} not marked: {text}"
+        );
+    }
 
     // Keys: typed text interrupted with C-c never runs.
     ok(

@@ -337,6 +337,31 @@ pub struct SearchResult {
     pub truncated: bool,
 }
 
+impl SearchResult {
+    /// Every line the result shows, each once and in order, as `(line number, text, is a
+    /// match)`, cut into blocks where lines are skipped (where grep prints `--`). A line that
+    /// matches is a match even when it is also another match's context.
+    pub fn blocks(&self) -> Vec<Vec<(u64, &str, bool)>> {
+        let mut lines: std::collections::BTreeMap<u64, (&str, bool)> = Default::default();
+        for m in &self.matches {
+            for c in m.before.iter().chain(&m.after) {
+                lines.entry(c.line).or_insert((c.text.as_str(), false));
+            }
+            lines.insert(m.line, (m.text.as_str(), true));
+        }
+        let mut blocks: Vec<Vec<(u64, &str, bool)>> = Vec::new();
+        let mut last: Option<u64> = None;
+        for (n, (text, is_match)) in lines {
+            match blocks.last_mut() {
+                Some(b) if last.is_some_and(|p| n == p + 1) => b.push((n, text, is_match)),
+                _ => blocks.push(vec![(n, text, is_match)]),
+            }
+            last = Some(n);
+        }
+        blocks
+    }
+}
+
 /// How `run` detected that a command finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -568,6 +593,44 @@ pub fn check_session_name(name: &str) -> crate::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_blocks_show_each_line_once_and_matches_as_matches() {
+        let nl = |line: u64| NumberedLine {
+            line,
+            text: format!("l{line}"),
+        };
+        let m = |line: u64, ctx: u64| SearchMatch {
+            line,
+            text: format!("l{line}"),
+            before: (line.saturating_sub(ctx)..line).map(nl).collect(),
+            after: (line + 1..=line + ctx).map(nl).collect(),
+        };
+        let r = SearchResult {
+            matches: vec![m(10, 2), m(11, 2), m(20, 1)],
+            lines_searched: 30,
+            truncated: false,
+        };
+        let shown: Vec<Vec<(u64, bool)>> = r
+            .blocks()
+            .iter()
+            .map(|b| b.iter().map(|(n, _, is)| (*n, *is)).collect())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                vec![
+                    (8, false),
+                    (9, false),
+                    (10, true),
+                    (11, true),
+                    (12, false),
+                    (13, false)
+                ],
+                vec![(19, false), (20, true), (21, false)],
+            ]
+        );
+    }
 
     #[test]
     fn session_names_cannot_be_read_as_other_targets() {

@@ -338,6 +338,11 @@ where
                             let raw: Vec<u8> = buf.drain(..=pos).collect();
                             take_line(&raw[..raw.len() - 1], drop_input, &mut held, &mut pending);
                         }
+                        // The command start often comes in the same chunk, after the line that
+                        // set the held text: look again once the lines are taken.
+                        if held.is_some() && has_command_start(&buf) {
+                            held = None;
+                        }
                         // A runaway line with no newline is flushed at 64 KiB so memory stays bounded.
                         if buf.len() > 64 * 1024 {
                             let raw = std::mem::take(&mut buf);
@@ -473,6 +478,21 @@ mod tests {
             matches!(second, Ok(Some(LineEvent::Line(ref l))) if l == "DONE"),
             "{second:?}"
         );
+        // The command start in the same chunk as the typed line, its output much later (`sleep
+        // 2; echo DONE`): the typed line is input, not output, however long the output takes.
+        let slow: Vec<OutputEvent> = vec![OutputEvent::Output(
+            b"\x1b]133;A\x07$ \x1b]133;B\x07sleep 2; echo DONE\r\n\x1b]133;C\x07".to_vec(),
+        )];
+        let open = futures_util::stream::iter(slow).chain(futures_util::stream::pending());
+        let mut out = Box::pin(output_lines(open));
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), out.next()).await;
+        assert!(
+            matches!(first, Ok(Some(LineEvent::Line(ref l))) if l == "$ "),
+            "{first:?}"
+        );
+        // Five times the hold: had the line been taken for output, it would be out by now.
+        let echo = tokio::time::timeout(INPUT_GRACE * 5, out.next()).await;
+        assert!(echo.is_err(), "the typed line came out as output: {echo:?}");
     }
 
     #[test]

@@ -442,38 +442,16 @@ impl TermloomServer {
                     t.to_string()
                 }
             };
-            let mut blocks = Vec::new();
-            let mut last_end: Option<u64> = None;
-            let mut block: Vec<String> = Vec::new();
-            for m in &res.matches {
-                let start = m.before.first().map(|l| l.line).unwrap_or(m.line);
-                if let Some(end) = last_end
-                    && start > end + 1
-                    && !block.is_empty()
-                {
-                    blocks.push(block.join("\n"));
-                    block = Vec::new();
-                }
-                for l in &m.before {
-                    if last_end.is_none_or(|e| l.line > e) {
-                        block.push(line(l.line, &l.text, ":"));
-                    }
-                }
-                if last_end.is_none_or(|e| m.line > e) {
-                    block.push(line(m.line, &m.text, ">"));
-                }
-                let mut end = m.line;
-                for l in &m.after {
-                    if l.line > end {
-                        block.push(line(l.line, &l.text, ":"));
-                        end = l.line;
-                    }
-                }
-                last_end = Some(end.max(last_end.unwrap_or(0)));
-            }
-            if !block.is_empty() {
-                blocks.push(block.join("\n"));
-            }
+            let blocks: Vec<String> = res
+                .blocks()
+                .into_iter()
+                .map(|b| {
+                    b.into_iter()
+                        .map(|(n, t, is_match)| line(n, t, if is_match { ">" } else { ":" }))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .collect();
             let mut text = blocks.join("\n--\n");
             let mut truncated = res.truncated;
             let mut note = res

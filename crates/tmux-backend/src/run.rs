@@ -783,7 +783,18 @@ struct RunShared {
 /// Serializes runs on one session and remembers a run that timed out.
 pub(crate) struct Slot {
     pub(crate) lock: Arc<tokio::sync::Mutex<()>>,
+    /// Held by a run from its look at the pane until its line is typed, and by every input
+    /// typed outside a run: an input either comes before the run looks (and the run sees it
+    /// typed ahead) or after its line (and goes to what the run started), never in between,
+    /// where the run would take the input's command for its own.
+    typing: Arc<tokio::sync::Mutex<()>>,
     pending: Mutex<Option<Arc<RunShared>>>,
+}
+
+/// The right to type into a session (see [`Slot`]'s `typing`); it keeps the slot alive.
+pub(crate) struct Typing {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    _slot: Arc<Slot>,
 }
 
 struct Pending {
@@ -827,31 +838,63 @@ struct Marks {
     last: Option<u8>,
 }
 
-/// A line of input typed into a pane: when, the pane's tracker and its marks then (if the pane
-/// was tracked), else when its shell's state file had last been written.
+/// Lines of input typed into a pane and not answered yet: when the last was typed, how many,
+/// the pane's tracker and its marks before the first (if the pane was tracked), else when its
+/// shell's state file had last been written.
 #[derive(Clone, Debug)]
 struct Entered {
     at: Instant,
+    lines: u64,
     tracked: Option<(Weak<PaneTracker>, Marks)>,
     state: Option<std::time::SystemTime>,
+}
+
+impl Entered {
+    /// Whether the shell has read every line, judged by the marks of its tracker now: each line
+    /// starts a command (`C`) or ends in a prompt (`A`); after a command's `C` or `D`, the prompt
+    /// that follows is still to come. A multi-line command starts once, so its lines are only
+    /// answered by the prompt after it, or by [`SETTLE`] running out.
+    fn answered_by(&self, then: Marks, now: Marks) -> bool {
+        let pending = u64::from(matches!(then.last, Some(b'C' | b'D')));
+        now.c >= then.c + self.lines || now.a >= then.a + self.lines + pending
+    }
 }
 
 impl RunState {
     /// Notes that input ending a line (a command, perhaps) is about to be typed into `pane`
     /// outside a run: a run that starts before the shell has read it must not take the shell's
     /// last prompt for the program that will read the run's text (see [`decide`]).
-    pub(crate) fn entered(&self, opts: &TmuxOptions, id: SessionId, pane: &str) {
-        let tracked = self.trackers.try_lock().ok().and_then(|map| {
-            let t = map.get(pane).filter(|t| t.alive())?;
-            Some((Arc::downgrade(t), t.marks()))
+    /// `lines` is how many lines the input ends. Lines typed while earlier ones are still
+    /// unanswered add up: a run waits for the shell to have read them all.
+    /// An untracked pane whose output this process receives already gets a tracker here, so
+    /// that the lines' answers can be counted.
+    pub(crate) fn entered(&self, term: &TmuxTerminal, id: SessionId, pane: &str, lines: u64) {
+        let opts = term.client().options();
+        let tracker = self.trackers.try_lock().ok().and_then(|mut map| {
+            if let Some(t) = map.get(pane).filter(|t| t.alive()) {
+                return Some(t.clone());
+            }
+            let t = Arc::new(PaneTracker::new());
+            let token = TapToken(Arc::downgrade(&t));
+            if !term
+                .hub()
+                .tap_routed(pane, Arc::new(move |d: &[u8]| token.feed(d)))
+            {
+                return None;
+            }
+            map.retain(|_, t| t.alive());
+            map.insert(pane.to_string(), t.clone());
+            Some(t)
         });
+        let tracked = tracker.as_ref().map(|t| (Arc::downgrade(t), t.marks()));
         // Only an untracked pane's answer is read from the state file.
         let state = match tracked {
             Some(_) => None,
             None => state_written(opts, id),
         };
-        let now = Entered {
+        let mut now = Entered {
             at: Instant::now(),
+            lines,
             tracked,
             state,
         };
@@ -859,25 +902,34 @@ impl RunState {
         if g.len() >= 1024 {
             g.retain(|_, e| e.at.elapsed() < SETTLE);
         }
-        match g.get_mut(pane) {
-            Some(e) => *e = now,
-            None => {
-                g.insert(pane.to_string(), now);
+        if let Some(e) = g.get(pane)
+            && e.at.elapsed() < SETTLE
+            && let (Some((w, then)), Some(t)) = (&e.tracked, &tracker)
+            && w.upgrade().is_some_and(|old| Arc::ptr_eq(&old, t))
+            && !e.answered_by(*then, t.marks())
+        {
+            now.lines += e.lines;
+            now.tracked = e.tracked.clone();
+        }
+        g.insert(pane.to_string(), now);
+    }
+
+    /// Forgets `lines` lines that could not be typed.
+    pub(crate) fn not_entered(&self, pane: &str, lines: u64) {
+        let mut g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = g.get_mut(pane) {
+            e.lines = e.lines.saturating_sub(lines);
+            if e.lines == 0 {
+                g.remove(pane);
             }
         }
     }
 
-    /// Forgets a line that could not be typed.
-    pub(crate) fn not_entered(&self, pane: &str) {
-        let mut g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
-        g.remove(pane);
-    }
-
-    /// Whether a line typed into `pane` less than [`SETTLE`] ago has had no answer from the
-    /// shell yet. An answer is what belongs to that line, not to the prompt before it, whose
-    /// marks may still be on their way: a command started (`C`), or a prompt begun (`A`) beyond
-    /// the one that was pending. A pane that was not tracked then: a command started since the
-    /// tracker began, or the state file (which existed then) written again.
+    /// Whether lines typed into `pane`, the last less than [`SETTLE`] ago, have not all had an
+    /// answer from the shell yet ([`Entered::answered_by`]). An answer is what belongs to those
+    /// lines, not to the prompt before them, whose marks may still be on their way. A pane that
+    /// was not tracked then: a command started since the tracker began, or the state file (which
+    /// existed then) written again.
     fn typed_ahead(
         &self,
         opts: &TmuxOptions,
@@ -901,11 +953,7 @@ impl RunState {
                 .is_some_and(|t| std::ptr::eq(Arc::as_ptr(&t), tracker))
         };
         let answered = match &e.tracked {
-            Some((w, then)) if same(w) => {
-                // After a command's C or D, the prompt that follows is still to come.
-                let pending = matches!(then.last, Some(b'C' | b'D'));
-                now.c > then.c || now.a >= then.a + if pending { 2 } else { 1 }
-            }
+            Some((w, then)) if same(w) => e.answered_by(*then, now),
             // Compared for change: the file system's clock is coarser than ours.
             _ => now.c > 0 || (e.state.is_some() && state_written(opts, id) != e.state),
         };
@@ -933,10 +981,20 @@ impl RunState {
             .or_insert_with(|| {
                 Arc::new(Slot {
                     lock: Arc::new(tokio::sync::Mutex::new(())),
+                    typing: Arc::new(tokio::sync::Mutex::new(())),
                     pending: Mutex::new(None),
                 })
             })
             .clone()
+    }
+
+    /// Waits for the right to type into session `id` (see [`Slot`]'s `typing`).
+    pub(crate) async fn typing(&self, id: SessionId) -> Typing {
+        let slot = self.slot(id);
+        Typing {
+            _guard: slot.typing.clone().lock_owned().await,
+            _slot: slot,
+        }
     }
 
     /// The tracker of `pane` (in workspace `ws`), tapping its output when there is none yet.
@@ -1739,6 +1797,12 @@ pub(crate) async fn run(
             after: opts.timeout,
         })?;
     refuse_if_pending(&slot)?;
+    let typing = tokio::time::timeout_at(deadline, st.typing(id))
+        .await
+        .map_err(|_| Error::Timeout {
+            op: "waiting for input being typed into this session".into(),
+            after: opts.timeout,
+        })?;
     let probe = probe(term, id, pane)
         .await
         .map_err(|e| not_found_as(e, gone))?;
@@ -1799,6 +1863,7 @@ pub(crate) async fn run(
         tracker.stop(capture);
         return Err(not_found_as(e, gone));
     }
+    drop(typing);
     let shared = Arc::new(RunShared {
         finished: AtomicBool::new(false),
         handle: Mutex::new(None),

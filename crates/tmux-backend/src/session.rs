@@ -949,17 +949,19 @@ impl Session for TmuxSession {
 
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
         let t = text_cmds(&self.term, self.pane(), text, opts.enter).await?;
-        let line = opts.enter || text.contains(['\n', '\r']);
+        let lines = line_ends(text) + u64::from(opts.enter);
+        let line = lines > 0;
+        let _typing = self.term.inner.run.typing(self.id).await;
         if line {
             self.term
                 .inner
                 .run
-                .entered(self.term.client().options(), self.id, self.pane());
+                .entered(&self.term, self.id, self.pane(), lines);
         }
         // Checked and typed in one step, even when there is nothing to type.
         if let Err(e) = self.checked_input(t.pre, t.typing).await {
             if line {
-                self.term.inner.run.not_entered(self.pane());
+                self.term.inner.run.not_entered(self.pane(), lines);
             }
             drop_buffer(&self.term, t.buffer).await;
             return Err(e);
@@ -971,12 +973,14 @@ impl Session for TmuxSession {
         if keys.is_empty() {
             return Ok(());
         }
-        let line = keys.iter().any(ends_a_line);
+        let lines = keys.iter().filter(|k| ends_a_line(k)).count() as u64;
+        let line = lines > 0;
+        let _typing = self.term.inner.run.typing(self.id).await;
         if line {
             self.term
                 .inner
                 .run
-                .entered(self.term.client().options(), self.id, self.pane());
+                .entered(&self.term, self.id, self.pane(), lines);
         }
         // A key the terminal turns into a signal (C-c, C-\, C-z) makes the kernel drop the
         // input queued behind it: what follows (here, or in the next call) waits until the
@@ -995,7 +999,7 @@ impl Session for TmuxSession {
                 Err(e) if sent_any && self.ended(&e) => return Ok(()),
                 Err(e) => {
                     if line && !sent_any {
-                        self.term.inner.run.not_entered(self.pane());
+                        self.term.inner.run.not_entered(self.pane(), lines);
                     }
                     return Err(e);
                 }
@@ -1233,6 +1237,15 @@ async fn signal_taken(rx: &mut tokio::sync::broadcast::Receiver<OutputEvent>, ec
 }
 
 /// Whether a key ends a line of input: what it sends is a lone CR or LF (Enter, C-m, C-j).
+/// How many lines `text` ends: each `\n`, and each `\r` not followed by one.
+fn line_ends(text: &str) -> u64 {
+    let b = text.as_bytes();
+    b.iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
+        .count() as u64
+}
+
 fn ends_a_line(k: &Key) -> bool {
     matches!(k.to_bytes().as_slice(), [b'\r'] | [b'\n'])
 }

@@ -296,23 +296,15 @@ pub async fn read(ctx: &mut Ctx, a: ReadArgs) -> Result<ExitCode> {
 /// grep-style lines: `N: text` for matches, `N- text` for context, `--` between groups that do not
 /// touch. Overlapping contexts are printed once; a match inside another's context stays a match.
 pub fn grep_lines(result: &termloom_core::SearchResult) -> Vec<String> {
-    let mut lines: BTreeMap<u64, (&str, bool)> = BTreeMap::new();
-    for m in &result.matches {
-        for c in m.before.iter().chain(&m.after) {
-            lines.entry(c.line).or_insert((c.text.as_str(), false));
-        }
-        lines.insert(m.line, (m.text.as_str(), true));
-    }
+    let blocks = result.blocks();
     let mut out = Vec::new();
-    let mut last: Option<u64> = None;
-    for (n, (text, is_match)) in lines {
-        if let Some(prev) = last
-            && n > prev + 1
-        {
+    for (i, block) in blocks.iter().enumerate() {
+        if i > 0 {
             out.push("--".to_string());
         }
-        out.push(format!("{n}{} {text}", if is_match { ':' } else { '-' }));
-        last = Some(n);
+        for (n, text, is_match) in block {
+            out.push(format!("{n}{} {text}", if *is_match { ':' } else { '-' }));
+        }
     }
     out
 }

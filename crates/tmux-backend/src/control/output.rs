@@ -285,6 +285,28 @@ impl OutputHub {
         None
     }
 
+    /// Registers a function that sees every output chunk of `pane`, inline on the reader, when an
+    /// output client of this process already receives that pane's output (no workspace needs to
+    /// be known, nothing is connected). Returns whether one did.
+    pub fn tap_routed(&self, pane: &str, tap: Tap) -> bool {
+        let Ok(n) = pane_number(pane) else {
+            return false;
+        };
+        let Ok(clients) = self.clients.try_lock() else {
+            return false;
+        };
+        for c in clients.values().filter(|c| c.conn.is_alive()) {
+            let Ok(mut r) = c.routes.lock() else {
+                continue;
+            };
+            if r.lines.contains_key(&n) {
+                r.taps.entry(n).or_default().push(tap);
+                return true;
+            }
+        }
+        false
+    }
+
     /// Registers a function that sees every output chunk of `pane`, inline on the reader.
     pub async fn tap(&self, workspace_id: &str, pane: &str, tap: Tap) -> Result<(), TmuxError> {
         let n = pane_number(pane)?;
