@@ -475,6 +475,41 @@ async fn mcp_a_run_among_concurrent_sends_reports_its_own_result() {
 }
 
 #[tokio::test]
+async fn mcp_concurrent_creates_keep_names_unique() {
+    // Five creates of one name at once: one succeeds, four are told the name is taken (before,
+    // all five succeeded and the name became ambiguous).
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    let creates = (0..5).map(|_| {
+        call(
+            &c,
+            "create_session",
+            json!({"name": "twin", "workspace": "twins"}),
+        )
+    });
+    let results = futures_util::future::join_all(creates).await;
+    let made = results.iter().filter(|r| r.is_error != Some(true)).count();
+    assert_eq!(
+        made,
+        1,
+        "{:?}",
+        results.iter().map(text_of).collect::<Vec<_>>()
+    );
+    for r in results.iter().filter(|r| r.is_error == Some(true)) {
+        assert!(text_of(r).contains("already exists"), "{}", text_of(r));
+    }
+    let all = ok(&c, "list_sessions", json!({})).await;
+    let twins = all["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == "twin")
+        .count();
+    assert_eq!(twins, 1, "{all}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn mcp_send_text_keys_and_read_output() {
     let srv = TmuxServer::start();
     let c = start(&srv, &[]).await;

@@ -424,6 +424,59 @@ windows:
     assert_eq!(lines_of(&log).len(), 1);
 }
 
+/// Three opens of one project at once through one loom (as an MCP server's concurrent calls
+/// are): one creates, the others find. Before, each found nothing and created the whole project.
+#[tokio::test]
+async fn iterm_concurrent_opens_create_the_project_once() {
+    let fake = Fake::start();
+    let loom = termloom_core::Loom::new(std::sync::Arc::new(fake.term()), None);
+    let log = fake.path().join("once.log");
+    let yaml = format!(
+        r#"
+backend: iterm
+windows:
+  - name: main
+    layout: horizontal
+    panes:
+      - name: one
+        command: echo one >> {log}
+      - name: two
+"#,
+        log = log.display()
+    );
+    let store = project::ProjectStore::new(fake.path().join("projects"));
+    store.save(&project(&yaml, "once"), false).expect("save");
+    let opts = OpenOptions {
+        adopt: false,
+        run_hooks: false,
+    };
+    let (a, b, c) = tokio::join!(
+        project::open_project(&loom, &store, "once", &opts),
+        project::open_project(&loom, &store, "once", &opts),
+        project::open_project(&loom, &store, "once", &opts),
+    );
+    let reports = [a.expect("open"), b.expect("open"), c.expect("open")];
+    let created: usize = reports.iter().map(|r| r.created).sum();
+    assert_eq!(created, 2, "{reports:?}");
+    assert_eq!(
+        loom.terminal()
+            .list_sessions()
+            .await
+            .expect("sessions")
+            .len(),
+        2
+    );
+    wait_until("the command ran", || async {
+        (!lines_of(&log).is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        lines_of(&log).len(),
+        1,
+        "the pane command ran more than once"
+    );
+}
+
 /// The CLI: `attach --iterm` shows a tmux session through a gateway; an `iterm-tmux` project
 /// opens and closes through iTerm2 whatever `--backend` says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

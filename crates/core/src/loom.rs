@@ -20,6 +20,7 @@ pub struct Loom {
     terminal: Arc<dyn Terminal>,
     registry: Option<Arc<Registry>>,
     logger: Option<SessionLogger>,
+    changing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Loom {
@@ -29,6 +30,7 @@ impl Loom {
             terminal,
             registry: registry.map(Arc::new),
             logger: None,
+            changing: Arc::default(),
         }
     }
 
@@ -192,10 +194,20 @@ impl Loom {
         )
     }
 
+    /// The right to change what the terminal holds through this loom and its clones: creating
+    /// a session, window, workspace or layout, opening a project. Each looks up names (is there
+    /// a workspace `x`? a session `y`?) and then creates what is missing; two at once would both
+    /// find nothing and both create, so they take turns. Other processes are not held back.
+    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changing.lock().await
+    }
+
     /// Creates a session and records it (and, when logging, logs `create` and starts logging its
-    /// output).
+    /// output). Holds [`Loom::changing`] while it creates.
     pub async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {
+        let changing = self.changing().await;
         let info = self.terminal.create_session(spec).await?;
+        drop(changing);
         self.record(std::slice::from_ref(&info));
         if let Some(logger) = &self.logger {
             logger.created(&info, spec.command.as_deref());

@@ -131,6 +131,7 @@ impl TermloomServer {
     ) -> Result<Json<ProjectReportOut>, ToolError> {
         let project = self.load_project(&p.project)?;
         let loom = self.project_loom(&project)?;
+        let changing = loom.changing().await;
         let report = project::open(
             loom.terminal().as_ref(),
             &project,
@@ -140,6 +141,7 @@ impl TermloomServer {
             },
         )
         .await?;
+        drop(changing);
         loom.record(&report.sessions);
         Ok(Json(ProjectReportOut {
             report: to_value(&report)?,

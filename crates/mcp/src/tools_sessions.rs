@@ -307,7 +307,9 @@ impl TermloomServer {
             window: p.window.filter(|w| !w.is_empty()),
             cwd: path(p.cwd),
         };
+        let changing = loom.changing().await;
         let created = loom.terminal().apply_layout(&layout, &placement).await?;
+        drop(changing);
         let infos: Vec<SessionInfo> = created.iter().map(|(_, s)| s.clone()).collect();
         loom.record(&infos);
         Ok(Json(many(&created, None)))

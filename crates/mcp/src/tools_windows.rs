@@ -57,6 +57,7 @@ impl TermloomServer {
         Parameters(p): Parameters<CreateWorkspaceParams>,
     ) -> Result<Json<SessionOut>, ToolError> {
         let loom = self.loom(&p.place)?;
+        let _changing = loom.changing().await;
         let info = loom
             .terminal()
             .create_workspace(&WorkspaceSpec {
@@ -131,6 +132,7 @@ impl TermloomServer {
         Parameters(p): Parameters<CreateWindowParams>,
     ) -> Result<Json<SessionOut>, ToolError> {
         let loom = self.loom(&p.place)?;
+        let _changing = loom.changing().await;
         let info = loom
             .terminal()
             .create_window(&WindowSpec {

@@ -869,7 +869,9 @@ pub async fn open_project(
     opts: &OpenOptions,
 ) -> Result<OpenReport> {
     let p = store.load(name)?;
+    let changing = loom.changing().await;
     let report = open(loom.terminal().as_ref(), &p, opts).await?;
+    drop(changing);
     loom.record(&report.sessions);
     Ok(report)
 }
