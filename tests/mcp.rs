@@ -1003,7 +1003,18 @@ async fn mcp_tiers_hide_and_refuse_tools() {
 #[tokio::test]
 async fn mcp_managed_scope_refuses_writes_to_untagged_panes() {
     let srv = TmuxServer::start();
-    srv.tmux(&["new-session", "-d", "-s", "manual", "-x", "80", "-y", "24"]);
+    srv.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "manual",
+        "-n",
+        "theirs",
+        "-x",
+        "80",
+        "-y",
+        "24",
+    ]);
     let c = start(&srv, &[]).await;
     let l = ok(&c, "list_sessions", json!({})).await;
     let manual = l["sessions"][0].clone();
@@ -1028,10 +1039,25 @@ async fn mcp_managed_scope_refuses_writes_to_untagged_panes() {
             "rename_window",
             json!({"workspace": "manual", "window": "0", "name": "w"}),
         ),
+        // Splitting the person's window, or switching their active window.
+        (
+            "create_session",
+            json!({"name": "split-in", "workspace": "manual", "window": "theirs"}),
+        ),
+        (
+            "create_window",
+            json!({"workspace": "manual", "name": "front", "select": true}),
+        ),
     ] {
         let e = err(&c, tool, args).await;
         assert!(e.contains("refused"), "{tool}: {e}");
     }
+    let panes = srv.tmux(&["list-panes", "-s", "-t", "=manual", "-F", "#{pane_id}"]);
+    assert_eq!(
+        panes.lines().count(),
+        1,
+        "the person's window was split: {panes}"
+    );
     // Reading is fine.
     ok(&c, "read_output", json!({"session": id})).await;
     // Its own sessions are writable.
@@ -1742,6 +1768,16 @@ mod control_mode {
         c.subscribe(SubscribeRequestParams::new(uri.clone()))
             .await
             .unwrap();
+        // A session that does not exist, or one named by its name (the URI notifications would
+        // not carry), is refused.
+        for bad in [
+            format!("terminal://{}/output", uuid::Uuid::new_v4()),
+            "terminal://mon/output".to_string(),
+        ] {
+            #[allow(deprecated)]
+            let refused = c.subscribe(SubscribeRequestParams::new(bad.clone())).await;
+            assert!(refused.is_err(), "{bad} was accepted");
+        }
         ok(
             &c,
             "send_text",

@@ -400,9 +400,17 @@ pub trait Session: Send + Sync {
                 Ok(None) => return Ok(None),
                 Ok(Some(text::LineEvent::Line(l))) if pattern.is_match(&l) => return Ok(Some(l)),
                 Ok(Some(text::LineEvent::Closed(reason))) => {
-                    return Err(Error::SessionDead {
-                        id: self.id().to_string(),
-                        name: reason,
+                    // The stream ends with the pane, or with the connection that carried it:
+                    // only the pane itself can tell which.
+                    return Err(match self.info().await {
+                        Ok(_) => Error::ConnectionLost {
+                            backend: self.native().backend,
+                            reason: format!(
+                                "{reason}; session {} is still there: wait again",
+                                self.id()
+                            ),
+                        },
+                        Err(e) => e,
                     });
                 }
                 Ok(Some(_)) => {}

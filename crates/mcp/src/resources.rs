@@ -148,14 +148,36 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Only output resources can be subscribed to.
-pub fn check_subscribable(uri: &str) -> Result<(), McpError> {
+pub fn check_subscribable(uri: &str) -> Result<String, McpError> {
     match session_uri(uri) {
-        Some((_, "output")) => Ok(()),
+        Some((session, "output")) => Ok(session),
         _ => Err(McpError::invalid_params(
             format!("only terminal://{{session_id}}/output can be subscribed to, not '{uri}'"),
             None,
         )),
     }
+}
+
+/// Checks a subscription: an output resource of a live session, named by its id (the URI
+/// notifications carry), not by a name or path that could later mean another session.
+pub async fn check_subscription(server: &TermloomServer, uri: &str) -> Result<(), McpError> {
+    let session = check_subscribable(uri)?;
+    let loom = server.loom(&Place::default()).map_err(|e| not_found(e.0))?;
+    let target = TermloomServer::target(&session).map_err(|e| not_found(e.0))?;
+    let info = loom
+        .resolve(&target)
+        .await
+        .map_err(|e| not_found(describe(&e)))?;
+    let canonical = crate::monitor::output_uri(info.id);
+    if uri != canonical {
+        return Err(McpError::invalid_params(
+            format!(
+                "subscribe by the session's id: {canonical} (notifications name that URI), not '{uri}'"
+            ),
+            None,
+        ));
+    }
+    Ok(())
 }
 
 fn text(body: String, uri: &str, mime: &str) -> ReadResourceResponse {

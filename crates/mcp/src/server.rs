@@ -303,6 +303,24 @@ impl TermloomServer {
         Ok(())
     }
 
+    /// Under `--scope managed`, refuses to change the shape of a window (split it) or switch
+    /// the active window of a workspace that holds sessions this server may not write to: the
+    /// person's panes would shrink or their view change. Adding a window that is not selected
+    /// changes nothing of theirs and is not checked. Under `--scope all` nothing is refused.
+    pub(crate) async fn check_layout_writable(
+        &self,
+        loom: &Loom,
+        workspace: Option<&str>,
+        window: Option<&termloom_core::WindowSel>,
+    ) -> Result<(), ToolError> {
+        match workspace {
+            Some(ws) if self.cfg().scope == Scope::Managed => {
+                self.check_workspace_writable(loom, ws, window).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     // -----------------------------------------------------------------------------------------
     // The call wrapper
     // -----------------------------------------------------------------------------------------
@@ -621,7 +639,7 @@ impl ServerHandler for TermloomServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        crate::resources::check_subscribable(&request.uri)?;
+        crate::resources::check_subscription(self, &request.uri).await?;
         self.shared.monitors.subscribe(&request.uri, context.peer);
         Ok(())
     }

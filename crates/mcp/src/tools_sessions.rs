@@ -176,6 +176,12 @@ impl TermloomServer {
             command: p.command.filter(|c| !c.is_empty()),
             size: None,
         };
+        if let Some(w) = &spec.window {
+            // The window by its exact name: when it exists, the new session splits it.
+            let sel = termloom_core::WindowSel::Name(w.clone());
+            self.check_layout_writable(&loom, spec.workspace.as_deref(), Some(&sel))
+                .await?;
+        }
         let info = loom.create_session(&spec).await?;
         Ok(Json(self.out(&loom, &info)))
     }
@@ -307,6 +313,7 @@ impl TermloomServer {
             window: p.window.filter(|w| !w.is_empty()),
             cwd: path(p.cwd),
         };
+
         let changing = loom.changing().await;
         let created = loom.terminal().apply_layout(&layout, &placement).await?;
         drop(changing);

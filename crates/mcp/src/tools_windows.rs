@@ -132,6 +132,10 @@ impl TermloomServer {
         Parameters(p): Parameters<CreateWindowParams>,
     ) -> Result<Json<SessionOut>, ToolError> {
         let loom = self.loom(&p.place)?;
+        if p.select == Some(true) {
+            self.check_layout_writable(&loom, Some(&p.workspace), None)
+                .await?;
+        }
         let _changing = loom.changing().await;
         let info = loom
             .terminal()
