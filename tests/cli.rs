@@ -1035,6 +1035,7 @@ fn a_corrupt_registry_is_moved_aside_with_a_warning() {
     assert!(o.status.success(), "{}", show(&["ls"], &o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("corrupt"), "a warning on stderr: {err}");
+    assert!(!err.contains('\u{1b}'), "colour codes into a pipe: {err:?}");
     assert!(String::from_utf8_lossy(&o.stdout).contains("survivor"));
     // Rebuilt from the panes, which carry their ids.
     let all = json(&srv, &["sessions"]);

@@ -264,7 +264,8 @@ pub struct ReadArgs {
     #[arg(value_name = "TARGET")]
     pub target: Target,
     /// The last N lines [default: the session's max-lines, else 50]; with --from/--to, --screen or
-    /// --since: at most N lines (head and tail kept)
+    /// --since: at most N lines, head and tail kept, the rest named in a note [default: the
+    /// session's max-lines, else 2000]
     #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub lines: Option<u64>,
     /// First absolute line of a range [default: 0]
@@ -293,7 +294,8 @@ pub struct ReadArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Prints `LINE: text` for each match and `LINE- text` for context lines, \
-    with `--` between groups; LINE is the absolute line number (0 = oldest scrollback line)."
+    with `--` between groups; LINE is the absolute line number (0 = oldest scrollback line). \
+    Unlike grep, exits 0 when nothing matches (and prints nothing); 1 is kept for errors."
 )]
 pub struct SearchArgs {
     /// The session

@@ -267,11 +267,16 @@ pub struct CaptureOpts {
     pub ansi: bool,
     /// Join lines the terminal wrapped.
     pub join_wrapped: bool,
-    /// At most this many lines (head and tail kept when cut); the session's default when `None`.
+    /// At most this many lines (head and tail kept when cut); [`DEFAULT_READ_CAP`] when `None`
+    /// (a tail read returns the lines it asks for).
     pub max_lines: Option<usize>,
     /// At most this many bytes of text (head and tail kept when cut).
     pub max_bytes: Option<usize>,
 }
+
+/// The line cap of a read of a range, a screen or what came since a cursor, when the caller gives
+/// none. The lines left out in the middle are named in the capture's note.
+pub const DEFAULT_READ_CAP: usize = 2000;
 
 /// The result of a read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -290,10 +290,12 @@ impl Target {
                 one(self, panes)
             }
             Target::Bare(text) => {
+                // An exact name wins over a UUID prefix: a name keeps meaning its session
+                // whatever ids later sessions draw (`id:` forces the prefix).
                 let by_name: Vec<&SessionInfo> =
                     sessions.iter().filter(|s| s.name == *text).collect();
                 let mut found = by_name;
-                if is_hex_prefix(text) {
+                if found.is_empty() && is_hex_prefix(text) {
                     let p = normalize_prefix(text);
                     found.extend(
                         sessions
@@ -395,6 +397,18 @@ mod tests {
         let got = "b".parse::<Target>().unwrap().resolve(&all).unwrap();
         assert_eq!(got.id, s2.id);
         assert!("ba".parse::<Target>().unwrap().resolve(&all).is_err());
+    }
+
+    #[test]
+    fn an_exact_name_wins_over_a_uuid_prefix() {
+        let other = test_session("x", "w", 0, 0);
+        let prefix = other.id.as_uuid().simple().to_string()[..4].to_string();
+        let named = test_session(&prefix, "w", 0, 1);
+        let all = vec![other.clone(), named.clone()];
+        let bare: Target = prefix.parse().unwrap();
+        assert_eq!(bare.resolve(&all).unwrap().id, named.id);
+        let forced: Target = format!("id:{prefix}").parse().unwrap();
+        assert_eq!(forced.resolve(&all).unwrap().id, other.id);
     }
 
     #[test]

@@ -37,9 +37,6 @@ use crate::terminal::{
 /// Largest piece of text sent in one `SendText` request.
 pub const SEND_CHUNK: usize = 1024;
 
-/// Default line cap for reads of a range or since a cursor when the caller gives none.
-pub const DEFAULT_MAX_LINES: usize = 2000;
-
 /// How often a follower re-reads the screen when no notification came.
 const FOLLOW_BACKSTOP: Duration = Duration::from_secs(2);
 
@@ -713,7 +710,13 @@ impl Session for ItermSession {
                 let total = g.end();
                 let from_i = i64::try_from(*from).unwrap_or(i64::MAX);
                 if from_i >= total {
-                    let mut c = self.finish(Vec::new(), total, total, opts, DEFAULT_MAX_LINES);
+                    let mut c = self.finish(
+                        Vec::new(),
+                        total,
+                        total,
+                        opts,
+                        termloom_core::DEFAULT_READ_CAP,
+                    );
                     c.first_line = *from;
                     c.note = Some(format!("line {from} is past the end ({total} lines)"));
                     return Ok(c);
@@ -721,7 +724,7 @@ impl Session for ItermSession {
                 let to_i = i64::try_from(*to).unwrap_or(i64::MAX).min(total - 1);
                 let (first, rows) = self.rows(&conn, from_i, to_i).await?;
                 let lines = Self::shape(&rows, first, join);
-                let mut c = self.finish(lines, first, total, opts, DEFAULT_MAX_LINES);
+                let mut c = self.finish(lines, first, total, opts, termloom_core::DEFAULT_READ_CAP);
                 if first > from_i {
                     let n = format!(
                         "lines {from}-{} were trimmed from the scrollback",
@@ -752,13 +755,19 @@ impl Session for ItermSession {
                 let g = self.geometry(&conn).await?;
                 let total = g.end();
                 if data.line >= total {
-                    let mut c = self.finish(Vec::new(), total, total, opts, DEFAULT_MAX_LINES);
+                    let mut c = self.finish(
+                        Vec::new(),
+                        total,
+                        total,
+                        opts,
+                        termloom_core::DEFAULT_READ_CAP,
+                    );
                     c.cursor = cursor.clone();
                     return Ok(c);
                 }
                 let (first, rows) = self.rows(&conn, data.line, total - 1).await?;
                 let lines = Self::shape(&rows, first, join);
-                let mut c = self.finish(lines, first, total, opts, DEFAULT_MAX_LINES);
+                let mut c = self.finish(lines, first, total, opts, termloom_core::DEFAULT_READ_CAP);
                 if c.text.is_empty() {
                     // Nothing new: keep the caller's cursor so the next read starts there too.
                     c.cursor = cursor.clone();

@@ -19,9 +19,6 @@ use crate::terminal::{SplitSize, TmuxTerminal, check_session_name, not_found_as}
 /// Text longer than this, or with a newline, goes through a paste buffer instead of `send-keys -l`.
 pub const PASTE_THRESHOLD: usize = 4096;
 
-/// Default line cap for reads of a line range when the caller gives none.
-pub const DEFAULT_MAX_LINES: usize = 2000;
-
 /// A handle on one tmux pane. Every operation checks, in the same step as it acts or before, that
 /// the pane still carries the session's persistent id.
 pub struct TmuxSession {
@@ -799,7 +796,14 @@ impl TmuxSession {
                 let lines = self
                     .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
                     .await?;
-                Ok(self.finish(lines, *from, total, opts, DEFAULT_MAX_LINES, mark))
+                Ok(self.finish(
+                    lines,
+                    *from,
+                    total,
+                    opts,
+                    termloom_core::DEFAULT_READ_CAP,
+                    mark,
+                ))
             }
         }
     }
@@ -903,7 +907,14 @@ impl TmuxSession {
         } else {
             plain.iter().skip(start).cloned().collect()
         };
-        let mut cap = self.finish(lines, start as u64, total, opts, DEFAULT_MAX_LINES, mark);
+        let mut cap = self.finish(
+            lines,
+            start as u64,
+            total,
+            opts,
+            termloom_core::DEFAULT_READ_CAP,
+            mark,
+        );
         let mut plain = plain;
         trim_trailing_blank(&mut plain);
         cap.cursor = self.cursor_after(&plain, 0, total, mark);
