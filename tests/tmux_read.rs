@@ -355,6 +355,34 @@ async fn reads_since_a_cursor_say_when_its_anchor_is_gone() {
 }
 
 #[tokio::test]
+async fn a_one_line_read_then_clear_loses_nothing() {
+    // `read --lines 1` of the prompt, then a clear of screen and scrollback and an echo: the new
+    // prompt is not the old one, so the read since returns what came after the clear, not
+    // nothing.
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (_, s) = new_session(&t, "w", "clear").await;
+    run(s.as_ref(), "echo before", "before").await;
+    let one = s.capture(&tail(1)).await.unwrap();
+    assert_eq!(one.text.trim_end(), "$", "{one:?}");
+    // What `clear` prints where terminfo has E3: home, erase the screen, erase the scrollback.
+    run(
+        s.as_ref(),
+        r"printf '\033[H\033[2J\033[3J'; echo AFTER-CLEAR",
+        "AFTER-CLEAR",
+    )
+    .await;
+    let after = s
+        .capture(&CaptureOpts {
+            range: ReadRange::Since(one.cursor.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(after.text.contains("AFTER-CLEAR"), "{after:?}");
+}
+
+#[tokio::test]
 async fn search_gives_context_and_absolute_line_numbers() {
     let srv = TmuxServer::start();
     let t = srv.terminal();

@@ -15,7 +15,8 @@ use termloom_core::{Key, Target, WindowRef, WindowSel};
 const TARGET_HELP: &str = "TARGETS name a session (one pane):\n  \
     3f2a9c1e-…        a full UUID\n  \
     3f2a, id:3f2a     a UUID prefix (4+ hex digits)\n  \
-    web, name:web     an exact session name (never a prefix; use name: when it holds ':')\n  \
+    web, name:web     an exact session name (never a prefix; a word that is both a name and\n                    \
+    a UUID prefix is ambiguous: say name: or id:)\n  \
     work:1.2          workspace:window.pane (window by index or exact name; active one when left out)\n  \
     tmux:%12          a backend-native pane id";
 

@@ -9,7 +9,7 @@
 //! | `name:my pane` | only the session with exactly this name: no fallback to a UUID prefix or a workspace (session names never contain `:`; see [`crate::check_session_name`]) |
 //! | `tmux:%12`, `iterm:<guid>` | a backend-native id (re-verified before use) |
 //! | `work:1.2`, `work:editor.0`, `work:editor`, `work:` | workspace `work`, window by index or exact name, pane by index (active window / pane when left out) |
-//! | `web` | the session named exactly `web`; else, when it is 4+ hex digits, a UUID prefix; else the active pane of the workspace named exactly `web` |
+//! | `web` | the session named exactly `web` or, when it is 4+ hex digits, whose UUID starts with it (both at once is ambiguous); else the active pane of the workspace named exactly `web` |
 //!
 //! A bare name is never matched by prefix: `b` does not match `bash`. When a target matches more than
 //! one session, resolution fails with [`Error::AmbiguousTarget`] listing the candidates.
@@ -290,12 +290,10 @@ impl Target {
                 one(self, panes)
             }
             Target::Bare(text) => {
-                // An exact name wins over a UUID prefix: a name keeps meaning its session
-                // whatever ids later sessions draw (`id:` forces the prefix).
                 let by_name: Vec<&SessionInfo> =
                     sessions.iter().filter(|s| s.name == *text).collect();
                 let mut found = by_name;
-                if found.is_empty() && is_hex_prefix(text) {
+                if is_hex_prefix(text) {
                     let p = normalize_prefix(text);
                     found.extend(
                         sessions
@@ -397,18 +395,6 @@ mod tests {
         let got = "b".parse::<Target>().unwrap().resolve(&all).unwrap();
         assert_eq!(got.id, s2.id);
         assert!("ba".parse::<Target>().unwrap().resolve(&all).is_err());
-    }
-
-    #[test]
-    fn an_exact_name_wins_over_a_uuid_prefix() {
-        let other = test_session("x", "w", 0, 0);
-        let prefix = other.id.as_uuid().simple().to_string()[..4].to_string();
-        let named = test_session(&prefix, "w", 0, 1);
-        let all = vec![other.clone(), named.clone()];
-        let bare: Target = prefix.parse().unwrap();
-        assert_eq!(bare.resolve(&all).unwrap().id, named.id);
-        let forced: Target = format!("id:{prefix}").parse().unwrap();
-        assert_eq!(forced.resolve(&all).unwrap().id, other.id);
     }
 
     #[test]

@@ -260,8 +260,10 @@ fn fnv(s: &str) -> u64 {
 
 impl CursorData {
     /// The cursor after `lines` (whose first line is absolute line `first_line`): anchored on the
-    /// last non-blank line, or empty (hash 0: everything is new) when there is none.
-    fn after(pane: &str, lines: &[String], first_line: u64) -> CursorData {
+    /// last non-blank line, or empty (hash 0: everything is new) when there is none. `before` is
+    /// the line before `lines`, when it was read: the anchor's predecessor when the anchor is the
+    /// first line (a one-line read), without which a lone prompt matches any later prompt.
+    fn after(pane: &str, lines: &[String], first_line: u64, before: Option<&str>) -> CursorData {
         let text = |i: usize| termloom_core::text::strip_ansi(&lines[i]);
         match lines.iter().rposition(|l| !l.trim().is_empty()) {
             Some(i) => {
@@ -271,7 +273,11 @@ impl CursorData {
                     line: first_line + i as u64,
                     len: anchor.trim_end().len(),
                     hash: fnv(&anchor),
-                    prev: if i > 0 { fnv(&text(i - 1)) } else { 0 },
+                    prev: match (i, before) {
+                        (0, Some(b)) => fnv(&termloom_core::text::strip_ansi(b)),
+                        (0, None) => 0,
+                        _ => fnv(&text(i - 1)),
+                    },
                     total: 0,
                     mark: None,
                 }
@@ -400,6 +406,44 @@ impl CursorData {
             total,
             mark,
         })
+    }
+}
+
+/// Lines read for a capture: `lines` from absolute line `first`, and the line before them when
+/// it was read too (a cursor keeps its hash to tell its anchor from the same text elsewhere).
+struct Read {
+    lines: Vec<String>,
+    first: u64,
+    before: Option<String>,
+}
+
+impl Read {
+    /// `lines` whose first `context` lines (0 or 1) only precede what is shown, which starts at
+    /// absolute line `first`.
+    fn from(mut lines: Vec<String>, first: u64, context: usize) -> Read {
+        let before = match context {
+            0 => None,
+            _ if lines.len() >= context => lines.drain(..context).next_back(),
+            _ => None,
+        };
+        Read {
+            lines,
+            first,
+            before,
+        }
+    }
+
+    /// The last `n` lines (trailing blank lines left out) of `lines`, which start at absolute
+    /// line `first`, with the line before them when there is one.
+    fn tail(mut lines: Vec<String>, first: u64, n: usize) -> Read {
+        trim_trailing_blank(&mut lines);
+        let drop = lines.len().saturating_sub(n);
+        let shown = lines.split_off(drop);
+        Read {
+            lines: shown,
+            first: first + drop as u64,
+            before: lines.pop(),
+        }
     }
 }
 
@@ -737,42 +781,38 @@ impl TmuxSession {
         match &opts.range {
             ReadRange::Since(c) => self.read_since(c, opts, mark).await,
             ReadRange::Screen => {
+                // From the last line of the history (tmux starts at the screen when there is
+                // none): the line before the screen, for the cursor.
                 let (st, out) = self
-                    .checked_read(vec![self.capture_cmd(0, None, opts)])
+                    .checked_read(vec![self.capture_cmd(-1, None, opts)])
                     .await?;
                 let (hist, height) = (st.history, st.height);
-                let lines = split_lines(&out);
-                Ok(self.finish(lines, hist, hist + height, opts, usize::MAX, mark))
+                let read = Read::from(split_lines(&out), hist, usize::from(hist > 0));
+                Ok(self.finish(read, hist + height, opts, usize::MAX, mark))
             }
             ReadRange::Tail(n) if (*n as u64) <= self.term.client().options().spawn_read_lines => {
                 // Checked, sized and captured in one step: tmux starts `-S -n` at the top of the
                 // history when there is less.
+                // One line more than asked for: the line before, for the cursor.
                 let n = *n;
                 let (st, out) = self
-                    .checked_read(vec![self.capture_cmd(-(n as i64), None, opts)])
+                    .checked_read(vec![self.capture_cmd(-(n as i64) - 1, None, opts)])
                     .await?;
                 let (hist, height) = (st.history, st.height);
-                let back = (n as u64).min(hist);
-                let mut lines = split_lines(&out);
-                trim_trailing_blank(&mut lines);
-                let drop = lines.len().saturating_sub(n);
-                let first = hist - back + drop as u64;
-                let lines = lines.split_off(drop);
-                Ok(self.finish(lines, first, hist + height, opts, n.max(1), mark))
+                let back = (n as u64 + 1).min(hist);
+                let read = Read::tail(split_lines(&out), hist - back, n);
+                Ok(self.finish(read, hist + height, opts, n.max(1), mark))
             }
             ReadRange::Tail(n) => {
                 let n = *n;
                 let st = self.state().await?;
                 let (hist, height) = (st.history, st.height);
-                let back = (n as u64).min(hist);
-                let mut lines = self
+                let back = (n as u64 + 1).min(hist);
+                let lines = self
                     .capture_raw(-(back as i64), None, back + height, opts)
                     .await?;
-                trim_trailing_blank(&mut lines);
-                let drop = lines.len().saturating_sub(n);
-                let first = hist - back + drop as u64;
-                let lines = lines.split_off(drop);
-                Ok(self.finish(lines, first, hist + height, opts, n.max(1), mark))
+                let read = Read::tail(lines, hist - back, n);
+                Ok(self.finish(read, hist + height, opts, n.max(1), mark))
             }
             ReadRange::Lines { from, to } => {
                 if from > to {
@@ -787,23 +827,19 @@ impl TmuxSession {
                         first_line: *from,
                         total_lines: total,
                         note: Some(format!("line {from} is past the end ({total} lines)")),
-                        cursor: self.cursor_after(&[], total, total, mark),
+                        cursor: self.cursor_after(&[], total, total, None, mark),
                         ..Capture::default()
                     });
                 }
-                let start = *from as i64 - hist as i64;
+                // From the line before, for the cursor.
+                let context = usize::from(*from > 0);
+                let start = *from as i64 - context as i64 - hist as i64;
                 let end = (*to).min(total - 1) as i64 - hist as i64;
                 let lines = self
                     .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
                     .await?;
-                Ok(self.finish(
-                    lines,
-                    *from,
-                    total,
-                    opts,
-                    termloom_core::DEFAULT_READ_CAP,
-                    mark,
-                ))
+                let read = Read::from(lines, *from, context);
+                Ok(self.finish(read, total, opts, termloom_core::DEFAULT_READ_CAP, mark))
             }
         }
     }
@@ -814,9 +850,10 @@ impl TmuxSession {
         lines: &[String],
         first_line: u64,
         total: u64,
+        before: Option<&str>,
         mark: Option<LineMark>,
     ) -> Cursor {
-        let mut d = CursorData::after(self.pane(), lines, first_line);
+        let mut d = CursorData::after(self.pane(), lines, first_line, before);
         d.total = total;
         d.mark = mark;
         d.encode()
@@ -824,15 +861,19 @@ impl TmuxSession {
 
     fn finish(
         &self,
-        mut lines: Vec<String>,
-        first_line: u64,
+        read: Read,
         total: u64,
         opts: &CaptureOpts,
         default_cap: usize,
         mark: Option<LineMark>,
     ) -> Capture {
+        let Read {
+            mut lines,
+            first: first_line,
+            before,
+        } = read;
         trim_trailing_blank(&mut lines);
-        let cursor = self.cursor_after(&lines, first_line, total, mark);
+        let cursor = self.cursor_after(&lines, first_line, total, before.as_deref(), mark);
         let capped = cap(
             &lines,
             first_line,
@@ -908,8 +949,7 @@ impl TmuxSession {
             plain.iter().skip(start).cloned().collect()
         };
         let mut cap = self.finish(
-            lines,
-            start as u64,
+            Read::from(lines, start as u64, 0),
             total,
             opts,
             termloom_core::DEFAULT_READ_CAP,
@@ -917,7 +957,7 @@ impl TmuxSession {
         );
         let mut plain = plain;
         trim_trailing_blank(&mut plain);
-        cap.cursor = self.cursor_after(&plain, 0, total, mark);
+        cap.cursor = self.cursor_after(&plain, 0, total, None, mark);
         if let Some(n) = note {
             cap.note = Some(match cap.note {
                 Some(old) => format!("{n}; {old}"),
@@ -1303,7 +1343,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        let c = CursorData::after("%12", &lines(&["a", "b", ""]), 4000);
+        let c = CursorData::after("%12", &lines(&["a", "b", ""]), 4000, None);
         assert_eq!((c.line, c.len), (4001, 1));
         assert_eq!(CursorData::decode(&c.encode()), Some(c.clone()));
         assert_eq!(CursorData::decode(&Cursor("junk".into())), None);
@@ -1325,7 +1365,7 @@ mod tests {
         // of three lines again and again: "ok", "ok", "$".
         let block = ["ok", "ok", "$"];
         let before: Vec<&str> = ["1", "2", "3"].into_iter().chain(block).collect();
-        let mut c = CursorData::after("%1", &lines(&before), 0);
+        let mut c = CursorData::after("%1", &lines(&before), 0, None);
         c.total = before.len() as u64;
         c.mark = Some(LineMark {
             epoch: 7,
@@ -1355,7 +1395,7 @@ mod tests {
 
     #[test]
     fn a_prompt_the_next_command_was_typed_on_is_found_grown() {
-        let c = CursorData::after("%1", &lines(&["$ echo a", "a", "$"]), 0);
+        let c = CursorData::after("%1", &lines(&["$ echo a", "a", "$"]), 0, None);
         let now = lines(&["$ echo a", "a", "$ echo b", "b", "$"]);
         assert_eq!(c.find(&now, None), Some((2, AnchorMatch::Grown)));
         let same = lines(&["$ echo a", "a", "$"]);
@@ -1364,7 +1404,7 @@ mod tests {
 
     #[test]
     fn an_anchor_is_found_after_lines_moved_up_and_missed_when_gone() {
-        let c = CursorData::after("%1", &lines(&["x", "1", "2", "$"]), 0);
+        let c = CursorData::after("%1", &lines(&["x", "1", "2", "$"]), 0, None);
         // Two lines trimmed from the top of the history, and a command typed on the prompt.
         let moved = lines(&["2", "$ seq 3 4", "3", "4", "$"]);
         assert_eq!(c.find(&moved, None), Some((1, AnchorMatch::Grown)));
@@ -1372,8 +1412,20 @@ mod tests {
         let cleared = lines(&["9", "$"]);
         assert_eq!(c.find(&cleared, None), None);
         assert_eq!(
-            CursorData::after("%1", &lines(&["", " "]), 5).find(&cleared, None),
+            CursorData::after("%1", &lines(&["", " "]), 5, None).find(&cleared, None),
             None
         );
+    }
+
+    #[test]
+    fn a_one_line_read_keeps_the_line_before_its_anchor() {
+        // `read --lines 1` of a bare prompt, then `clear; echo AFTER`: the new prompt follows
+        // other text, so it is not the anchor, and the read returns everything.
+        let c = CursorData::after("%1", &lines(&["$"]), 5, Some("$ echo x"));
+        let cleared = lines(&["AFTER", "$", "", ""]);
+        assert_eq!(c.find(&cleared, None), None);
+        // The anchor where it was is still found.
+        let same = lines(&["a", "b", "c", "d", "$ echo x", "$", "more"]);
+        assert_eq!(c.find(&same, None), Some((5, AnchorMatch::Same)));
     }
 }
