@@ -1395,6 +1395,30 @@ fn status_reports_state_command_exit_code_and_cwd() {
 }
 
 #[test]
+fn a_shell_builtin_reading_input_is_busy_and_run_types_nothing_into_it() {
+    // `read` is a bash builtin: the pane's foreground program is the shell, and the state file
+    // (written at prompts) says idle. The terminal's mode says otherwise.
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "reader"]);
+    let o = run(&srv, &["run", &id, "--", "true"]);
+    assert!(o.status.success(), "{}", show(&["run true"], &o));
+    ok(&srv, &["send", &id, "read answer; echo got-$answer"]);
+    wait_until_blocking("status to say busy", || {
+        (json(&srv, &["status", &id])["state"] == "busy").then_some(())
+    });
+    let err = fails(&srv, 1, &["run", &id, "--", "echo typed-into-read"]);
+    assert!(err.contains("not at its prompt"), "{err}");
+    ok(&srv, &["send", &id, "mine"]);
+    wait_line(&srv, &id, "got-mine");
+    let text = ok(&srv, &["read", &id, "--lines", "50"]);
+    assert!(!text.contains("typed-into-read"), "{text}");
+    // Back at its prompt (the line editor takes the terminal a moment after the prompt shows).
+    wait_until_blocking("status to say idle", || {
+        (json(&srv, &["status", &id])["state"] == "idle").then_some(())
+    });
+}
+
+#[test]
 fn wait_prints_a_line_printed_after_it_started() {
     let srv = TmuxServer::start();
     let id = new_session(&srv, &["--name", "waiter"]);

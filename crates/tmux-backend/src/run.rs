@@ -1115,6 +1115,11 @@ pub(crate) struct Probe {
     /// The pane's process is still starting: tmux's forked child has not run its program yet,
     /// or has no terminal yet.
     pub starting: bool,
+    /// Whether the pane's terminal reads whole lines (canonical mode), asked of the terminal
+    /// itself (local servers). A shell's line editor turns that off at its prompt; a builtin
+    /// reading input (`read`), a loop or a function runs with it on, and the shell is still the
+    /// foreground program then.
+    pub line_mode: Option<bool>,
 }
 
 impl Probe {
@@ -1196,6 +1201,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         "#{pane_dead}",
         "#{pane_current_command}",
         "#{pane_current_path}",
+        "#{pane_tty}",
     ]);
     let out = term
         .run(vec![
@@ -1206,7 +1212,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         ])
         .await?;
     let out = out.strip_suffix('\n').unwrap_or(&out);
-    let f: Vec<&str> = out.splitn(8, SEP).collect();
+    let f: Vec<&str> = out.splitn(9, SEP).collect();
     // display-message answers with empty fields when its target pane does not exist.
     if f.first().copied() != Some(pane) {
         return Err(Error::SessionDead {
@@ -1214,7 +1220,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
             name: NativeId::tmux(pane).to_string(),
         });
     }
-    if f.len() < 8 {
+    if f.len() < 9 {
         return Err(Error::backend(
             BackendKind::Tmux,
             format!("unexpected pane state from tmux: {out:?}"),
@@ -1262,8 +1268,29 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         fg_interactive,
         started_with: None,
         starting,
+        line_mode: if local { tty_line_mode(f[6]) } else { None },
     })
 }
+
+/// Whether the terminal at `tty` (`/dev/pts/N`) is in canonical mode, when it can be asked (opened
+/// without becoming anyone's controlling terminal, nothing read or written).
+fn tty_line_mode(tty: &str) -> Option<bool> {
+    use rustix::fs::{Mode, OFlags, open};
+    if !tty.starts_with("/dev/") {
+        return None;
+    }
+    let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = open(tty, flags, Mode::empty()).ok()?;
+    let t = rustix::termios::tcgetattr(&fd).ok()?;
+    Some(t.local_modes.contains(rustix::termios::LocalModes::ICANON))
+}
+
+/// Why [`choose`] calls an idle-looking shell busy when its terminal reads whole lines.
+const LINE_MODE_BUSY: &str = "the shell is not at its prompt (a builtin such as `read`, a loop or a function runs: its terminal reads whole lines)";
+
+/// How long [`decide`] lets a shell whose terminal reads whole lines take to reach its line
+/// editor: a prompt is printed a moment before the editor turns that mode off.
+const LINE_MODE_SETTLE: Duration = Duration::from_millis(300);
 
 /// How a run will detect completion, or why it cannot start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1313,6 +1340,11 @@ pub(crate) fn choose(
         if file.is_some_and(|f| f.busy) {
             return busy("the shell reports a command running".into());
         }
+        // The file says idle, but bash writes only at its prompt: a builtin, a loop or a
+        // function that runs since then shows in the terminal's mode.
+        if p.line_mode == Some(true) {
+            return busy(LINE_MODE_BUSY.into());
+        }
         return Choice::Integration(kind);
     }
     // termloom started this shell with the integration and it has not reached its first prompt
@@ -1340,6 +1372,7 @@ pub(crate) async fn decide(
     let opts = term.client().options();
     let state_file = state_path(opts, id);
     let until = tokio::time::Instant::now() + SETTLE;
+    let line_mode_until = tokio::time::Instant::now() + LINE_MODE_SETTLE;
     let mut rx = tracker.watch();
     let mut probe = probe.clone();
     loop {
@@ -1362,9 +1395,11 @@ pub(crate) async fn decide(
             return Ok(choice);
         }
         let starting = probe.starting || typed_ahead;
-        let due = facts.last_mark == Some(b'C')
+        let due = (facts.last_mark == Some(b'C')
             && probe.fg_is_root != Some(false)
-            && shell_kind(&probe.fg).is_some();
+            && shell_kind(&probe.fg).is_some())
+            || (matches!(&choice, Choice::Busy(why) if why.starts_with(LINE_MODE_BUSY))
+                && tokio::time::Instant::now() < line_mode_until);
         // A marker is only a fallback while the shell may still be starting.
         if matches!(choice, Choice::Marker(_)) && !starting {
             return Ok(choice);
@@ -2283,6 +2318,19 @@ mod tests {
         let mut script = probe("bash", Some(false));
         script.fg_interactive = Some(false);
         assert!(matches!(choose(&script, &running, None, None), Busy(_)));
+        // The state file says idle (bash writes it only at its prompt), but the terminal reads
+        // whole lines: a builtin or a loop runs.
+        let mut builtin = probe("bash", Some(true));
+        builtin.line_mode = Some(true);
+        assert!(matches!(
+            choose(&builtin, &none, Some(&bash_file), None),
+            Busy(ref why) if why.starts_with(LINE_MODE_BUSY)
+        ));
+        builtin.line_mode = Some(false);
+        assert_eq!(
+            choose(&builtin, &none, Some(&bash_file), None),
+            Integration(ShellKind::Bash)
+        );
     }
 
     #[test]
