@@ -115,10 +115,12 @@ fn new_session(srv: &TmuxServer, args: &[&str]) -> String {
 
 /// Starts `cat > FILE` in a new session and waits until cat reads the terminal.
 fn cat_into(srv: &TmuxServer, name: &str, file: &Path) -> String {
-    let id = new_session(
-        srv,
-        &["--name", name, "--", "cat", ">", &file.to_string_lossy()],
+    // One word: a command line, with a redirection for the pane's shell.
+    let line = format!(
+        "cat > {}",
+        shlex::try_quote(&file.to_string_lossy()).unwrap()
     );
+    let id = new_session(srv, &["--name", name, "--", &line]);
     wait_command(srv, &id, "cat");
     id
 }
@@ -177,8 +179,7 @@ fn new_creates_sessions_and_ls_lists_them() {
             "--env",
             "GREETING=hello there",
             "--",
-            "echo",
-            "\"[$GREETING]\"",
+            "echo \"[$GREETING]\"",
         ],
     );
     for key in [
@@ -204,7 +205,8 @@ fn new_creates_sessions_and_ls_lists_them() {
     assert_eq!(info["workspace"], "proj");
     assert_eq!(info["window_name"], "editor");
     assert_eq!(info["managed"], true);
-    // The words after -- were typed into the shell: the env var and the quoting are the shell's.
+    // One word after -- is a command line for the shell: the env var and the quoting are the
+    // shell's.
     wait_line(&srv, "web", "[hello there]");
     wait_until_blocking("cwd reported", || {
         (session(&srv, &id)["cwd"] == cwd.to_string_lossy().as_ref()).then_some(())
@@ -1328,9 +1330,18 @@ fn run_prints_the_output_and_exits_with_the_commands_code() {
     let out = ok(&srv, &["run", &id, "--", "echo", "hello-run"]);
     assert_eq!(out.trim_end(), "hello-run", "only the command's output");
 
-    let o = run(&srv, &["run", &id, "--", "echo", "out-1;", "false"]);
+    // One word is a command line of its own.
+    let o = run(&srv, &["run", &id, "--", "echo out-1; false"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&["run false"], &o));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim_end(), "out-1");
+
+    // Several words are argv: `sh` gets `-c` and the script, and the `exit` in it ends `sh`,
+    // not the pane's shell (before, the words were joined and `exit 7` ran in the pane).
+    let o = run(&srv, &["run", &id, "--", "sh", "-c", "echo in-sh; exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{}", show(&["run sh -c"], &o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim_end(), "in-sh");
+    let v = json(&srv, &["run", &id, "--", "echo", "a  b", "$HOME", "it's"]);
+    assert_eq!(v["output"], "a  b $HOME it's", "{v:#}");
 
     let o = run(&srv, &["run", &id, "--", "no-such-command-xyz"]);
     assert_eq!(o.status.code(), Some(127), "{}", show(&["run missing"], &o));
@@ -1338,7 +1349,7 @@ fn run_prints_the_output_and_exits_with_the_commands_code() {
     let o = run(&srv, &["run", &id, "--", "(exit 3)"]);
     assert_eq!(o.status.code(), Some(3), "{}", show(&["run exit 3"], &o));
 
-    let v = json(&srv, &["run", &id, "--", "printf", "'a\\nb\\n'"]);
+    let v = json(&srv, &["run", &id, "--", "printf", "a\\nb\\n"]);
     assert_eq!(v["exit_code"], 0, "{v:#}");
     assert_eq!(v["output"].as_str().unwrap().trim_end(), "a\nb", "{v:#}");
     assert_eq!(v["timed_out"], false, "{v:#}");

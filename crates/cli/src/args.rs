@@ -115,8 +115,9 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The words after -- are joined with spaces and typed into the session's \
-    shell, followed by Enter. Exit code: the command's own (0 when it finished but its code is \
+    after_help = "What follows -- is typed into the session's shell, followed by Enter: one \
+    word as it is (a command line: -- 'make && ./run'), several as argv words, each quoted for the \
+    shell where it needs it (-- sh -c 'echo a; exit 7' runs sh with two arguments). Exit code: the command's own (0 when it finished but its code is \
     unknown, e.g. with --prompt or --quiet-ms); 124 when it was still running at the timeout (the \
     output so far is printed and the run's handle goes to stderr)."
 )]
@@ -182,9 +183,9 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The words after -- are joined with spaces and typed into the new shell, \
-    followed by Enter: it is your own command line, and your shell interprets it (quote a whole \
-    command line to keep its quoting: -- \"grep 'a b' file\").\n\nLayouts: single, horizontal, \
+    after_help = "What follows -- is typed into the new shell, followed by Enter: one word as \
+    it is (a command line of your own: -- 'make && ./run'), several as argv words, each quoted for \
+    the shell where it needs it (-- grep 'a b' file searches for 'a b').\n\nLayouts: single, horizontal, \
     vertical, quad, main-vertical, main-horizontal, tiled; --panes names their panes in order."
 )]
 pub struct NewArgs {
@@ -319,8 +320,8 @@ pub struct SearchArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The words after -- are joined with spaces and typed into the new shell, \
-    followed by Enter (your own command line, interpreted by your shell)."
+    after_help = "What follows -- is typed into the new shell, followed by Enter: one word as \
+    it is (a command line), several as argv words, quoted for the shell where they need it."
 )]
 pub struct SplitArgs {
     /// The session to split
@@ -457,7 +458,7 @@ pub enum WindowCmd {
         /// Working directory
         #[arg(short, long, value_name = "DIR")]
         cwd: Option<PathBuf>,
-        /// A command line typed into the new shell (joined with spaces)
+        /// Typed into the new shell: one word as a command line, several as quoted argv words
         #[arg(last = true, value_name = "CMD")]
         command: Vec<String>,
     },

@@ -79,9 +79,20 @@ pub fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
         .into()
 }
 
-/// Joins the words after `--` into one command line (`None` when there are none).
-pub fn command_line(words: &[String]) -> Option<String> {
-    (!words.is_empty()).then(|| words.join(" "))
+/// The words after `--` as one line for the pane's shell (`None` when there are none). One word
+/// is typed as it is: a command line of its own (`-- 'make && ./run'`). Several are argv words,
+/// each quoted for a POSIX shell where it needs it, so that `-- sh -c 'echo a; exit 7'` runs `sh`
+/// with those two arguments rather than `sh -c echo a` and then `exit 7` in the pane's shell.
+pub fn command_line(words: &[String]) -> Result<Option<String>> {
+    match words {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        many => shlex::try_join(many.iter().map(String::as_str))
+            .map(Some)
+            .map_err(|_| {
+                anyhow::anyhow!("a word after -- holds a NUL byte, which a terminal cannot receive")
+            }),
+    }
 }
 
 /// Runs one parsed command line.

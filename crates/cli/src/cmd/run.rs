@@ -36,7 +36,7 @@ pub async fn run(ctx: &mut Ctx, a: RunArgs) -> Result<ExitCode> {
     if let Some(p) = &a.prompt {
         compile_regex(p)?;
     }
-    let command = command_line(&a.command).context("no command given after --")?;
+    let command = command_line(&a.command)?.context("no command given after --")?;
     let opts = RunOpts {
         timeout: a.timeout,
         prompt: a.prompt.clone(),

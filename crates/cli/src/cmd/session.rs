@@ -178,7 +178,7 @@ pub async fn new(ctx: &mut Ctx, a: NewArgs) -> Result<ExitCode> {
         window: a.window,
         cwd: a.cwd,
         env: a.env,
-        command: command_line(&a.command),
+        command: command_line(&a.command)?,
         size: None,
     };
     let info = ctx.loom()?.create_session(&spec).await?;
@@ -355,7 +355,7 @@ pub async fn split(ctx: &mut Ctx, a: SplitArgs) -> Result<ExitCode> {
         name: a.name,
         before: a.before,
         cwd: a.cwd,
-        command: command_line(&a.command),
+        command: command_line(&a.command)?,
     };
     let info = s.split(&spec).await?;
     ctx.loom()?.record(std::slice::from_ref(&info));

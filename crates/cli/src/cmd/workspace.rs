@@ -143,7 +143,7 @@ pub async fn window(ctx: &mut Ctx, c: WindowCmd) -> Result<ExitCode> {
                     name,
                     session_name: session,
                     cwd,
-                    command: command_line(&command),
+                    command: command_line(&command)?,
                     select,
                 })
                 .await?;
