@@ -227,6 +227,27 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
     let since = ok(&f, &["read", "web", "--since", &cursor]);
     assert!(since.lines().any(|l| l == "since-cursor"), "{since}");
     assert!(!since.contains("started-web"), "{since}");
+    // A read that ends in a line still being printed: the next read since gives that line
+    // again, whole (before, its rest was never returned).
+    ok(
+        &f,
+        &[
+            "send",
+            "web",
+            "printf part-one; read -s x; echo ' part-two'",
+        ],
+    );
+    let mid = wait_until_blocking("the unfinished line", || {
+        let v = json_of(&f, &["read", "web", "--lines", "1"]);
+        (v["text"].as_str() == Some("part-one")).then_some(v)
+    });
+    ok(&f, &["send", "web", "go"]);
+    wait_line(&f, "web", "part-one part-two");
+    let rest = ok(
+        &f,
+        &["read", "web", "--since", mid["cursor"].as_str().unwrap()],
+    );
+    assert!(rest.lines().any(|l| l == "part-one part-two"), "{rest:?}");
 
     // split / rename / focus / tag / resize
     let api = ok(

@@ -75,6 +75,27 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A line's fingerprint for read cursors: FNV-1a of its text without trailing blanks. A cursor
+/// keeps it (with the length) to find its line again, or to see that the line grew.
+pub fn line_hash(line: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in line.trim_end().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The anchor text of a cursor, `len` bytes hashing to `hash` ([`line_hash`]), matched against
+/// `line`: `Some(false)` for the same text, `Some(true)` for that text followed by more (a line
+/// that grew: a prompt the next command was typed on, a progress line that was finished),
+/// `None` otherwise.
+pub fn anchor_grew(line: &str, len: usize, hash: u64) -> Option<bool> {
+    let line = line.trim_end();
+    let head = line.get(..len)?;
+    (line_hash(head) == hash).then_some(line.len() > len)
+}
+
 /// Drops trailing lines that are empty or only whitespace.
 pub fn trim_trailing_blank(lines: &mut Vec<String>) {
     while lines.last().is_some_and(|l| l.trim().is_empty()) {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use termloom_core::key::{SIGNAL_QUIET, SIGNAL_SETTLE, signal_segments};
-use termloom_core::text::{cap, trim_trailing_blank};
+use termloom_core::text::{cap, line_hash, trim_trailing_blank};
 use termloom_core::{
     BackendKind, BusyState, Capture, CaptureOpts, Cursor, Error, Key, NativeId, OutputEvent,
     OutputStream, ReadRange, ResizeSpec, Result, RunHandle, RunOpts, RunResult, SendOpts, Session,
@@ -102,20 +102,37 @@ pub(crate) async fn send_text_to(
     Ok(())
 }
 
-/// A read position: the session and the next absolute line to read.
+/// A read position: the session, the next absolute line to read, and the text of the line
+/// before it (its length and [`line_hash`]) when that line was read: a line still being printed
+/// (`Downloading...`, a prompt) grows after the read, and is then read again whole.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CursorData {
     pub session: String,
     pub line: i64,
+    pub anchor: Option<(usize, u64)>,
 }
 
 impl CursorData {
     pub fn encode(&self) -> Cursor {
-        Cursor(format!("i1.{}.{}", self.session, self.line))
+        Cursor(match self.anchor {
+            Some((len, hash)) => format!("i2.{}.{}.{len}.{hash:x}", self.session, self.line),
+            None => format!("i1.{}.{}", self.session, self.line),
+        })
     }
 
     pub fn decode(c: &Cursor) -> Option<CursorData> {
-        let rest = c.0.strip_prefix("i1.")?;
+        let (rest, v2) = match c.0.strip_prefix("i2.") {
+            Some(r) => (r, true),
+            None => (c.0.strip_prefix("i1.")?, false),
+        };
+        let (rest, anchor) = if v2 {
+            let (rest, hash) = rest.rsplit_once('.')?;
+            let (rest, len) = rest.rsplit_once('.')?;
+            let anchor = (len.parse().ok()?, u64::from_str_radix(hash, 16).ok()?);
+            (rest, Some(anchor))
+        } else {
+            (rest, None)
+        };
         let (session, line) = rest.rsplit_once('.')?;
         if session.is_empty() {
             return None;
@@ -123,6 +140,7 @@ impl CursorData {
         Some(CursorData {
             session: session.to_owned(),
             line: line.parse().ok().filter(|l: &i64| *l >= 0)?,
+            anchor,
         })
     }
 }
@@ -347,9 +365,12 @@ impl ItermSession {
     ) -> Capture {
         let mut texts: Vec<String> = lines.iter().map(|l| l.text.clone()).collect();
         trim_trailing_blank(&mut texts);
-        let next = match texts.len() {
-            0 => first_line,
-            n => lines[n - 1].end + 1,
+        let (next, anchor) = match texts.len() {
+            0 => (first_line, None),
+            n => {
+                let last = texts[n - 1].trim_end();
+                (lines[n - 1].end + 1, Some((last.len(), line_hash(last))))
+            }
         };
         let first = u64::try_from(first_line).unwrap_or(0);
         let capped = cap(
@@ -375,6 +396,7 @@ impl ItermSession {
             cursor: CursorData {
                 session: self.guid().to_owned(),
                 line: next,
+                anchor,
             }
             .encode(),
         }
@@ -754,7 +776,12 @@ impl Session for ItermSession {
                 }
                 let g = self.geometry(&conn).await?;
                 let total = g.end();
-                if data.line >= total {
+                // The line before, when the cursor knows its text: read again if it grew.
+                let from = match data.anchor {
+                    Some(_) if data.line > 0 && data.line - 1 < total => data.line - 1,
+                    _ => data.line,
+                };
+                if from >= total {
                     let mut c = self.finish(
                         Vec::new(),
                         total,
@@ -765,8 +792,32 @@ impl Session for ItermSession {
                     c.cursor = cursor.clone();
                     return Ok(c);
                 }
-                let (first, rows) = self.rows(&conn, data.line, total - 1).await?;
-                let lines = Self::shape(&rows, first, join);
+                let (mut first, rows) = self.rows(&conn, from, total - 1).await?;
+                let mut lines = Self::shape(&rows, first, join);
+                if from < data.line
+                    && let Some(l) = lines.first()
+                    && l.start == from
+                {
+                    let grew = data.anchor.and_then(|(len, hash)| {
+                        termloom_core::text::anchor_grew(&l.text, len, hash)
+                    });
+                    if grew != Some(true) {
+                        // As it was (or gone): only what follows is new.
+                        let l = lines.remove(0);
+                        first = l.end + 1;
+                    }
+                }
+                if lines.is_empty() {
+                    let mut c = self.finish(
+                        Vec::new(),
+                        total,
+                        total,
+                        opts,
+                        termloom_core::DEFAULT_READ_CAP,
+                    );
+                    c.cursor = cursor.clone();
+                    return Ok(c);
+                }
                 let mut c = self.finish(lines, first, total, opts, termloom_core::DEFAULT_READ_CAP);
                 if c.text.is_empty() {
                     // Nothing new: keep the caller's cursor so the next read starts there too.
@@ -963,10 +1014,17 @@ mod tests {
     #[test]
     fn cursors_round_trip() {
         let c = CursorData {
-            session: "AB-12".into(),
+            session: "w0t0p0:AB-12.x".into(),
             line: 4000,
+            anchor: None,
         };
-        assert_eq!(CursorData::decode(&c.encode()), Some(c));
+        assert_eq!(CursorData::decode(&c.encode()), Some(c.clone()));
+        let grown = CursorData {
+            anchor: Some((14, 0xfeed)),
+            ..c
+        };
+        assert!(grown.encode().0.starts_with("i2."));
+        assert_eq!(CursorData::decode(&grown.encode()), Some(grown));
         assert_eq!(CursorData::decode(&Cursor("t1.1.2.3".into())), None);
         assert_eq!(CursorData::decode(&Cursor("i1..3".into())), None);
         assert_eq!(CursorData::decode(&Cursor("i1.x.-3".into())), None);

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use termloom_core::key::{SIGNAL_ECHO_GRACE, SIGNAL_QUIET, SIGNAL_SETTLE, signal_segments};
-use termloom_core::text::{cap, trim_trailing_blank};
+use termloom_core::text::{cap, line_hash, trim_trailing_blank};
 use termloom_core::{
     BackendKind, Capture, CaptureOpts, Cursor, Direction, Error, Key, NativeId, OutputEvent,
     OutputStream, ReadRange, ResizeSpec, Result, SendOpts, Session, SessionId, SessionInfo,
@@ -249,15 +249,6 @@ enum AnchorMatch {
     Grown,
 }
 
-fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.trim_end().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
 impl CursorData {
     /// The cursor after `lines` (whose first line is absolute line `first_line`): anchored on the
     /// last non-blank line, or empty (hash 0: everything is new) when there is none. `before` is
@@ -272,11 +263,11 @@ impl CursorData {
                     pane: pane.to_string(),
                     line: first_line + i as u64,
                     len: anchor.trim_end().len(),
-                    hash: fnv(&anchor),
+                    hash: line_hash(&anchor),
                     prev: match (i, before) {
-                        (0, Some(b)) => fnv(&termloom_core::text::strip_ansi(b)),
+                        (0, Some(b)) => line_hash(&termloom_core::text::strip_ansi(b)),
                         (0, None) => 0,
-                        _ => fnv(&text(i - 1)),
+                        _ => line_hash(&text(i - 1)),
                     },
                     total: 0,
                     mark: None,
@@ -296,14 +287,9 @@ impl CursorData {
 
     /// Whether `line` holds the anchor's text, as it was or grown.
     fn matches(&self, line: &str) -> Option<AnchorMatch> {
-        let line = line.trim_end();
-        let head = line.get(..self.len)?;
-        if fnv(head) != self.hash {
-            None
-        } else if line.len() == self.len {
-            Some(AnchorMatch::Same)
-        } else {
-            Some(AnchorMatch::Grown)
+        match termloom_core::text::anchor_grew(line, self.len, self.hash)? {
+            false => Some(AnchorMatch::Same),
+            true => Some(AnchorMatch::Grown),
         }
     }
 
@@ -316,7 +302,7 @@ impl CursorData {
     /// scrollback is full, lines leave it at the top as they come, and where repeated output
     /// puts the anchor's text again at its old place, only the count tells the places apart.
     fn find(&self, plain: &[String], scrolled_to: Option<u64>) -> Option<(usize, AnchorMatch)> {
-        let prev_ok = |i: usize| self.prev == 0 || (i > 0 && fnv(&plain[i - 1]) == self.prev);
+        let prev_ok = |i: usize| self.prev == 0 || (i > 0 && line_hash(&plain[i - 1]) == self.prev);
         let at = |i: usize| plain.get(i).and_then(|l| self.matches(l));
         if let Some(i) = scrolled_to.and_then(|i| usize::try_from(i).ok())
             && let Some(m) = at(i).filter(|_| prev_ok(i))
