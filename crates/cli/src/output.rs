@@ -85,7 +85,8 @@ impl Table {
     /// The table as text: two spaces between columns, no padding after the last one.
     pub fn render(&self) -> String {
         let cols = self.header.len();
-        let width = |s: &str| s.chars().count();
+        // Terminal cells, not characters: CJK and most emoji take two.
+        let width = |s: &str| unicode_width::UnicodeWidthStr::width(s);
         let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
         for r in &self.rows {
             for (i, c) in r.iter().enumerate().take(cols) {
@@ -132,6 +133,12 @@ mod tests {
             t.render(),
             "ID      NAME  CMD\nab      x\\ny  bash\nabcdef  żółw\n"
         );
+        // Wide characters take two cells: the next column still lines up.
+        let mut w = Table::new(&["NAME", "CMD"]);
+        w.row(vec!["日本".into(), "a".into()]);
+        w.row(vec!["🐍x".into(), "b".into()]);
+        w.row(vec!["abcd".into(), "c".into()]);
+        assert_eq!(w.render(), "NAME  CMD\n日本  a\n🐍x   b\nabcd  c\n");
     }
 
     #[test]

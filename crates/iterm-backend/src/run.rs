@@ -314,7 +314,7 @@ pub(crate) async fn run(s: &ItermSession, opts: &RunOpts) -> Result<RunResult> {
             State::Finished => Plan::Shell(PromptRef::After(id), command_key(command)),
             State::Running => {
                 return Err(Error::InvalidArgument(format!(
-                    "session {} is busy running {:?}; wait for it to finish, stop it (keys C-c), or pass a prompt regex to run inside it",
+                    "session {} is busy running {:?}; wait for it to finish, interrupt it with the key C-c, or give a prompt regex to type into it (run_command's prompt; the CLI's --prompt)",
                     s.guid(),
                     p.command.clone().unwrap_or_default()
                 )));

@@ -1079,7 +1079,7 @@ pub(crate) fn refuse_if_pending(slot: &Slot) -> Result<()> {
         return Err(Error::backend(
             BackendKind::Tmux,
             format!(
-                "session is busy: an earlier run (`{}`, handle {handle}) is still going; wait for it with its handle (the MCP tool wait_for, with session and handle), or interrupt it (send_keys C-c) first",
+                "session is busy: an earlier run (`{}`, handle {handle}) is still going; wait for it (over MCP: wait_for with the session and handle), or interrupt it with the key C-c first",
                 s.command
             ),
         ));
@@ -1312,7 +1312,7 @@ pub(crate) fn choose(
     let nested = p.fg_is_root == Some(false);
     let busy = |why: String| {
         Choice::Busy(format!(
-            "{why}; wait for it (or interrupt it with send_keys C-c), or pass a prompt regex or a quiet period to type into it"
+            "{why}; wait for it, interrupt it with the key C-c, or give a prompt regex or a quiet period to type into it (run_command's prompt or quiet_ms; the CLI's --prompt or --quiet-ms)"
         ))
     };
     let running = || busy(format!("'{}' is running in the foreground", p.fg));
