@@ -248,6 +248,25 @@ fn cli_drives_iterm_sessions_windows_and_layouts() {
         &["read", "web", "--since", mid["cursor"].as_str().unwrap()],
     );
     assert!(rest.lines().any(|l| l == "part-one part-two"), "{rest:?}");
+    // The screen cleared under a cursor: what came after is returned (before, nothing, until the
+    // buffer grew past the cursor's line).
+    let before_clear = json_of(&f, &["read", "web", "--lines", "1"]);
+    ok(
+        &f,
+        &["send", "web", r"printf '\033[H\033[2J'; echo AFTER-CLEAR"],
+    );
+    wait_line(&f, "web", "AFTER-CLEAR");
+    let after = json_of(
+        &f,
+        &[
+            "read",
+            "web",
+            "--since",
+            before_clear["cursor"].as_str().unwrap(),
+        ],
+    );
+    let text = after["text"].as_str().unwrap();
+    assert!(text.lines().any(|l| l == "AFTER-CLEAR"), "{after:#}");
 
     // split / rename / focus / tag / resize
     let api = ok(

@@ -776,12 +776,15 @@ impl Session for ItermSession {
                 }
                 let g = self.geometry(&conn).await?;
                 let total = g.end();
-                // The line before, when the cursor knows its text: read again if it grew.
-                let from = match data.anchor {
-                    Some(_) if data.line > 0 && data.line - 1 < total => data.line - 1,
-                    _ => data.line,
-                };
-                if from >= total {
+                // The line before, when the cursor knows its text: read again if it grew; when
+                // it holds other text now (the screen was cleared or redrawn, the scrollback
+                // cut), the read position is gone and the read starts at the screen's top.
+                let anchored = data.anchor.is_some() && data.line > 0;
+                let mut from = if anchored { data.line - 1 } else { data.line };
+                let mut gone = anchored && from >= total;
+                if gone {
+                    from = g.above.min(total - 1).max(0);
+                } else if from >= total {
                     let mut c = self.finish(
                         Vec::new(),
                         total,
@@ -792,19 +795,30 @@ impl Session for ItermSession {
                     c.cursor = cursor.clone();
                     return Ok(c);
                 }
-                let (mut first, rows) = self.rows(&conn, from, total - 1).await?;
+                let (mut first, mut rows) = self.rows(&conn, from, total - 1).await?;
                 let mut lines = Self::shape(&rows, first, join);
-                if from < data.line
+                if anchored
+                    && !gone
                     && let Some(l) = lines.first()
                     && l.start == from
                 {
                     let grew = data.anchor.and_then(|(len, hash)| {
                         termloom_core::text::anchor_grew(&l.text, len, hash)
                     });
-                    if grew != Some(true) {
-                        // As it was (or gone): only what follows is new.
-                        let l = lines.remove(0);
-                        first = l.end + 1;
+                    match grew {
+                        // Grown: returned again, whole.
+                        Some(true) => {}
+                        // As it was: only what follows is new.
+                        Some(false) => {
+                            let l = lines.remove(0);
+                            first = l.end + 1;
+                        }
+                        None => {
+                            gone = true;
+                            let top = g.above.min(from);
+                            (first, rows) = self.rows(&conn, top, total - 1).await?;
+                            lines = Self::shape(&rows, first, join);
+                        }
                     }
                 }
                 if lines.is_empty() {
@@ -823,7 +837,13 @@ impl Session for ItermSession {
                     // Nothing new: keep the caller's cursor so the next read starts there too.
                     c.cursor = cursor.clone();
                 }
-                if first > data.line {
+                if gone {
+                    let n = "the previous read position is gone (the screen was cleared or redrawn, or the scrollback cut); returning the screen".to_string();
+                    c.note = Some(match c.note {
+                        Some(old) => format!("{n}; {old}"),
+                        None => n,
+                    });
+                } else if first > data.line {
                     let n = format!(
                         "lines {}-{} were trimmed from the scrollback before this read",
                         data.line,
