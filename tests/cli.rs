@@ -1406,6 +1406,71 @@ fn status_reports_state_command_exit_code_and_cwd() {
 }
 
 #[test]
+fn two_runs_started_at_once_from_two_processes_never_swap_results() {
+    // Two CLIs run on one session at the same moment: each gets its own output and exit code,
+    // or is told the session is busy. Never the other's.
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "twice"]);
+    let o = run(&srv, &["run", &id, "--", "true"]);
+    assert!(o.status.success(), "{}", show(&["run true"], &o));
+    let mut ran = 0;
+    for round in 0..6 {
+        let a = spawn_cli(
+            &srv,
+            &[
+                "run",
+                &id,
+                "--",
+                &format!("sleep 0.3; echo A-{round}; (exit 3)"),
+            ],
+        );
+        let b = spawn_cli(
+            &srv,
+            &["run", &id, "--", &format!("echo B-{round}; (exit 5)")],
+        );
+        for (mut child, tag, code) in [(a, "A", 3), (b, "B", 5)] {
+            let status = child.wait().expect("wait");
+            let err = stderr_of(&mut child);
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+            if status.code() == Some(1) && err.contains("busy") {
+                continue;
+            }
+            assert_eq!(
+                (status.code(), out.trim_end()),
+                (Some(code), format!("{tag}-{round}").as_str()),
+                "round {round}, run {tag}: {err}"
+            );
+            ran += 1;
+        }
+        // Both done before the next round.
+        wait_until_blocking("the pane idle", || {
+            (json(&srv, &["status", &id])["state"] == "idle").then_some(())
+        });
+    }
+    assert!(ran >= 6, "at least one run a round ran: {ran}");
+    // A claim set by hand, in a shape termloom never writes, holds nothing up.
+    let native = session(&srv, &id)["native"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pane = native.as_str();
+    srv.tmux(&[
+        "set-option",
+        "-p",
+        "-t",
+        pane,
+        "@termloom_run",
+        "x,}{#{pane_id}",
+    ]);
+    let out = ok(&srv, &["run", &id, "--", "echo after-garbage"]);
+    assert_eq!(out.trim_end(), "after-garbage");
+    // A finished run leaves no claim behind.
+    let left = srv.tmux(&["show-options", "-p", "-t", pane, "-v", "@termloom_run"]);
+    assert_eq!(left.trim(), "", "{left}");
+}
+
+#[test]
 fn a_shell_builtin_reading_input_is_busy_and_run_types_nothing_into_it() {
     // `read` is a bash builtin: the pane's foreground program is the shell, and the state file
     // (written at prompts) says idle. The terminal's mode says otherwise.

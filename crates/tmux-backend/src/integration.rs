@@ -586,7 +586,7 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
             "the scripts are on this machine and the tmux server is on another host",
         ));
     }
-    let probe = crate::run::probe(term, id, pane)
+    let mut probe = crate::run::probe(term, id, pane)
         .await
         .map_err(|e| not_found_as(e, gone))?;
     if probe.dead {
@@ -609,7 +609,7 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
     let tracker = st.tracker(term, pane, &probe.ws).await?;
     let opts = term.client().options();
     if let crate::run::Choice::Busy(why) =
-        crate::run::decide(term, id, pane, &probe, &tracker).await?
+        crate::run::decide(term, id, pane, &mut probe, &tracker).await?
     {
         return Err(crate::run::busy_error(pane, &why));
     }

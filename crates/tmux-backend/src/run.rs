@@ -1120,6 +1120,9 @@ pub(crate) struct Probe {
     /// reading input (`read`), a loop or a function runs with it on, and the shell is still the
     /// foreground program then.
     pub line_mode: Option<bool>,
+    /// The run claim on the pane (`@termloom_run`: `<token>.<unix ms>`, empty when none): the
+    /// last run of any process that typed into it and has not finished (see [`claim`]).
+    pub claim: String,
 }
 
 impl Probe {
@@ -1202,6 +1205,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         "#{pane_current_command}",
         "#{pane_current_path}",
         "#{pane_tty}",
+        "#{@termloom_run}",
     ]);
     let out = term
         .run(vec![
@@ -1212,7 +1216,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         ])
         .await?;
     let out = out.strip_suffix('\n').unwrap_or(&out);
-    let f: Vec<&str> = out.splitn(9, SEP).collect();
+    let f: Vec<&str> = out.splitn(10, SEP).collect();
     // display-message answers with empty fields when its target pane does not exist.
     if f.first().copied() != Some(pane) {
         return Err(Error::SessionDead {
@@ -1220,7 +1224,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
             name: NativeId::tmux(pane).to_string(),
         });
     }
-    if f.len() < 9 {
+    if f.len() < 10 {
         return Err(Error::backend(
             BackendKind::Tmux,
             format!("unexpected pane state from tmux: {out:?}"),
@@ -1269,7 +1273,103 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         started_with: None,
         starting,
         line_mode: if local { tty_line_mode(f[6]) } else { None },
+        claim: f[7].to_string(),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run claim: runs from different processes
+
+/// The pane option that holds the run claim.
+const OPT_RUN: &str = "@termloom_run";
+
+/// A fresh claim on the pane by a run that typed its line and whose shell has not answered yet
+/// (written its state file since; local servers): the line may still be queued, and a run
+/// typing now would take that run's end for its own. A claim older than [`SETTLE`] is left
+/// to the pane's own state; a finished run removes its claim.
+fn claim_pending(p: &Probe, opts: &TmuxOptions, id: SessionId) -> bool {
+    let Some(at) = p
+        .claim
+        .rsplit_once('.')
+        .and_then(|(_, ms)| ms.parse::<u64>().ok())
+        .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms))
+    else {
+        return false;
+    };
+    let fresh = std::time::SystemTime::now()
+        .duration_since(at)
+        .map(|age| age < SETTLE)
+        .unwrap_or(true);
+    fresh && state_written(opts, id).is_none_or(|w| w <= at)
+}
+
+/// Takes the run claim on `pane` for `token`, if it still holds `seen` (what the run looked
+/// at): tmux compares and sets in one command, so of two processes that looked at the same
+/// moment one wins and the other is told the session is busy. Returns the claim written.
+async fn claim(term: &TmuxTerminal, pane: &str, seen: &str, token: &str) -> Result<String> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mine = format!("{token}.{ms}");
+    // termloom writes only hex digits, a dot and digits; anything else was set by hand and is
+    // cleared first (it could not be compared inside a format).
+    let valid = seen.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.');
+    let mut cmds = Vec::new();
+    if !valid {
+        cmds.push(
+            Cmd::new("set-option")
+                .arg("-p")
+                .arg("-u")
+                .opt("-t", pane)
+                .arg(OPT_RUN),
+        );
+    }
+    let seen = if valid { seen } else { "" };
+    let set = Cmd::new("set-option")
+        .arg("-p")
+        .opt("-t", pane)
+        .arg(OPT_RUN)
+        .arg(&mine);
+    let lost = Cmd::new("display-message")
+        .arg("-p")
+        .arg(format::format(&["L", &format!("#{{{OPT_RUN}}}")]));
+    cmds.push(
+        Cmd::new("if-shell")
+            .arg("-F")
+            .opt("-t", pane)
+            .arg(format!("#{{==:#{{{OPT_RUN}}},{seen}}}"))
+            .arg(crate::session::command_line(vec![set]))
+            .arg(crate::session::command_line(vec![lost])),
+    );
+    let out = term.run(cmds).await?;
+    if out.lines().any(|l| l.starts_with("L\u{1f}")) {
+        return Err(busy_error(
+            pane,
+            "another run (from another process) started on this session at the same moment; wait for it",
+        ));
+    }
+    Ok(mine)
+}
+
+/// Removes the run claim `mine` from `pane` unless another run has taken it since.
+async fn release(term: &TmuxTerminal, pane: &str, mine: &str) {
+    let unset = Cmd::new("set-option")
+        .arg("-p")
+        .arg("-u")
+        .opt("-t", pane)
+        .arg(OPT_RUN);
+    let keep = Cmd::new("display-message").arg("-p").arg("");
+    let _ = term
+        .run(vec![
+            Cmd::new("if-shell")
+                .arg("-F")
+                .opt("-t", pane)
+                .arg(format!("#{{==:#{{{OPT_RUN}}},{mine}}}"))
+                .arg(crate::session::command_line(vec![unset]))
+                .arg(crate::session::command_line(vec![keep])),
+        ])
+        .await;
 }
 
 /// Whether the terminal at `tty` (`/dev/pts/N`) is in canonical mode, when it can be asked (opened
@@ -1366,7 +1466,7 @@ pub(crate) async fn decide(
     term: &TmuxTerminal,
     id: SessionId,
     pane: &str,
-    probe: &Probe,
+    probe: &mut Probe,
     tracker: &PaneTracker,
 ) -> Result<Choice> {
     let opts = term.client().options();
@@ -1374,12 +1474,11 @@ pub(crate) async fn decide(
     let until = tokio::time::Instant::now() + SETTLE;
     let line_mode_until = tokio::time::Instant::now() + LINE_MODE_SETTLE;
     let mut rx = tracker.watch();
-    let mut probe = probe.clone();
     loop {
         rx.borrow_and_update();
         let file = integration::read_state(opts, id).await;
         let facts = tracker.facts();
-        let mut choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
+        let mut choice = choose(probe, &facts, file.as_ref(), state_file.as_deref());
         if matches!(choice, Choice::Marker(_))
             && probe.started_with.is_none()
             && probe.fg_is_root == Some(true)
@@ -1387,10 +1486,11 @@ pub(crate) async fn decide(
         {
             // Did termloom start this shell with the integration (still loading)?
             probe.started_with = proc_state_file(probe.pid);
-            choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
+            choice = choose(probe, &facts, file.as_ref(), state_file.as_deref());
         }
-        let typed_ahead = matches!(choice, Choice::Integration(_))
-            && term.inner.run.typed_ahead(opts, id, pane, tracker);
+        let typed_ahead = (matches!(choice, Choice::Integration(_))
+            && term.inner.run.typed_ahead(opts, id, pane, tracker))
+            || claim_pending(probe, opts, id);
         if !typed_ahead && !matches!(choice, Choice::Busy(_) | Choice::Marker(_)) {
             return Ok(choice);
         }
@@ -1409,7 +1509,7 @@ pub(crate) async fn decide(
         }
         let wake = (tokio::time::Instant::now() + Duration::from_millis(25)).min(until);
         let _ = tokio::time::timeout_at(wake, rx.changed()).await;
-        probe = self::probe(term, id, pane).await?;
+        *probe = self::probe(term, id, pane).await?;
     }
 }
 
@@ -1838,7 +1938,7 @@ pub(crate) async fn run(
             op: "waiting for input being typed into this session".into(),
             after: opts.timeout,
         })?;
-    let probe = probe(term, id, pane)
+    let mut probe = probe(term, id, pane)
         .await
         .map_err(|e| not_found_as(e, gone))?;
     if probe.dead {
@@ -1862,7 +1962,7 @@ pub(crate) async fn run(
         };
         (strategy, Mode::Raw, command.to_string())
     } else {
-        let choice = decide(term, id, pane, &probe, &tracker).await?;
+        let choice = decide(term, id, pane, &mut probe, &tracker).await?;
         match &choice {
             Choice::Busy(why) => return Err(busy_error(pane, why)),
             Choice::Integration(_) => (
@@ -1882,6 +1982,9 @@ pub(crate) async fn run(
     } else {
         sink()
     };
+    let claimed = claim(term, pane, &probe.claim, &token)
+        .await
+        .map_err(|e| not_found_as(e, gone))?;
     let capture = tracker.start(mode, token, sink);
     let state_before = state_written(term.client().options(), id);
     let restores_before = term.hub().restores(&probe.ws);
@@ -1896,6 +1999,7 @@ pub(crate) async fn run(
     let started = Instant::now();
     if let Err(e) = type_line(term, pane, &text).await {
         tracker.stop(capture);
+        release(term, pane, &claimed).await;
         return Err(not_found_as(e, gone));
     }
     drop(typing);
@@ -1930,11 +2034,13 @@ pub(crate) async fn run(
         shared: shared.clone(),
     };
     let (tx, mut rx) = oneshot::channel();
+    let (claim_term, claim_pane) = (term.clone(), pane.to_string());
     let task = tokio::spawn(async move {
         let _guard = guard;
         let res = drive.run().await;
         drop(finish);
         let _ = tx.send(res);
+        release(&claim_term, &claim_pane, &claimed).await;
     });
     match tokio::time::timeout_at(deadline, &mut rx).await {
         Ok(Ok(res)) => res,

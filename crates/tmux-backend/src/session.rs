@@ -87,7 +87,7 @@ fn split_lines(out: &str) -> Vec<String> {
 }
 
 /// A command list as one string for tmux's parser: an argument of `if-shell`.
-fn command_line(cmds: Vec<Cmd>) -> String {
+pub(crate) fn command_line(cmds: Vec<Cmd>) -> String {
     to_line(&chain(cmds))
 }
 
