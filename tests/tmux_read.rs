@@ -175,6 +175,25 @@ async fn wrapped_lines_are_joined_on_request() {
         .unwrap();
     assert!(joined.text.lines().any(|l| l == long), "{:?}", joined.text);
     assert!(!joined.text.lines().any(|l| l == &long[..80]));
+    // A range read that starts on the row a wrapped line continues into keeps that row, joined
+    // or not (a cursor's look at the line before must not swallow it).
+    let second = split.first_line + at as u64 + 1;
+    let range = |join_wrapped| CaptureOpts {
+        range: ReadRange::Lines {
+            from: second,
+            to: second + 1,
+        },
+        join_wrapped,
+        ..Default::default()
+    };
+    for join in [false, true] {
+        let part = s.capture(&range(join)).await.unwrap();
+        assert_eq!(part.first_line, second, "{part:?}");
+        assert!(
+            part.text.starts_with(&long[80..160]),
+            "join {join}: {part:?}"
+        );
+    }
 }
 
 #[tokio::test]

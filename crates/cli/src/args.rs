@@ -117,7 +117,8 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
 #[command(
     after_help = "What follows -- is typed into the session's shell, followed by Enter: one \
     word as it is (a command line: -- 'make && ./run'), several as argv words, each quoted for the \
-    shell where it needs it (-- sh -c 'echo a; exit 7' runs sh with two arguments). Exit code: the command's own (0 when it finished but its code is \
+    shell where it needs it (-- sh -c 'echo a; exit 7' runs sh with two arguments); leading \
+    NAME=value words stay assignments. Exit code: the command's own (0 when it finished but its code is \
     unknown, e.g. with --prompt or --quiet-ms); 124 when it was still running at the timeout (the \
     output so far is printed and the run's handle goes to stderr)."
 )]
@@ -267,7 +268,7 @@ pub struct ReadArgs {
     pub target: Target,
     /// The last N lines [default: the session's max-lines, else 50]; with --from/--to, --screen or
     /// --since: at most N lines, head and tail kept, the rest named in a note [default: the
-    /// session's max-lines, else 2000]
+    /// session's max-lines, else 2000 for --from/--to and --since, the whole screen for --screen]
     #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub lines: Option<u64>,
     /// First absolute line of a range [default: 0]

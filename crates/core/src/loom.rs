@@ -206,8 +206,17 @@ impl Loom {
     /// output). Holds [`Loom::changing`] while it creates.
     pub async fn create_session(&self, spec: &SessionSpec) -> Result<SessionInfo> {
         let changing = self.changing().await;
+        self.create_session_held(spec, &changing).await
+    }
+
+    /// [`Loom::create_session`] for a caller that holds [`Loom::changing`] already (it looked
+    /// something up first, which the create must not outdate).
+    pub async fn create_session_held(
+        &self,
+        spec: &SessionSpec,
+        _changing: &tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<SessionInfo> {
         let info = self.terminal.create_session(spec).await?;
-        drop(changing);
         self.record(std::slice::from_ref(&info));
         if let Some(logger) = &self.logger {
             logger.created(&info, spec.command.as_deref());

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `3f2a9c1e-…` (a full UUID) | that session |
 //! | `id:3f2a` | the session whose UUID starts with these hex digits (at least 4) |
-//! | `name:my pane` | only the session with exactly this name: no fallback to a UUID prefix or a workspace (session names never contain `:`; see [`crate::check_session_name`]) |
+//! | `name:my pane` | only the session with exactly this name: no fallback to a UUID prefix or a workspace (names termloom sets never contain `:`, see [`crate::check_session_name`]; one set by hand is reached this way) |
 //! | `tmux:%12`, `iterm:<guid>` | a backend-native id (re-verified before use) |
 //! | `work:1.2`, `work:editor.0`, `work:editor`, `work:` | workspace `work`, window by index or exact name, pane by index (active window / pane when left out) |
 //! | `web` | the session named exactly `web` or, when it is 4+ hex digits, whose UUID starts with it (both at once is ambiguous); else the active pane of the workspace named exactly `web` |

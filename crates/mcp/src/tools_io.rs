@@ -190,6 +190,8 @@ impl TermloomServer {
             Some(w) => Some(w),
             None => self.default_workspace(&loom).await,
         };
+        // Looked up and created in one turn: two runs naming a new window make it once.
+        let changing = loom.changing().await;
         let all = loom.list_sessions().await?;
         let sel = WindowSel::Name(window.to_string());
         let in_window: Vec<&SessionInfo> = all
@@ -205,11 +207,14 @@ impl TermloomServer {
         windows.dedup();
         let info = match windows.len() {
             0 => {
-                loom.create_session(&SessionSpec {
-                    workspace,
-                    window: Some(window.to_string()),
-                    ..SessionSpec::default()
-                })
+                loom.create_session_held(
+                    &SessionSpec {
+                        workspace,
+                        window: Some(window.to_string()),
+                        ..SessionSpec::default()
+                    },
+                    &changing,
+                )
                 .await?
             }
             1 => in_window

@@ -224,10 +224,12 @@ impl TermloomServer {
         Parameters(p): Parameters<RenameSessionParams>,
     ) -> Result<Json<DoneOut>, ToolError> {
         let (loom, info) = self.find_writable(&p.place, &p.session).await?;
+        let changing = loom.changing().await;
         loom.logged(loom.terminal().open(&info).await?)
             .await
             .rename(&p.name)
             .await?;
+        drop(changing);
         let _ = loom.list_sessions().await;
         Ok(Json(DoneOut {
             ok: true,
@@ -353,6 +355,7 @@ impl TermloomServer {
                     let session = loom.terminal().open(prev).await;
                     match session {
                         Ok(session) => {
+                            let _changing = loom.changing().await;
                             session
                                 .split(&SplitSpec {
                                     direction: dir.into(),
@@ -420,6 +423,7 @@ impl TermloomServer {
         {
             return Err(ToolError::new(format!("percent must be 1-99, got {pc}")));
         }
+        let changing = loom.changing().await;
         let new = loom
             .terminal()
             .open(&info)
@@ -433,6 +437,7 @@ impl TermloomServer {
                 command: p.command.filter(|c| !c.is_empty()),
             })
             .await?;
+        drop(changing);
         loom.record(std::slice::from_ref(&new));
         Ok(Json(self.out(&loom, &new)))
     }

@@ -579,6 +579,14 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
             op: "waiting for the run before it on this session".into(),
             after: INSTALL_TIMEOUT,
         })?;
+    // Held until the line is typed (see `RunState::typing`): no input lands between the look
+    // at the pane and the line.
+    let typing = tokio::time::timeout(INSTALL_TIMEOUT, st.typing(id))
+        .await
+        .map_err(|_| Error::Timeout {
+            op: "waiting for input being typed into this session".into(),
+            after: INSTALL_TIMEOUT,
+        })?;
     if term.client().options().is_remote() {
         return Err(Error::unsupported(
             termloom_core::BackendKind::Tmux,
@@ -643,6 +651,7 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
         tracker.stop_capture(capture);
         return Err(not_found_as(e, gone));
     }
+    drop(typing);
     let mut rx = tracker.watch();
     let deadline = tokio::time::Instant::now() + INSTALL_TIMEOUT;
     let timed_out = || Error::Timeout {

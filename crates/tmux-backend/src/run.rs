@@ -838,9 +838,9 @@ struct Marks {
     last: Option<u8>,
 }
 
-/// Lines of input typed into a pane and not answered yet: when the last was typed, how many,
-/// the pane's tracker and its marks before the first (if the pane was tracked), else when its
-/// shell's state file had last been written.
+/// Inputs ending a line, typed into a pane and not answered yet: when the last was typed, how
+/// many, the pane's tracker and its marks before the first (if the pane was tracked), else when
+/// its shell's state file had last been written.
 #[derive(Clone, Debug)]
 struct Entered {
     at: Instant,
@@ -850,10 +850,10 @@ struct Entered {
 }
 
 impl Entered {
-    /// Whether the shell has read every line, judged by the marks of its tracker now: each line
+    /// Whether the shell has read every input, judged by the marks of its tracker now: each
     /// starts a command (`C`) or ends in a prompt (`A`); after a command's `C` or `D`, the prompt
-    /// that follows is still to come. A multi-line command starts once, so its lines are only
-    /// answered by the prompt after it, or by [`SETTLE`] running out.
+    /// that follows is still to come. An input of several lines counts once (most often one
+    /// command); several commands in one input are only waited for up to their first start.
     fn answered_by(&self, then: Marks, now: Marks) -> bool {
         let pending = u64::from(matches!(then.last, Some(b'C' | b'D')));
         now.c >= then.c + self.lines || now.a >= then.a + self.lines + pending
@@ -864,8 +864,9 @@ impl RunState {
     /// Notes that input ending a line (a command, perhaps) is about to be typed into `pane`
     /// outside a run: a run that starts before the shell has read it must not take the shell's
     /// last prompt for the program that will read the run's text (see [`decide`]).
-    /// `lines` is how many lines the input ends. Lines typed while earlier ones are still
-    /// unanswered add up: a run waits for the shell to have read them all.
+    /// `lines` is how many inputs ending a line this is (1; 0 changes nothing). Inputs typed
+    /// while earlier ones are still unanswered add up: a run waits for the shell to have read
+    /// them all.
     /// An untracked pane whose output this process receives already gets a tracker here, so
     /// that the lines' answers can be counted.
     pub(crate) fn entered(&self, term: &TmuxTerminal, id: SessionId, pane: &str, lines: u64) {
@@ -1203,9 +1204,10 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         "#{pane_in_mode}",
         "#{pane_dead}",
         "#{pane_current_command}",
-        "#{pane_current_path}",
         "#{pane_tty}",
         "#{@termloom_run}",
+        // Last: a path may hold any character, the separator too.
+        "#{pane_current_path}",
     ]);
     let out = term
         .run(vec![
@@ -1267,13 +1269,13 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         in_mode: f[2].trim() == "1",
         dead: f[3].trim() == "1",
         fg,
-        path: f[5].to_string(),
+        path: f[7].to_string(),
         fg_is_root,
         fg_interactive,
         started_with: None,
         starting,
-        line_mode: if local { tty_line_mode(f[6]) } else { None },
-        claim: f[7].to_string(),
+        line_mode: if local { tty_line_mode(f[5]) } else { None },
+        claim: f[6].to_string(),
     })
 }
 
@@ -2172,7 +2174,19 @@ pub(crate) async fn status(
     let opts = term.client().options();
     let file = integration::read_state(opts, id).await;
     let state_file = state_path(opts, id);
-    let state = match choose(&probe, &facts, file.as_ref(), state_file.as_deref()) {
+    let mut choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
+    // A shell that has just printed its prompt reaches its line editor a moment later.
+    let until = tokio::time::Instant::now() + LINE_MODE_SETTLE;
+    while matches!(&choice, Choice::Busy(why) if why.starts_with(LINE_MODE_BUSY))
+        && tokio::time::Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let again = self::probe(term, id, pane)
+            .await
+            .map_err(|e| not_found_as(e, gone))?;
+        choice = choose(&again, &facts, file.as_ref(), state_file.as_deref());
+    }
+    let state = match choice {
         Choice::Busy(_) => BusyState::Busy,
         _ => BusyState::Idle,
     };

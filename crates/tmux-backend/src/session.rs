@@ -768,12 +768,14 @@ impl TmuxSession {
             ReadRange::Since(c) => self.read_since(c, opts, mark).await,
             ReadRange::Screen => {
                 // From the last line of the history (tmux starts at the screen when there is
-                // none): the line before the screen, for the cursor.
+                // none): the line before the screen, for the cursor. Not when wrapped lines are
+                // joined: that row could be joined with the screen's first.
+                let before = !opts.join_wrapped;
                 let (st, out) = self
-                    .checked_read(vec![self.capture_cmd(-1, None, opts)])
+                    .checked_read(vec![self.capture_cmd(-i64::from(before), None, opts)])
                     .await?;
                 let (hist, height) = (st.history, st.height);
-                let read = Read::from(split_lines(&out), hist, usize::from(hist > 0));
+                let read = Read::from(split_lines(&out), hist, usize::from(before && hist > 0));
                 Ok(self.finish(read, hist + height, opts, usize::MAX, mark))
             }
             ReadRange::Tail(n) if (*n as u64) <= self.term.client().options().spawn_read_lines => {
@@ -817,8 +819,9 @@ impl TmuxSession {
                         ..Capture::default()
                     });
                 }
-                // From the line before, for the cursor.
-                let context = usize::from(*from > 0);
+                // From the line before, for the cursor (not when wrapped lines are joined: that
+                // line could be joined with the first one asked for).
+                let context = usize::from(*from > 0 && !opts.join_wrapped);
                 let start = *from as i64 - context as i64 - hist as i64;
                 let end = (*to).min(total - 1) as i64 - hist as i64;
                 let lines = self
@@ -986,8 +989,10 @@ impl Session for TmuxSession {
 
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
         let t = text_cmds(&self.term, self.pane(), text, opts.enter).await?;
-        let lines = line_ends(text) + u64::from(opts.enter);
-        let line = lines > 0;
+        // One input, however many lines: a multi-line text is most often one command (a loop,
+        // a heredoc), which the shell starts once.
+        let line = opts.enter || text.contains(['\n', '\r']);
+        let lines = u64::from(line);
         let _typing = self.term.inner.run.typing(self.id).await;
         if line {
             self.term
@@ -1010,8 +1015,8 @@ impl Session for TmuxSession {
         if keys.is_empty() {
             return Ok(());
         }
-        let lines = keys.iter().filter(|k| ends_a_line(k)).count() as u64;
-        let line = lines > 0;
+        let line = keys.iter().any(ends_a_line);
+        let lines = u64::from(line);
         let _typing = self.term.inner.run.typing(self.id).await;
         if line {
             self.term
@@ -1274,15 +1279,6 @@ async fn signal_taken(rx: &mut tokio::sync::broadcast::Receiver<OutputEvent>, ec
 }
 
 /// Whether a key ends a line of input: what it sends is a lone CR or LF (Enter, C-m, C-j).
-/// How many lines `text` ends: each `\n`, and each `\r` not followed by one.
-fn line_ends(text: &str) -> u64 {
-    let b = text.as_bytes();
-    b.iter()
-        .enumerate()
-        .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
-        .count() as u64
-}
-
 fn ends_a_line(k: &Key) -> bool {
     matches!(k.to_bytes().as_slice(), [b'\r'] | [b'\n'])
 }

@@ -83,16 +83,44 @@ pub fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
 /// is typed as it is: a command line of its own (`-- 'make && ./run'`). Several are argv words,
 /// each quoted for a POSIX shell where it needs it, so that `-- sh -c 'echo a; exit 7'` runs `sh`
 /// with those two arguments rather than `sh -c echo a` and then `exit 7` in the pane's shell.
+/// Leading `NAME=value` words stay assignments (only the value is quoted), as before a command
+/// in a shell: `-- RUST_LOG=debug cargo run`.
 pub fn command_line(words: &[String]) -> Result<Option<String>> {
+    let nul =
+        || anyhow::anyhow!("a word after -- holds a NUL byte, which a terminal cannot receive");
+    let quote = |w: &str| {
+        shlex::try_quote(w)
+            .map(|q| q.into_owned())
+            .map_err(|_| nul())
+    };
     match words {
         [] => Ok(None),
         [one] => Ok(Some(one.clone())),
-        many => shlex::try_join(many.iter().map(String::as_str))
-            .map(Some)
-            .map_err(|_| {
-                anyhow::anyhow!("a word after -- holds a NUL byte, which a terminal cannot receive")
-            }),
+        many => {
+            let mut out = Vec::with_capacity(many.len());
+            let mut leading = true;
+            for w in many {
+                match w.split_once('=') {
+                    Some((name, value)) if leading && is_shell_name(name) => {
+                        out.push(format!("{name}={}", quote(value)?));
+                    }
+                    _ => {
+                        leading = false;
+                        out.push(quote(w)?);
+                    }
+                }
+            }
+            Ok(Some(out.join(" ")))
+        }
     }
+}
+
+/// A shell variable name: a letter or `_`, then letters, digits and `_`.
+fn is_shell_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// Runs one parsed command line.
@@ -137,5 +165,37 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Watch(a) => run::watch(&mut ctx, a).await,
         Command::Wait(a) => run::wait(&mut ctx, a).await,
         Command::Integrate(a) => run::integrate(&mut ctx, a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(words: &[&str]) -> Option<String> {
+        command_line(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn words_after_the_separator_become_one_shell_line() {
+        assert_eq!(line(&[]), None);
+        assert_eq!(line(&["make && ./run"]).as_deref(), Some("make && ./run"));
+        assert_eq!(
+            line(&["sh", "-c", "echo a; exit 7"]).as_deref(),
+            Some("sh -c 'echo a; exit 7'")
+        );
+        assert_eq!(
+            line(&[
+                "RUST_LOG=debug",
+                "A_1=x y",
+                "cargo",
+                "run",
+                "B=not-an-assignment"
+            ])
+            .as_deref(),
+            Some("RUST_LOG=debug A_1='x y' cargo run 'B=not-an-assignment'")
+        );
+        assert_eq!(line(&["1X=a", "b"]).as_deref(), Some("'1X=a' b"));
+        assert!(command_line(&["a".into(), "b\0".into()]).is_err());
     }
 }

@@ -584,9 +584,16 @@ pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<O
         }
     };
     if opts.run_hooks {
-        report.hooks = run_hooks(p, "on_open", &p.hooks.on_open, &report.workspace).await;
+        run_open_hooks(p, &mut report).await;
     }
     Ok(report)
+}
+
+/// Runs the project's `on_open` hooks for an opened workspace, into the report: what [`open`]
+/// does with `run_hooks`, for a caller that opens without them (to run them after letting go of
+/// [`crate::Loom::changing`]: hooks may take a minute each).
+pub async fn run_open_hooks(p: &Project, report: &mut OpenReport) {
+    report.hooks = run_hooks(p, "on_open", &p.hooks.on_open, &report.workspace).await;
 }
 
 /// The generic reconcile behind [`open`], without the terminal check and the hooks: for
@@ -870,9 +877,16 @@ pub async fn open_project(
 ) -> Result<OpenReport> {
     let p = store.load(name)?;
     let changing = loom.changing().await;
-    let report = open(loom.terminal().as_ref(), &p, opts).await?;
+    let no_hooks = OpenOptions {
+        run_hooks: false,
+        ..opts.clone()
+    };
+    let mut report = open(loom.terminal().as_ref(), &p, &no_hooks).await?;
     drop(changing);
     loom.record(&report.sessions);
+    if opts.run_hooks {
+        run_open_hooks(&p, &mut report).await;
+    }
     Ok(report)
 }
 
