@@ -779,12 +779,8 @@ impl Session for ItermSession {
                 // The line before, when the cursor knows its text: read again if it grew; when
                 // it holds other text now (the screen was cleared or redrawn, the scrollback
                 // cut), the read position is gone and the read starts at the screen's top.
-                let anchored = data.anchor.is_some() && data.line > 0;
-                let mut from = if anchored { data.line - 1 } else { data.line };
-                let mut gone = anchored && from >= total;
-                if gone {
-                    from = g.above.min(total - 1).max(0);
-                } else if from >= total {
+                // Nothing to return: the caller's cursor, so the next read starts there too.
+                let nothing_new = || {
                     let mut c = self.finish(
                         Vec::new(),
                         total,
@@ -793,7 +789,15 @@ impl Session for ItermSession {
                         termloom_core::DEFAULT_READ_CAP,
                     );
                     c.cursor = cursor.clone();
-                    return Ok(c);
+                    c
+                };
+                let anchored = data.anchor.is_some() && data.line > 0;
+                let mut from = if anchored { data.line - 1 } else { data.line };
+                let mut gone = anchored && from >= total;
+                if gone {
+                    from = g.above.min(total - 1).max(0);
+                } else if from >= total {
+                    return Ok(nothing_new());
                 }
                 let (mut first, mut rows) = self.rows(&conn, from, total - 1).await?;
                 let mut lines = Self::shape(&rows, first, join);
@@ -822,15 +826,7 @@ impl Session for ItermSession {
                     }
                 }
                 if lines.is_empty() {
-                    let mut c = self.finish(
-                        Vec::new(),
-                        total,
-                        total,
-                        opts,
-                        termloom_core::DEFAULT_READ_CAP,
-                    );
-                    c.cursor = cursor.clone();
-                    return Ok(c);
+                    return Ok(nothing_new());
                 }
                 let mut c = self.finish(lines, first, total, opts, termloom_core::DEFAULT_READ_CAP);
                 if c.text.is_empty() {

@@ -1336,14 +1336,7 @@ async fn claim(term: &TmuxTerminal, pane: &str, seen: &str, token: &str) -> Resu
     let lost = Cmd::new("display-message")
         .arg("-p")
         .arg(format::format(&["L", &format!("#{{{OPT_RUN}}}")]));
-    cmds.push(
-        Cmd::new("if-shell")
-            .arg("-F")
-            .opt("-t", pane)
-            .arg(format!("#{{==:#{{{OPT_RUN}}},{seen}}}"))
-            .arg(crate::session::command_line(vec![set]))
-            .arg(crate::session::command_line(vec![lost])),
-    );
+    cmds.push(if_claim_is(pane, seen, set, lost));
     let out = term.run(cmds).await?;
     if out.lines().any(|l| l.starts_with("L\u{1f}")) {
         return Err(busy_error(
@@ -1362,16 +1355,18 @@ async fn release(term: &TmuxTerminal, pane: &str, mine: &str) {
         .opt("-t", pane)
         .arg(OPT_RUN);
     let keep = Cmd::new("display-message").arg("-p").arg("");
-    let _ = term
-        .run(vec![
-            Cmd::new("if-shell")
-                .arg("-F")
-                .opt("-t", pane)
-                .arg(format!("#{{==:#{{{OPT_RUN}}},{mine}}}"))
-                .arg(crate::session::command_line(vec![unset]))
-                .arg(crate::session::command_line(vec![keep])),
-        ])
-        .await;
+    let _ = term.run(vec![if_claim_is(pane, mine, unset, keep)]).await;
+}
+
+/// One command that runs `then` when `pane`'s run claim is `value`, else `otherwise` (one
+/// command each, so the reply's length is known either way): tmux compares and acts in one step.
+fn if_claim_is(pane: &str, value: &str, then: Cmd, otherwise: Cmd) -> Cmd {
+    Cmd::new("if-shell")
+        .arg("-F")
+        .opt("-t", pane)
+        .arg(format!("#{{==:#{{{OPT_RUN}}},{value}}}"))
+        .arg(crate::session::command_line(vec![then]))
+        .arg(crate::session::command_line(vec![otherwise]))
 }
 
 /// Whether the terminal at `tty` (`/dev/pts/N`) is in canonical mode, when it can be asked (opened
