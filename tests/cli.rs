@@ -1465,9 +1465,86 @@ fn two_runs_started_at_once_from_two_processes_never_swap_results() {
     ]);
     let out = ok(&srv, &["run", &id, "--", "echo after-garbage"]);
     assert_eq!(out.trim_end(), "after-garbage");
-    // A finished run leaves no claim behind.
-    let left = srv.tmux(&["show-options", "-p", "-t", pane, "-v", "@termloom_run"]);
-    assert_eq!(left.trim(), "", "{left}");
+    // A finished run leaves no claim behind, even from a CLI that exits at once (before, about
+    // one in four did, and the next run waited 2 s).
+    for i in 0..8 {
+        ok(&srv, &["run", &id, "--", &format!("echo back-to-back-{i}")]);
+        let left = srv.tmux(&["show-options", "-p", "-t", pane, "-v", "@termloom_run"]);
+        assert_eq!(left.trim(), "", "run {i} left its claim");
+    }
+}
+
+#[test]
+fn a_repl_run_from_another_process_is_refused_while_one_runs() {
+    // Nothing in a REPL tells busy from idle but the run claim: a second process's run must not
+    // type into the first's statement (before, each got the other's output).
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "py", "--", "python3", "-q"]);
+    wait_until_blocking("the python prompt", || {
+        let text = ok(&srv, &["read", &id, "--lines", "5"]);
+        text.lines().any(|l| l.starts_with(">>>")).then_some(())
+    });
+    let first = spawn_cli(
+        &srv,
+        &[
+            "run",
+            &id,
+            "--prompt",
+            ">>> ",
+            "--timeout",
+            "30",
+            "--",
+            "import time; time.sleep(2); print('q1')",
+        ],
+    );
+    wait_until_blocking("the first statement typed", || {
+        let text = ok(&srv, &["read", &id, "--lines", "5"]);
+        text.contains("print('q1')").then_some(())
+    });
+    let err = fails(
+        &srv,
+        1,
+        &["run", &id, "--prompt", ">>> ", "--", "print('q2')"],
+    );
+    assert!(err.contains("busy"), "{err}");
+    let mut first = first;
+    let status = first.wait().expect("wait");
+    let err = stderr_of(&mut first);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut first.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(out.trim_end(), "q1", "the first run's own output only");
+}
+
+#[test]
+fn the_state_dir_flag_holds_the_shell_integration_too() {
+    // `--state-dir` without TERMLOOM_STATE_DIR: the shells' integration and state files go
+    // there as well (before, into the default state dir under $HOME).
+    let srv = TmuxServer::start();
+    let dir = srv.dir().join("flag-state");
+    let cli = |args: &[&str]| {
+        let o = Command::new(bin("termloom"))
+            .arg("-S")
+            .arg(&srv.socket)
+            .arg("--state-dir")
+            .arg(&dir)
+            .args(args)
+            .envs(
+                srv.env()
+                    .into_iter()
+                    .filter(|(k, _)| k != "TERMLOOM_STATE_DIR"),
+            )
+            .env("TERMLOOM_TMUX_CONFIG", &srv.config)
+            .env("TERMLOOM_SHELL", "/bin/bash --norc --noprofile")
+            .output()
+            .expect("run termloom");
+        assert!(o.status.success(), "{}", show(args, &o));
+    };
+    cli(&["new", "--name", "sd"]);
+    cli(&["run", "sd", "--", "true"]);
+    assert!(dir.join("shell-integration").is_dir());
+    let home_default = srv.home.join(".local/state/termloom/shell-integration");
+    assert!(!home_default.exists(), "{}", home_default.display());
 }
 
 #[test]

@@ -194,6 +194,28 @@ async fn wrapped_lines_are_joined_on_request() {
             "join {join}: {part:?}"
         );
     }
+    // A cursor from a joined read counts plain rows like any other: the read since returns
+    // only what came after (before, it said the position was gone and returned everything).
+    let joined_tail = s
+        .capture(&CaptureOpts {
+            range: ReadRange::Tail(3),
+            join_wrapped: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    run(s.as_ref(), "echo after-join", "after-join").await;
+    let since = s
+        .capture(&CaptureOpts {
+            range: ReadRange::Since(joined_tail.cursor.clone()),
+            join_wrapped: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(since.note.is_none(), "{since:?}");
+    assert!(since.text.contains("after-join"), "{since:?}");
+    assert!(!since.text.contains(&long), "{since:?}");
 }
 
 #[tokio::test]

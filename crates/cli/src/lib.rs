@@ -108,6 +108,9 @@ impl GlobalOpts {
                 config: self.ssh_config.clone(),
                 ..defaults.ssh.clone()
             },
+            // The shell integration lives in the state dir given (`--state-dir` too, not only
+            // its variable), so every process using that dir sees the same state files.
+            integration_dir: self.state_dir.as_ref().map(|d| d.join("shell-integration")),
             ..defaults
         })
     }

@@ -1290,19 +1290,43 @@ const OPT_RUN: &str = "@termloom_run";
 /// typing now would take that run's end for its own. A claim older than [`SETTLE`] is left
 /// to the pane's own state; a finished run removes its claim.
 fn claim_pending(p: &Probe, opts: &TmuxOptions, id: SessionId) -> bool {
-    let Some(at) = p
-        .claim
-        .rsplit_once('.')
-        .and_then(|(_, ms)| ms.parse::<u64>().ok())
-        .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms))
-    else {
+    let Some((at, _)) = parse_claim(&p.claim) else {
         return false;
     };
-    let fresh = std::time::SystemTime::now()
+    claim_fresh(at) && state_written(opts, id).is_none_or(|w| w <= at)
+}
+
+/// A claim's time and the process id of the run that wrote it (`<token>.<unix ms>.<pid>`).
+fn parse_claim(claim: &str) -> Option<(std::time::SystemTime, Option<u32>)> {
+    let mut it = claim.split('.');
+    let _token = it.next()?;
+    let ms: u64 = it.next()?.parse().ok()?;
+    let pid = it.next().and_then(|p| p.parse().ok());
+    Some((std::time::UNIX_EPOCH + Duration::from_millis(ms), pid))
+}
+
+fn claim_fresh(at: std::time::SystemTime) -> bool {
+    std::time::SystemTime::now()
         .duration_since(at)
         .map(|age| age < SETTLE)
-        .unwrap_or(true);
-    fresh && state_written(opts, id).is_none_or(|w| w <= at)
+        .unwrap_or(true)
+}
+
+/// Whether another run holds the pane: its claim is fresh, or the process that wrote it is a
+/// termloom process still running here (Linux `/proc`). What a run that cannot see a shell's
+/// state (a REPL, by prompt or quiet) goes by: a run in another process is typing into the same
+/// program.
+fn claim_held(p: &Probe) -> bool {
+    let Some((at, pid)) = parse_claim(&p.claim) else {
+        return false;
+    };
+    claim_fresh(at)
+        || pid
+            .filter(|pid| *pid != std::process::id())
+            .is_some_and(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|comm| comm.starts_with("termloom"))
+            })
 }
 
 /// Takes the run claim on `pane` for `token`, if it still holds `seen` (what the run looked
@@ -1313,7 +1337,7 @@ async fn claim(term: &TmuxTerminal, pane: &str, seen: &str, token: &str) -> Resu
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let mine = format!("{token}.{ms}");
+    let mine = format!("{token}.{ms}.{}", std::process::id());
     // termloom writes only hex digits, a dot and digits; anything else was set by hand and is
     // cleared first (it could not be compared inside a format).
     let valid = seen.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.');
@@ -1951,6 +1975,12 @@ pub(crate) async fn run(
         )
     };
     let (strategy, mode, text) = if prompt.is_some() || quiet.is_some() {
+        if claim_held(&probe) {
+            return Err(busy_error(
+                pane,
+                "a run from another process is using this session; wait for it",
+            ));
+        }
         settle_start(term, id, pane, &probe).await?;
         let strategy = if prompt.is_some() {
             Strategy::Prompt
@@ -2036,8 +2066,9 @@ pub(crate) async fn run(
         let _guard = guard;
         let res = drive.run().await;
         drop(finish);
-        let _ = tx.send(res);
+        // Released before the result goes out: a one-shot CLI prints it and exits.
         release(&claim_term, &claim_pane, &claimed).await;
+        let _ = tx.send(res);
     });
     match tokio::time::timeout_at(deadline, &mut rx).await {
         Ok(Ok(res)) => res,

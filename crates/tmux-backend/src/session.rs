@@ -764,6 +764,23 @@ impl TmuxSession {
 
     /// A read whose cursor carries `mark`, the pane's line count taken before it.
     async fn read(&self, opts: &CaptureOpts, mark: Option<LineMark>) -> Result<Capture> {
+        if !opts.join_wrapped || matches!(opts.range, ReadRange::Since(_)) {
+            return self.read_range(opts, mark).await;
+        }
+        // Joined rows are not the lines cursors count: the cursor comes from the same read of
+        // plain rows (a second capture, only for `join_wrapped`).
+        let mut cap = self.read_range(opts, mark).await?;
+        let plain = CaptureOpts {
+            join_wrapped: false,
+            ansi: false,
+            ..opts.clone()
+        };
+        cap.cursor = self.read_range(&plain, mark).await?.cursor;
+        Ok(cap)
+    }
+
+    /// [`read`](Self::read) whose cursor is built from the lines it returns.
+    async fn read_range(&self, opts: &CaptureOpts, mark: Option<LineMark>) -> Result<Capture> {
         match &opts.range {
             ReadRange::Since(c) => self.read_since(c, opts, mark).await,
             ReadRange::Screen => {

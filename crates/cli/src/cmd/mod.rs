@@ -86,12 +86,17 @@ pub fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
 /// Leading `NAME=value` words stay assignments (only the value is quoted), as before a command
 /// in a shell: `-- RUST_LOG=debug cargo run`.
 pub fn command_line(words: &[String]) -> Result<Option<String>> {
-    let nul =
-        || anyhow::anyhow!("a word after -- holds a NUL byte, which a terminal cannot receive");
+    // A control character inside quotes still reaches the shell's line editor as a key (a tab
+    // completes, C-u erases the line): such a word cannot be typed as an argument.
     let quote = |w: &str| {
-        shlex::try_quote(w)
-            .map(|q| q.into_owned())
-            .map_err(|_| nul())
+        if let Some(c) = w.chars().find(|c| c.is_control() && *c != '\n') {
+            anyhow::bail!(
+                "a word after -- holds the control character {c:?}, which the shell's line editor would act on as a key; put the whole command line in one word and write it with the shell's own escapes (e.g. $'\\t')"
+            );
+        }
+        Ok(shlex::try_quote(w)
+            .map_err(|_| anyhow::anyhow!("a word after -- holds a NUL byte"))?
+            .into_owned())
     };
     match words {
         [] => Ok(None),
@@ -197,5 +202,12 @@ mod tests {
         );
         assert_eq!(line(&["1X=a", "b"]).as_deref(), Some("'1X=a' b"));
         assert!(command_line(&["a".into(), "b\0".into()]).is_err());
+        let tab = command_line(&["cut".into(), "-d".into(), "\t".into()]).unwrap_err();
+        assert!(tab.to_string().contains("control character"), "{tab}");
+        assert_eq!(
+            line(&["printf", "a\nb"]).as_deref(),
+            Some("printf 'a\nb'"),
+            "a newline inside quotes is typed as part of the word"
+        );
     }
 }
