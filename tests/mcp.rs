@@ -1157,6 +1157,11 @@ async fn mcp_hostile_inputs_get_error_results_not_protocol_errors() {
             "invalid target",
         ),
         ("get_session", json!({"session": ""}), "invalid target"),
+        (
+            "start_monitoring",
+            json!({"session": "h", "max_lines": 100_001}),
+            "max_lines must be 1-100000",
+        ),
         // A name the target grammar reads as something else (here: another pane's native id).
         (
             "create_session",

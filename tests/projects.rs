@@ -754,6 +754,15 @@ fn freeze_writes_a_project_that_opens_the_same_workspace_without_creating_anythi
     assert_eq!(env.panes("live"), before);
     let shown = env.cli(&["project", "show", "snap"]);
     assert!(shown.status.success(), "{}", show(&["show"], &shown));
+    // A hand-made workspace whose window name holds ':' (a pane name cannot): the pane takes
+    // the name with '_' and the window keeps its own (before, freeze failed).
+    env.srv
+        .tmux(&["new-session", "-d", "-s", "hand", "-n", "wé:2"]);
+    let frozen = env.json(&["project", "freeze", "handp", "--workspace", "hand"]);
+    let w = &frozen["project"]["windows"][0];
+    assert_eq!(w["name"], "wé:2", "{frozen}");
+    let r = env.json(&["project", "open", "handp"]);
+    assert_eq!(r["created"].as_u64(), Some(0), "{r}");
 }
 
 #[test]

@@ -246,17 +246,19 @@ pub async fn freeze(t: &dyn Terminal, workspace: &str, name: &str) -> Result<Fro
         let mut panes = Vec::new();
         for (i, s) in sessions.iter().enumerate() {
             let auto = s.name == s.path() || s.name.contains(':');
+            // A pane name becomes a session name, which cannot hold ':' (a window name can).
+            let pane_base = wname.replace(':', "_");
             let base = if auto {
                 if single {
-                    wname.clone()
+                    pane_base.clone()
                 } else {
-                    format!("{wname}-{}", i + 1)
+                    format!("{pane_base}-{}", i + 1)
                 }
             } else {
-                clean(s.name.rsplit('/').next().unwrap_or(&s.name))
+                clean(s.name.rsplit('/').next().unwrap_or(&s.name)).replace(':', "_")
             };
             let pname = unique(
-                if base.is_empty() { wname.clone() } else { base },
+                if base.is_empty() { pane_base } else { base },
                 &mut pane_names,
             );
             names.insert(s.id, pname.clone());

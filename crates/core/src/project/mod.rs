@@ -678,12 +678,6 @@ impl Project {
         for (wi, w) in self.windows.iter().enumerate() {
             let wf = format!("windows[{wi}]");
             check_text(&format!("{wf}.name"), "a window name", &w.name, &mut out);
-            if w.panes.is_empty() && w.name.contains(':') {
-                out.push(Problem::new(
-                    format!("{wf}.name"),
-                    "a window with no panes names its one pane after itself, and a pane name cannot contain ':' (targets use it)",
-                ));
-            }
             if !window_names.insert(w.name.as_str()) {
                 out.push(Problem::new(
                     format!("{wf}.name"),
@@ -731,6 +725,29 @@ impl Project {
                 } else {
                     format!("{wf}.layout")
                 };
+                // A name the file does not spell out (after the window, or a layout's leaf) is
+                // checked here; spelled-out pane names are checked above.
+                let given = w.panes.get(pi).is_some_and(|p| p.name.is_some());
+                if !given {
+                    let from = if pi < w.panes.len() || w.panes.is_empty() {
+                        format!("{wf}.name")
+                    } else {
+                        field.clone()
+                    };
+                    for (c, why) in [
+                        (':', "targets use it"),
+                        ('/', "sessions are named PROJECT/PANE"),
+                    ] {
+                        if name.contains(c) {
+                            out.push(Problem::new(
+                                from.clone(),
+                                format!(
+                                    "the pane named '{name}' after it cannot contain '{c}' ({why}); give the pane a name"
+                                ),
+                            ));
+                        }
+                    }
+                }
                 if let Some(other) = pane_names.insert(name.clone(), w.name.clone()) {
                     out.push(Problem::new(
                         field,

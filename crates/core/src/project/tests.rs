@@ -333,5 +333,11 @@ fn pane_names_that_sessions_cannot_have_are_problems_of_the_file() {
     // A window with no panes names its pane after itself.
     let e = err("name: demo\nwindows:\n  - name: a:b\n");
     assert_eq!(e.field, "windows[0].name", "{e}");
+    // Also with one pane that has no name, and for '/'.
+    let e = err("name: demo\nwindows:\n  - name: a:b\n    panes:\n      - command: ls\n");
+    assert_eq!(e.field, "windows[0].name", "{e}");
+    assert!(e.message.contains("cannot contain ':'"), "{e}");
+    let e = err("name: demo\nwindows:\n  - name: x/y\n");
+    assert!(e.message.contains("cannot contain '/'"), "{e}");
     assert!(load("name: demo\nwindows:\n  - name: a:b\n    panes:\n      - name: x\n").is_ok());
 }
