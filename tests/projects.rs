@@ -842,6 +842,38 @@ async fn the_library_reports_workspace_tags_and_layouts() {
 }
 
 #[test]
+fn a_hook_is_done_when_it_exits_and_keeps_only_its_output_tail() {
+    // A hook that leaves a background child (which keeps the pipes open) and a hook that
+    // prints megabytes: the open goes on when they exit, with the tail of what they printed
+    // (before, it waited for the child, up to the 60 s limit, and held all of the output).
+    let env = Env::new();
+    env.write(
+        "bg",
+        "hooks:\n  on_open:\n    - [sh, -c, 'sleep 30 & echo bg-started']\n    - [sh, -c, 'head -c 3000000 /dev/zero | tr \"\\\\0\" x; echo; echo END']\nwindows:\n  - name: w\n",
+    );
+    let started = std::time::Instant::now();
+    let r = env.json(&["project", "open", "bg"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "open waited for the hook's background child: {:?}",
+        started.elapsed()
+    );
+    let hooks = r["hooks"].as_array().unwrap();
+    assert_eq!(hooks[0]["ok"], true, "{r}");
+    assert!(
+        hooks[0]["output"].as_str().unwrap().contains("bg-started"),
+        "{r}"
+    );
+    let chatty = hooks[1]["output"].as_str().unwrap();
+    assert!(
+        chatty.ends_with("END"),
+        "{}",
+        &chatty[chatty.len().saturating_sub(50)..]
+    );
+    assert!(chatty.len() <= 2100, "{}", chatty.len());
+}
+
+#[test]
 fn hooks_run_as_argv_on_open_and_close_and_a_failing_hook_breaks_nothing() {
     let env = Env::new();
     let out = env.srv.dir().join("hooks");

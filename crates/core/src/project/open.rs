@@ -40,6 +40,38 @@ pub const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 /// At most this many bytes of a hook's output are kept in a report.
 const HOOK_OUTPUT_TAIL: usize = 2000;
 
+/// How long a hook's output is still read after the hook exited (what its pipes hold).
+const HOOK_DRAIN: Duration = Duration::from_millis(200);
+
+/// Reads a hook's stdout and stderr as they come, keeping the last few times
+/// [`HOOK_OUTPUT_TAIL`] bytes in `keep`; returns when both are closed.
+async fn read_tail(
+    out: Option<tokio::process::ChildStdout>,
+    err: Option<tokio::process::ChildStderr>,
+    keep: &mut Vec<u8>,
+) {
+    use tokio::io::AsyncReadExt;
+    let limit = HOOK_OUTPUT_TAIL * 4;
+    let (mut out, mut err) = (out, err);
+    let (mut a, mut b) = ([0u8; 4096], [0u8; 4096]);
+    loop {
+        let n = tokio::select! {
+            r = async { out.as_mut()?.read(&mut a).await.ok() }, if out.is_some() => match r {
+                Some(n) if n > 0 => { keep.extend_from_slice(&a[..n]); n }
+                _ => { out = None; 0 }
+            },
+            r = async { err.as_mut()?.read(&mut b).await.ok() }, if err.is_some() => match r {
+                Some(n) if n > 0 => { keep.extend_from_slice(&b[..n]); n }
+                _ => { err = None; 0 }
+            },
+            else => return,
+        };
+        if n > 0 && keep.len() > limit {
+            keep.drain(..keep.len() - limit);
+        }
+    }
+}
+
 /// How to open a project.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OpenOptions {
@@ -957,29 +989,47 @@ async fn run_hook(
     if let Some(r) = root {
         cmd.current_dir(r);
     }
-    let child = match cmd.spawn() {
+    let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             report.error = Some(format!("cannot run {program}: {e}"));
             return report;
         }
     };
-    match tokio::time::timeout(HOOK_TIMEOUT, child.wait_with_output()).await {
+    // Only the tail of the output is kept, as it comes (a chatty hook costs no memory), and the
+    // hook is done when it exits: a background child that keeps the pipes open does not hold
+    // the open up. What it still has buffered is read for a moment after.
+    let mut output = Vec::new();
+    let status = {
+        let reader = read_tail(child.stdout.take(), child.stderr.take(), &mut output);
+        tokio::pin!(reader);
+        tokio::time::timeout(HOOK_TIMEOUT, async {
+            tokio::select! {
+                st = child.wait() => {
+                    let _ = tokio::time::timeout(HOOK_DRAIN, &mut reader).await;
+                    st
+                }
+                () = &mut reader => child.wait().await,
+            }
+        })
+        .await
+    };
+    match status {
         Err(_) => {
+            let _ = child.start_kill();
             report.error = Some(format!(
                 "timed out after {}s and was killed",
                 HOOK_TIMEOUT.as_secs()
-            ))
+            ));
+            report.output = tail(&output);
         }
         Ok(Err(e)) => report.error = Some(format!("waiting for {program}: {e}")),
-        Ok(Ok(o)) => {
-            let mut all = o.stdout;
-            all.extend_from_slice(&o.stderr);
-            report.output = tail(&all);
-            report.exit_code = o.status.code();
-            report.ok = o.status.success();
+        Ok(Ok(st)) => {
+            report.output = tail(&output);
+            report.exit_code = st.code();
+            report.ok = st.success();
             if !report.ok {
-                tracing::warn!(hook = which, program = %program, status = %o.status, "project hook failed");
+                tracing::warn!(hook = which, program = %program, status = %st, "project hook failed");
             }
         }
     }
