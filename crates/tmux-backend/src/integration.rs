@@ -581,12 +581,13 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
         })?;
     // Held until the line is typed (see `RunState::typing`): no input lands between the look
     // at the pane and the line.
-    let typing = tokio::time::timeout(INSTALL_TIMEOUT, st.typing(id))
-        .await
-        .map_err(|_| Error::Timeout {
-            op: "waiting for input being typed into this session".into(),
-            after: INSTALL_TIMEOUT,
-        })?;
+    let typing = st
+        .typing_by(
+            id,
+            tokio::time::Instant::now() + INSTALL_TIMEOUT,
+            INSTALL_TIMEOUT,
+        )
+        .await?;
     if term.client().options().is_remote() {
         return Err(Error::unsupported(
             termloom_core::BackendKind::Tmux,

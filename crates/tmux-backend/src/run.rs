@@ -750,6 +750,14 @@ impl PaneTracker {
     }
 }
 
+/// A new tracker and the output tap that feeds it (the tap holds it weakly, and marks it dead
+/// when the hub drops the tap).
+fn tapped_tracker() -> (Arc<PaneTracker>, Tap) {
+    let t = Arc::new(PaneTracker::new());
+    let token = TapToken(Arc::downgrade(&t));
+    (t, Arc::new(move |d: &[u8]| token.feed(d)))
+}
+
 /// Held by the output tap: feeds the tracker, and marks it dead when the hub drops the tap
 /// (pane closed, control client or server gone).
 struct TapToken(Weak<PaneTracker>);
@@ -864,23 +872,17 @@ impl RunState {
     /// Notes that input ending a line (a command, perhaps) is about to be typed into `pane`
     /// outside a run: a run that starts before the shell has read it must not take the shell's
     /// last prompt for the program that will read the run's text (see [`decide`]).
-    /// `lines` is how many inputs ending a line this is (1; 0 changes nothing). Inputs typed
-    /// while earlier ones are still unanswered add up: a run waits for the shell to have read
-    /// them all.
-    /// An untracked pane whose output this process receives already gets a tracker here, so
-    /// that the lines' answers can be counted.
-    pub(crate) fn entered(&self, term: &TmuxTerminal, id: SessionId, pane: &str, lines: u64) {
+    /// Inputs typed while earlier ones are still unanswered add up: a run waits for the shell
+    /// to have read them all. An untracked pane whose output this process receives already gets
+    /// a tracker here, so that the inputs' answers can be counted.
+    pub(crate) fn entered(&self, term: &TmuxTerminal, id: SessionId, pane: &str) {
         let opts = term.client().options();
         let tracker = self.trackers.try_lock().ok().and_then(|mut map| {
             if let Some(t) = map.get(pane).filter(|t| t.alive()) {
                 return Some(t.clone());
             }
-            let t = Arc::new(PaneTracker::new());
-            let token = TapToken(Arc::downgrade(&t));
-            if !term
-                .hub()
-                .tap_routed(pane, Arc::new(move |d: &[u8]| token.feed(d)))
-            {
+            let (t, tap) = tapped_tracker();
+            if !term.hub().tap_routed(pane, tap) {
                 return None;
             }
             map.retain(|_, t| t.alive());
@@ -895,7 +897,7 @@ impl RunState {
         };
         let mut now = Entered {
             at: Instant::now(),
-            lines,
+            lines: 1,
             tracked,
             state,
         };
@@ -915,11 +917,11 @@ impl RunState {
         g.insert(pane.to_string(), now);
     }
 
-    /// Forgets `lines` lines that could not be typed.
-    pub(crate) fn not_entered(&self, pane: &str, lines: u64) {
+    /// Forgets an input that could not be typed.
+    pub(crate) fn not_entered(&self, pane: &str) {
         let mut g = self.entered.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = g.get_mut(pane) {
-            e.lines = e.lines.saturating_sub(lines);
+            e.lines = e.lines.saturating_sub(1);
             if e.lines == 0 {
                 g.remove(pane);
             }
@@ -998,6 +1000,21 @@ impl RunState {
         }
     }
 
+    /// [`typing`](Self::typing) by `deadline`, else a timeout error naming `after`.
+    pub(crate) async fn typing_by(
+        &self,
+        id: SessionId,
+        deadline: tokio::time::Instant,
+        after: Duration,
+    ) -> Result<Typing> {
+        tokio::time::timeout_at(deadline, self.typing(id))
+            .await
+            .map_err(|_| Error::Timeout {
+                op: "waiting for input being typed into this session".into(),
+                after,
+            })
+    }
+
     /// The tracker of `pane` (in workspace `ws`), tapping its output when there is none yet.
     pub(crate) async fn tracker(
         &self,
@@ -1010,9 +1027,7 @@ impl RunState {
             return Ok(t.clone());
         }
         map.retain(|_, t| t.alive());
-        let t = Arc::new(PaneTracker::new());
-        let token = TapToken(Arc::downgrade(&t));
-        let tap: Tap = Arc::new(move |d: &[u8]| token.feed(d));
+        let (t, tap) = tapped_tracker();
         term.hub().tap(ws, pane, tap).await?;
         map.insert(pane.to_string(), t.clone());
         Ok(t)
@@ -1121,8 +1136,8 @@ pub(crate) struct Probe {
     /// reading input (`read`), a loop or a function runs with it on, and the shell is still the
     /// foreground program then.
     pub line_mode: Option<bool>,
-    /// The run claim on the pane (`@termloom_run`: `<token>.<unix ms>`, empty when none): the
-    /// last run of any process that typed into it and has not finished (see [`claim`]).
+    /// The run claim on the pane (`@termloom_run`: `<token>.<unix ms>.<pid>`, empty when none):
+    /// the last run of any process that typed into it and has not finished (see [`claim`]).
     pub claim: String,
 }
 
@@ -1343,13 +1358,7 @@ async fn claim(term: &TmuxTerminal, pane: &str, seen: &str, token: &str) -> Resu
     let valid = seen.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.');
     let mut cmds = Vec::new();
     if !valid {
-        cmds.push(
-            Cmd::new("set-option")
-                .arg("-p")
-                .arg("-u")
-                .opt("-t", pane)
-                .arg(OPT_RUN),
-        );
+        cmds.push(unset_claim(pane));
     }
     let seen = if valid { seen } else { "" };
     let set = Cmd::new("set-option")
@@ -1373,13 +1382,19 @@ async fn claim(term: &TmuxTerminal, pane: &str, seen: &str, token: &str) -> Resu
 
 /// Removes the run claim `mine` from `pane` unless another run has taken it since.
 async fn release(term: &TmuxTerminal, pane: &str, mine: &str) {
-    let unset = Cmd::new("set-option")
+    let keep = Cmd::new("display-message").arg("-p").arg("");
+    let _ = term
+        .run(vec![if_claim_is(pane, mine, unset_claim(pane), keep)])
+        .await;
+}
+
+/// Removes `pane`'s run claim, whatever it holds.
+fn unset_claim(pane: &str) -> Cmd {
+    Cmd::new("set-option")
         .arg("-p")
         .arg("-u")
         .opt("-t", pane)
-        .arg(OPT_RUN);
-    let keep = Cmd::new("display-message").arg("-p").arg("");
-    let _ = term.run(vec![if_claim_is(pane, mine, unset, keep)]).await;
+        .arg(OPT_RUN)
 }
 
 /// One command that runs `then` when `pane`'s run claim is `value`, else `otherwise` (one
@@ -1419,6 +1434,14 @@ pub(crate) enum Choice {
     Integration(ShellKind),
     Marker(ShellKind),
     Busy(String),
+}
+
+impl Choice {
+    /// Busy only because the shell's terminal reads whole lines ([`LINE_MODE_BUSY`]): a passing
+    /// state right after a prompt is printed, worth a look again within [`LINE_MODE_SETTLE`].
+    fn line_mode(&self) -> bool {
+        matches!(self, Choice::Busy(why) if why.starts_with(LINE_MODE_BUSY))
+    }
 }
 
 /// The automatic strategy (see the module docs). `state_file` is where this session's integrated
@@ -1519,8 +1542,7 @@ pub(crate) async fn decide(
         let due = (facts.last_mark == Some(b'C')
             && probe.fg_is_root != Some(false)
             && shell_kind(&probe.fg).is_some())
-            || (matches!(&choice, Choice::Busy(why) if why.starts_with(LINE_MODE_BUSY))
-                && tokio::time::Instant::now() < line_mode_until);
+            || (choice.line_mode() && tokio::time::Instant::now() < line_mode_until);
         // A marker is only a fallback while the shell may still be starting.
         if matches!(choice, Choice::Marker(_)) && !starting {
             return Ok(choice);
@@ -1953,12 +1975,7 @@ pub(crate) async fn run(
             after: opts.timeout,
         })?;
     refuse_if_pending(&slot)?;
-    let typing = tokio::time::timeout_at(deadline, st.typing(id))
-        .await
-        .map_err(|_| Error::Timeout {
-            op: "waiting for input being typed into this session".into(),
-            after: opts.timeout,
-        })?;
+    let typing = st.typing_by(id, deadline, opts.timeout).await?;
     let mut probe = probe(term, id, pane)
         .await
         .map_err(|e| not_found_as(e, gone))?;
@@ -2203,9 +2220,7 @@ pub(crate) async fn status(
     let mut choice = choose(&probe, &facts, file.as_ref(), state_file.as_deref());
     // A shell that has just printed its prompt reaches its line editor a moment later.
     let until = tokio::time::Instant::now() + LINE_MODE_SETTLE;
-    while matches!(&choice, Choice::Busy(why) if why.starts_with(LINE_MODE_BUSY))
-        && tokio::time::Instant::now() < until
-    {
+    while choice.line_mode() && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let again = self::probe(term, id, pane)
             .await
@@ -2468,10 +2483,7 @@ mod tests {
         // whole lines: a builtin or a loop runs.
         let mut builtin = probe("bash", Some(true));
         builtin.line_mode = Some(true);
-        assert!(matches!(
-            choose(&builtin, &none, Some(&bash_file), None),
-            Busy(ref why) if why.starts_with(LINE_MODE_BUSY)
-        ));
+        assert!(choose(&builtin, &none, Some(&bash_file), None).line_mode());
         builtin.line_mode = Some(false);
         assert_eq!(
             choose(&builtin, &none, Some(&bash_file), None),

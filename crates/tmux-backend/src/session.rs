@@ -404,14 +404,10 @@ struct Read {
 }
 
 impl Read {
-    /// `lines` whose first `context` lines (0 or 1) only precede what is shown, which starts at
-    /// absolute line `first`.
-    fn from(mut lines: Vec<String>, first: u64, context: usize) -> Read {
-        let before = match context {
-            0 => None,
-            _ if lines.len() >= context => lines.drain(..context).next_back(),
-            _ => None,
-        };
+    /// `lines`, shown from absolute line `first`; with `has_before`, their first line is the
+    /// line before, read only for the cursor.
+    fn from(mut lines: Vec<String>, first: u64, has_before: bool) -> Read {
+        let before = (has_before && !lines.is_empty()).then(|| lines.remove(0));
         Read {
             lines,
             first,
@@ -792,7 +788,7 @@ impl TmuxSession {
                     .checked_read(vec![self.capture_cmd(-i64::from(before), None, opts)])
                     .await?;
                 let (hist, height) = (st.history, st.height);
-                let read = Read::from(split_lines(&out), hist, usize::from(before && hist > 0));
+                let read = Read::from(split_lines(&out), hist, before && hist > 0);
                 Ok(self.finish(read, hist + height, opts, usize::MAX, mark))
             }
             ReadRange::Tail(n) if (*n as u64) <= self.term.client().options().spawn_read_lines => {
@@ -838,13 +834,13 @@ impl TmuxSession {
                 }
                 // From the line before, for the cursor (not when wrapped lines are joined: that
                 // line could be joined with the first one asked for).
-                let context = usize::from(*from > 0 && !opts.join_wrapped);
-                let start = *from as i64 - context as i64 - hist as i64;
+                let before = *from > 0 && !opts.join_wrapped;
+                let start = *from as i64 - i64::from(before) - hist as i64;
                 let end = (*to).min(total - 1) as i64 - hist as i64;
                 let lines = self
                     .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
                     .await?;
-                let read = Read::from(lines, *from, context);
+                let read = Read::from(lines, *from, before);
                 Ok(self.finish(read, total, opts, termloom_core::DEFAULT_READ_CAP, mark))
             }
         }
@@ -955,7 +951,7 @@ impl TmuxSession {
             plain.iter().skip(start).cloned().collect()
         };
         let mut cap = self.finish(
-            Read::from(lines, start as u64, 0),
+            Read::from(lines, start as u64, false),
             total,
             opts,
             termloom_core::DEFAULT_READ_CAP,
@@ -1009,18 +1005,17 @@ impl Session for TmuxSession {
         // One input, however many lines: a multi-line text is most often one command (a loop,
         // a heredoc), which the shell starts once.
         let line = opts.enter || text.contains(['\n', '\r']);
-        let lines = u64::from(line);
         let _typing = self.term.inner.run.typing(self.id).await;
         if line {
             self.term
                 .inner
                 .run
-                .entered(&self.term, self.id, self.pane(), lines);
+                .entered(&self.term, self.id, self.pane());
         }
         // Checked and typed in one step, even when there is nothing to type.
         if let Err(e) = self.checked_input(t.pre, t.typing).await {
             if line {
-                self.term.inner.run.not_entered(self.pane(), lines);
+                self.term.inner.run.not_entered(self.pane());
             }
             drop_buffer(&self.term, t.buffer).await;
             return Err(e);
@@ -1033,13 +1028,12 @@ impl Session for TmuxSession {
             return Ok(());
         }
         let line = keys.iter().any(ends_a_line);
-        let lines = u64::from(line);
         let _typing = self.term.inner.run.typing(self.id).await;
         if line {
             self.term
                 .inner
                 .run
-                .entered(&self.term, self.id, self.pane(), lines);
+                .entered(&self.term, self.id, self.pane());
         }
         // A key the terminal turns into a signal (C-c, C-\, C-z) makes the kernel drop the
         // input queued behind it: what follows (here, or in the next call) waits until the
@@ -1058,7 +1052,7 @@ impl Session for TmuxSession {
                 Err(e) if sent_any && self.ended(&e) => return Ok(()),
                 Err(e) => {
                     if line && !sent_any {
-                        self.term.inner.run.not_entered(self.pane(), lines);
+                        self.term.inner.run.not_entered(self.pane());
                     }
                     return Err(e);
                 }
