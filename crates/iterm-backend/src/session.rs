@@ -402,6 +402,17 @@ impl ItermSession {
         }
     }
 
+    /// A capture of no lines, at the end of a buffer of `total` lines.
+    fn nothing(&self, total: i64, opts: &CaptureOpts) -> Capture {
+        self.finish(
+            Vec::new(),
+            total,
+            total,
+            opts,
+            termloom_core::DEFAULT_READ_CAP,
+        )
+    }
+
     fn shape(rows: &[Row], first: i64, join: bool) -> Vec<Logical> {
         if join {
             lines::join_rows(first, rows)
@@ -732,13 +743,7 @@ impl Session for ItermSession {
                 let total = g.end();
                 let from_i = i64::try_from(*from).unwrap_or(i64::MAX);
                 if from_i >= total {
-                    let mut c = self.finish(
-                        Vec::new(),
-                        total,
-                        total,
-                        opts,
-                        termloom_core::DEFAULT_READ_CAP,
-                    );
+                    let mut c = self.nothing(total, opts);
                     c.first_line = *from;
                     c.note = Some(format!("line {from} is past the end ({total} lines)"));
                     return Ok(c);
@@ -780,16 +785,9 @@ impl Session for ItermSession {
                 // it holds other text now (the screen was cleared or redrawn, the scrollback
                 // cut), the read position is gone and the read starts at the screen's top.
                 // Nothing to return: the caller's cursor, so the next read starts there too.
-                let nothing_new = || {
-                    let mut c = self.finish(
-                        Vec::new(),
-                        total,
-                        total,
-                        opts,
-                        termloom_core::DEFAULT_READ_CAP,
-                    );
-                    c.cursor = cursor.clone();
-                    c
+                let nothing_new = || Capture {
+                    cursor: cursor.clone(),
+                    ..self.nothing(total, opts)
                 };
                 let anchored = data.anchor.is_some() && data.line > 0;
                 let mut from = if anchored { data.line - 1 } else { data.line };

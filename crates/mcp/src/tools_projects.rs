@@ -131,22 +131,15 @@ impl TermloomServer {
     ) -> Result<Json<ProjectReportOut>, ToolError> {
         let project = self.load_project(&p.project)?;
         let loom = self.project_loom(&project)?;
-        // Hooks run after the workspace is open and other creates may go on.
-        let changing = loom.changing().await;
-        let mut report = project::open(
-            loom.terminal().as_ref(),
+        let report = project::open_in(
+            &loom,
             &project,
             &OpenOptions {
                 adopt: p.adopt.unwrap_or(false),
-                run_hooks: false,
+                run_hooks: p.run_hooks.unwrap_or(true),
             },
         )
         .await?;
-        drop(changing);
-        loom.record(&report.sessions);
-        if p.run_hooks.unwrap_or(true) {
-            project::run_open_hooks(&project, &mut report).await;
-        }
         Ok(Json(ProjectReportOut {
             report: to_value(&report)?,
         }))

@@ -81,7 +81,7 @@ pub use live::{AttachCommand, AttachOpts, AttachPlan, LiveCell, LiveWindow};
 pub use open::{
     CloseOptions, CloseReport, HookReport, ItemStatus, KillReport, MatchedBy, OpenOptions,
     OpenReport, PaneReport, ProjectStatus, ProjectSummary, WindowReport, close, close_project,
-    kill, list_projects, open, open_project, reconcile, run_open_hooks, status,
+    kill, list_projects, open, open_in, open_project, reconcile, status,
 };
 
 /// The environment variable that overrides the config dir (projects live in its `projects/`).

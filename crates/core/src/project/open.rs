@@ -621,10 +621,8 @@ pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<O
     Ok(report)
 }
 
-/// Runs the project's `on_open` hooks for an opened workspace, into the report: what [`open`]
-/// does with `run_hooks`, for a caller that opens without them (to run them after letting go of
-/// [`crate::Loom::changing`]: hooks may take a minute each).
-pub async fn run_open_hooks(p: &Project, report: &mut OpenReport) {
+/// Runs the project's `on_open` hooks for an opened workspace, into the report.
+async fn run_open_hooks(p: &Project, report: &mut OpenReport) {
     report.hooks = run_hooks(p, "on_open", &p.hooks.on_open, &report.workspace).await;
 }
 
@@ -899,25 +897,31 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
     Ok(out)
 }
 
-/// Loads a project from the store, opens it in the loom's terminal and records its sessions in
-/// the registry. What the MCP tool `open_project` calls.
+/// Loads a project from the store and opens it with [`open_in`].
 pub async fn open_project(
     loom: &Loom,
     store: &ProjectStore,
     name: &str,
     opts: &OpenOptions,
 ) -> Result<OpenReport> {
-    let p = store.load(name)?;
+    open_in(loom, &store.load(name)?, opts).await
+}
+
+/// Opens a project in the loom's terminal and records its sessions in the registry. The open
+/// holds [`Loom::changing`] (two at once through one loom create it once); the `on_open` hooks
+/// run after it is let go, as they may take a minute each. What the MCP tool `open_project`
+/// calls.
+pub async fn open_in(loom: &Loom, p: &Project, opts: &OpenOptions) -> Result<OpenReport> {
     let changing = loom.changing().await;
     let no_hooks = OpenOptions {
         run_hooks: false,
         ..opts.clone()
     };
-    let mut report = open(loom.terminal().as_ref(), &p, &no_hooks).await?;
+    let mut report = open(loom.terminal().as_ref(), p, &no_hooks).await?;
     drop(changing);
     loom.record(&report.sessions);
     if opts.run_hooks {
-        run_open_hooks(&p, &mut report).await;
+        run_open_hooks(p, &mut report).await;
     }
     Ok(report)
 }
@@ -1015,8 +1019,8 @@ async fn run_hook(
         .await
     };
     match status {
+        // The hook is killed as `child` is dropped (`kill_on_drop`).
         Err(_) => {
-            let _ = child.start_kill();
             report.error = Some(format!(
                 "timed out after {}s and was killed",
                 HOOK_TIMEOUT.as_secs()
