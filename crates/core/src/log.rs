@@ -102,9 +102,6 @@ const BATCH_EVENTS: usize = 256;
 /// After a write fails, records are dropped for this long before writing is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// A line with no newline is cut here, as [`text::lines`] does.
-const MAX_LINE_BYTES: usize = 64 * 1024;
-
 /// Where session logs go and what they keep.
 #[derive(Clone, Debug)]
 pub struct LogConfig {
@@ -728,9 +725,7 @@ impl OutputLog {
         if !self.partial.is_empty() {
             let Some(pos) = bytes.iter().position(|b| *b == b'\n') else {
                 self.partial.extend_from_slice(bytes);
-                if self.partial.len() > MAX_LINE_BYTES {
-                    self.end_partial(f, cfg, time);
-                }
+                self.cut_runaway(f, cfg, time);
                 return;
             };
             let mut raw = std::mem::take(&mut self.partial);
@@ -765,8 +760,14 @@ impl OutputLog {
             }
         }
         self.partial.extend_from_slice(rest);
-        if self.partial.len() > MAX_LINE_BYTES {
-            self.end_partial(f, cfg, time);
+        self.cut_runaway(f, cfg, time);
+    }
+
+    /// Logs a runaway unfinished line once it is too long, as [`text::lines`] cuts it.
+    fn cut_runaway(&mut self, f: &mut LogFile, cfg: &LogConfig, time: &str) {
+        if self.partial.len() > text::MAX_LINE_BYTES {
+            let raw = text::cut_runaway(&mut self.partial);
+            self.line(f, cfg, time, &raw);
         }
     }
 
@@ -1287,6 +1288,10 @@ mod tests {
                 _ => stream.extend_from_slice(format!("tab\there {i} \x07bell\n").as_bytes()),
             }
         }
+        // A runaway line of two-byte characters: cut without splitting one.
+        let runaway = "é".repeat(40_000);
+        stream.extend_from_slice(runaway.as_bytes());
+        stream.extend_from_slice(b"\n");
         stream.extend_from_slice(b"unfinished");
         for size in [1, 2, 3, 7, 64, 1000, 100_000] {
             let events: Vec<OutputEvent> = stream
@@ -1319,7 +1324,17 @@ mod tests {
             f.close(&cfg);
             let got = kinds(&read_log(&cfg, id).unwrap(), RecordKind::Out);
             assert_eq!(got, want, "chunks of {size}");
-            assert_eq!(want.len(), 351);
+            // The runaway line is one line or two (cut when a chunk left it over 64 KiB).
+            assert!([352, 353].contains(&want.len()), "chunks of {size}");
+            assert!(
+                !want.iter().any(|l| l.contains('\u{fffd}')),
+                "chunks of {size}"
+            );
+            assert_eq!(
+                want[350..want.len() - 1].concat(),
+                runaway,
+                "chunks of {size}"
+            );
         }
     }
 

@@ -364,9 +364,9 @@ where
                         if held.is_some() && has_command_start(&buf) {
                             held = None;
                         }
-                        // A runaway line with no newline is flushed at 64 KiB so memory stays bounded.
-                        if buf.len() > 64 * 1024 {
-                            let raw = std::mem::take(&mut buf);
+                        // A runaway line with no newline is flushed so memory stays bounded.
+                        if buf.len() > MAX_LINE_BYTES {
+                            let raw = cut_runaway(&mut buf);
                             take_line(&raw, drop_input, &mut held, &mut pending);
                         }
                     }
@@ -396,6 +396,36 @@ where
             }
         },
     )
+}
+
+/// A line with no newline is cut into lines of this many bytes (less up to three: see
+/// [`cut_runaway`]), so that memory stays bounded.
+pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Takes a runaway line out of `buf` to be emitted, leaving in `buf` only the bytes of a last
+/// character still incomplete (its other bytes are yet to come): a cut never splits a UTF-8
+/// character in two.
+pub(crate) fn cut_runaway(buf: &mut Vec<u8>) -> Vec<u8> {
+    let n = buf.len();
+    let mut whole = n;
+    for back in 1..=n.min(3) {
+        let b = buf[n - back];
+        if b & 0xc0 == 0x80 {
+            continue;
+        }
+        let need = match b {
+            0xf0..=0xf4 => 4,
+            0xe0..=0xef => 3,
+            0xc2..=0xdf => 2,
+            _ => 1,
+        };
+        if need > back {
+            whole = n - back;
+        }
+        break;
+    }
+    let rest = buf.split_off(whole);
+    std::mem::replace(buf, rest)
 }
 
 /// How long [`output_lines`] holds the text after a prompt-end mark for the command start (OSC
@@ -435,6 +465,29 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_runaway_line_is_cut_between_characters() {
+        // The last character complete, or its first one, two or three bytes only.
+        for (bytes, kept) in [
+            (&b"ab"[..], 0),
+            ("aé".as_bytes(), 0),
+            (&"aé".as_bytes()[..2], 1),
+            ("a✓".as_bytes(), 0),
+            (&"a✓".as_bytes()[..3], 2),
+            (&"a🦀".as_bytes()[..4], 3),
+            ("a🦀".as_bytes(), 0),
+            // Not UTF-8: cut as it is.
+            (&b"a\x80\x80\x80"[..], 0),
+            (&b"\xff"[..], 0),
+        ] {
+            let mut buf = bytes.to_vec();
+            let taken = cut_runaway(&mut buf);
+            assert_eq!(buf.len(), kept, "{bytes:?}");
+            assert_eq!([taken, buf].concat(), bytes, "{bytes:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
