@@ -2,7 +2,7 @@
 //! error that lists the candidates, UUID prefixes work.
 
 use termloom_core::{Error, SendOpts, SessionSpec, Target, Terminal, WindowSel};
-use termloom_tests::TmuxServer;
+use termloom_tests::{TmuxServer, wait_until};
 
 use crate::tmux_backend::{display, everything, loom, new_session, wait_line, wait_prompt};
 
@@ -509,4 +509,56 @@ async fn names_reach_their_pane_through_the_registry_hint_checked_by_name() {
     let found = l.session(&shown).await.expect("the listing finds it");
     assert_eq!(found.id(), unnamed.id);
     found.status().await.expect("status");
+}
+
+/// A session's id copied onto another pane (by hand, or inherited from a server or global
+/// `@termloom_id`): targets by id or prefix are refused, naming both panes, the registry keeps
+/// no hint for it, and nothing is typed into either pane.
+#[tokio::test]
+async fn an_id_on_two_panes_is_refused_and_reaches_neither() {
+    let srv = TmuxServer::start();
+    let l = loom(&srv);
+    let a = l.create_session(&named_in_w("a")).await.unwrap();
+    let copy = srv
+        .tmux(&["new-session", "-d", "-s", "raw", "-P", "-F", "#{pane_id}"])
+        .trim()
+        .to_string();
+    let id = a.id.to_string();
+    srv.tmux(&["set-option", "-p", "-t", &copy, "@termloom_id", &id]);
+    let prefix = a.id.as_uuid().simple().to_string()[..8].to_string();
+    for target in [Target::Id(a.id), Target::IdPrefix(prefix)] {
+        let e = match l.session(&target).await {
+            Err(e) => e,
+            Ok(s) => panic!("{target:?} opened {}", s.native()),
+        };
+        assert!(matches!(e, Error::DuplicateId { .. }), "{target:?}: {e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&a.native.to_string()) && msg.contains(&copy),
+            "{msg}"
+        );
+    }
+    // The listing above left the registry with no pane to try first for this id.
+    assert!(l.entry(a.id).unwrap().unwrap().native.is_empty());
+    assert!(l.hinted(&Target::Id(a.id), false).await.is_none());
+    // The name still names one pane.
+    let by_name = l.session(&Target::Name("a".into())).await.unwrap();
+    assert_eq!(by_name.native(), &a.native);
+    by_name
+        .send_text(": by-name", SendOpts { enter: false })
+        .await
+        .unwrap();
+    wait_until("the text in a's pane", || async {
+        let text = srv.tmux(&["capture-pane", "-p", "-t", &a.native.id]);
+        text.contains(": by-name").then_some(())
+    })
+    .await;
+    let stranger = srv.tmux(&["capture-pane", "-p", "-t", &copy]);
+    assert!(!stranger.contains(": by-name"), "{stranger}");
+
+    // A server-level value, which tmux reads before every pane's own: every pane seems to carry it.
+    srv.tmux(&["set-option", "-pu", "-t", &copy, "@termloom_id"]);
+    srv.tmux(&["set-option", "-s", "@termloom_id", &id]);
+    let e = l.resolve(&Target::Id(a.id)).await.unwrap_err();
+    assert!(matches!(e, Error::DuplicateId { .. }), "{e}");
 }

@@ -29,6 +29,16 @@ pub enum Error {
         /// A description of each matching session (`name (uuid)`).
         candidates: Vec<String>,
     },
+    /// One session id is carried by more than one pane: someone copied a pane's id to another
+    /// pane, or set it at server, session or window level, where panes inherit it. Nothing is
+    /// done to either pane.
+    #[error("session {id} is carried by {} panes ({}): its @termloom_id was copied to another pane, or set at server, session or window level where panes inherit it; nothing was done. Remove the copy with `tmux set-option -pu -t PANE @termloom_id` (or `set-option -su` / `-gu` / `-wu` for a server, global or window value)", panes.len(), panes.join(", "))]
+    DuplicateId {
+        /// The session id.
+        id: String,
+        /// Each pane carrying it (`workspace:window.pane (native id)`).
+        panes: Vec<String>,
+    },
     /// The target text does not follow the target grammar.
     #[error("invalid target '{input}': {reason}")]
     InvalidTarget {
@@ -167,6 +177,7 @@ impl Error {
             self,
             Error::SessionNotFound { .. }
                 | Error::AmbiguousTarget { .. }
+                | Error::DuplicateId { .. }
                 | Error::InvalidTarget { .. }
                 | Error::InvalidKey { .. }
                 | Error::InvalidRegex { .. }

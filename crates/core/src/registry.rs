@@ -10,7 +10,7 @@
 //! The registry is a record and a cache, never the authority: native ids in it are hints, and a
 //! session is only ever addressed after its pane has been found carrying its id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -375,9 +375,12 @@ impl Registry {
         started: DateTime<Utc>,
     ) -> Result<ReconcileReport> {
         let now = Utc::now();
+        let (live, shared) = distinct_panes(live);
+        let live = live.as_slice();
         // The common case for a long-lived process: the file is the version it last saw and the
         // listing changes nothing in it. Then there is nothing to write, so no lock to take.
-        if self.with_fresh_cache(|d| listing_changes_nothing(d, terminal, live, started, now))
+        if self
+            .with_fresh_cache(|d| listing_changes_nothing(d, terminal, live, &shared, started, now))
             == Some(true)
         {
             return Ok(ReconcileReport::default());
@@ -387,6 +390,17 @@ impl Registry {
             let live_ids: std::collections::HashSet<SessionId> =
                 live.iter().map(|s| s.id).collect();
             for s in live {
+                if shared.contains(&s.id) {
+                    // Two panes carry this id: which one is the session is not for termloom to
+                    // guess. The entry keeps no pane, so nothing is sent through its hint.
+                    if let Some(e) = d.sessions.get_mut(&s.id)
+                        && !e.native.is_empty()
+                    {
+                        e.native.clear();
+                        report.moved.push(s.id);
+                    }
+                    continue;
+                }
                 match upsert(d, s, now) {
                     Upsert::Added => report.added.push(s.id),
                     Upsert::Moved => report.moved.push(s.id),
@@ -408,17 +422,41 @@ impl Registry {
     }
 }
 
+/// A listing with each pane once (a window linked into two workspaces lists its panes twice: the
+/// first row is kept), and the ids that more than one pane carries.
+fn distinct_panes(live: &[SessionInfo]) -> (Vec<SessionInfo>, HashSet<SessionId>) {
+    let mut seen: HashSet<(SessionId, &str)> = HashSet::new();
+    let mut first_pane: HashMap<SessionId, &str> = HashMap::new();
+    let mut shared = HashSet::new();
+    let mut out = Vec::with_capacity(live.len());
+    for s in live {
+        if !seen.insert((s.id, s.native.id.as_str())) {
+            continue;
+        }
+        if *first_pane.entry(s.id).or_insert(s.native.id.as_str()) != s.native.id.as_str() {
+            shared.insert(s.id);
+        }
+        out.push(s.clone());
+    }
+    (out, shared)
+}
+
 /// Whether [`Registry::reconcile_listing`] would leave `d` exactly as it is: every live session is
-/// recorded, alive, in the same place, recently seen; no entry of this terminal would die.
+/// recorded, alive, in the same place, recently seen (an id on two panes: recorded with no pane);
+/// no entry of this terminal would die.
 fn listing_changes_nothing(
     d: &RegistryData,
     terminal: &TerminalKey,
     live: &[SessionInfo],
+    shared: &HashSet<SessionId>,
     started: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> bool {
     let all_same = d.version == FORMAT_VERSION
         && live.iter().all(|s| {
+            if shared.contains(&s.id) {
+                return d.sessions.get(&s.id).is_none_or(|e| e.native.is_empty());
+            }
             d.sessions.get(&s.id).is_some_and(|e| {
                 !e.dead
                     && e.managed == s.managed

@@ -220,8 +220,13 @@ fn describe(s: &SessionInfo) -> String {
 
 fn one<'a>(target: &Target, found: Vec<&'a SessionInfo>) -> Result<&'a SessionInfo> {
     let mut found = found;
-    found.sort_by_key(|s| s.id);
-    found.dedup_by_key(|s| s.id);
+    // One pane listed twice (a window linked into two workspaces) is one session; two panes
+    // with one id are never silently one of them.
+    found.sort_by(|a, b| (a.id, &a.native.id).cmp(&(b.id, &b.native.id)));
+    found.dedup_by(|a, b| a.id == b.id && a.native == b.native);
+    if let Some(e) = duplicate_id(&found) {
+        return Err(e);
+    }
     match found.len() {
         0 => Err(Error::SessionNotFound {
             target: target.to_string(),
@@ -232,6 +237,20 @@ fn one<'a>(target: &Target, found: Vec<&'a SessionInfo>) -> Result<&'a SessionIn
             candidates: found.into_iter().map(describe).collect(),
         }),
     }
+}
+
+/// [`Error::DuplicateId`] when two of `found` (sorted by id) are different panes with one id.
+fn duplicate_id(found: &[&SessionInfo]) -> Option<Error> {
+    let pair = found.windows(2).find(|w| w[0].id == w[1].id)?;
+    let id = pair[0].id;
+    Some(Error::DuplicateId {
+        id: id.to_string(),
+        panes: found
+            .iter()
+            .filter(|s| s.id == id)
+            .map(|s| format!("{} ({})", s.path(), s.native))
+            .collect(),
+    })
 }
 
 impl Target {

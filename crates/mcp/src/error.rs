@@ -46,6 +46,9 @@ pub fn describe(e: &Error) -> String {
             "; call list_sessions to see the live sessions and their ids"
         }
         Error::AmbiguousTarget { .. } => "; pass one of their ids instead",
+        Error::DuplicateId { .. } => {
+            "; tell the person: only they can say which pane is the session"
+        }
         Error::InvalidTarget { .. } => {
             "; a session is named by its UUID, an id prefix (id:3f2a), its exact name, workspace:window.pane, or a native id such as tmux:%3 (call list_sessions)"
         }
