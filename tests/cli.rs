@@ -1673,3 +1673,96 @@ fn log_flag_logs_what_the_cli_sends() {
     let after = std::fs::read_to_string(&log).unwrap();
     assert!(!after.contains("not-logged"), "{after}");
 }
+
+/// Runs `run … --json`, whatever its exit status (the command's); returns the result.
+fn run_json(srv: &TmuxServer, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = run(srv, &all);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&all, &o)))
+}
+
+#[test]
+fn runs_keep_their_exit_codes_when_prompt_command_is_replaced_or_prepended_to() {
+    // termloom's bash hooks live in PROMPT_COMMAND; what a user does with it must not cost the
+    // runs their end or their exit code.
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "hooks"]);
+    let code = |o: &Output| o.status.code();
+    // A hook added after termloom's prints at every prompt: not the command's output.
+    let o = run(
+        &srv,
+        &["run", &id, "--", "PROMPT_COMMAND+=$'\\n'\"echo hook-out\""],
+    );
+    assert_eq!(code(&o), Some(0), "{}", show(&["append"], &o));
+    let v = run_json(&srv, &["run", &id, "--", "echo hello; (exit 3)"]);
+    assert_eq!(
+        (v["exit_code"].as_i64(), v["output"].as_str()),
+        (Some(3), Some("hello"))
+    );
+    // Prepended to: the status that PROMPT_COMMAND sees first is not the command's.
+    ok(
+        &srv,
+        &["run", &id, "--", "PROMPT_COMMAND=\"true; $PROMPT_COMMAND\""],
+    );
+    let v = run_json(&srv, &["run", &id, "--", "false"]);
+    assert_eq!(v["exit_code"].as_i64(), Some(1), "{v}");
+    // Replaced: no hook of termloom's runs any more, and the prompt still ends the run.
+    ok(&srv, &["run", &id, "--", "PROMPT_COMMAND='echo replaced'"]);
+    let v = run_json(
+        &srv,
+        &["run", &id, "--timeout", "10", "--", "echo again; (exit 4)"],
+    );
+    assert_eq!(v["exit_code"].as_i64(), Some(4), "{v}");
+    assert_eq!(v["strategy"], "shell_integration", "{v}");
+    assert!(v["output"].as_str().unwrap().starts_with("again"), "{v}");
+}
+
+#[test]
+fn an_end_mark_the_command_prints_does_not_end_its_run() {
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "spoof"]);
+    let v = run_json(
+        &srv,
+        &[
+            "run",
+            &id,
+            "--",
+            "printf 'inner\\n\\033]133;D;7\\007'; sleep 0.5; echo outer; (exit 2)",
+        ],
+    );
+    assert_eq!(v["exit_code"].as_i64(), Some(2), "{v}");
+    assert_eq!(v["output"], "inner\nouter", "{v}");
+}
+
+#[test]
+fn a_shell_replaced_by_exec_is_noticed_and_later_runs_use_markers() {
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "execd"]);
+    ok(&srv, &["run", &id, "--", "true"]);
+    // The integrated shell is gone with its hooks: no end mark comes for this one.
+    let v = run_json(
+        &srv,
+        &["run", &id, "--timeout", "2", "--", "exec bash --norc"],
+    );
+    assert_eq!(v["timed_out"], true, "{v}");
+    // Typed into a shell that sends no marks: said so, instead of waiting out the timeout.
+    let err = fails(
+        &srv,
+        1,
+        &["run", &id, "--timeout", "20", "--", "echo first-after"],
+    );
+    assert!(err.contains("did not start the command"), "{err}");
+    wait_line(&srv, &id, "first-after");
+    let v = run_json(&srv, &["run", &id, "--", "echo again; (exit 5)"]);
+    assert_eq!(
+        (
+            v["exit_code"].as_i64(),
+            v["output"].as_str(),
+            v["strategy"].as_str()
+        ),
+        (Some(5), Some("again"), Some("marker"))
+    );
+    let st = json(&srv, &["status", &id]);
+    assert_eq!(st["shell_integration"], false, "{st}");
+}

@@ -216,7 +216,8 @@ pub fn write_scripts(opts: &TmuxOptions) -> Result<Scripts> {
     Ok(s)
 }
 
-/// What a state file says: `<shell> idle|busy <last exit or ->`.
+/// What a state file says: `<shell> idle|busy <last exit or ->`, or `<shell> lost` (written by
+/// termloom: see [`mark_lost`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileState {
     /// The shell that wrote it (`bash`, `zsh`, `fish`).
@@ -225,15 +226,19 @@ pub struct FileState {
     pub busy: bool,
     /// The last command's exit code.
     pub last_exit: Option<i32>,
+    /// The pane's shell no longer runs the integration (it was replaced by `exec`, or its hooks
+    /// were removed): runs use per-call markers until an integrated shell writes the file again.
+    pub lost: bool,
 }
 
 /// Parses a state file's text.
 pub fn parse_state(text: &str) -> Option<FileState> {
     let mut it = text.split_whitespace();
     let shell = it.next()?.to_string();
-    let busy = match it.next()? {
-        "busy" => true,
-        "idle" => false,
+    let (busy, lost) = match it.next()? {
+        "busy" => (true, false),
+        "idle" => (false, false),
+        "lost" => (false, true),
         _ => return None,
     };
     let last_exit = it.next().and_then(|c| c.parse().ok());
@@ -241,7 +246,20 @@ pub fn parse_state(text: &str) -> Option<FileState> {
         shell,
         busy,
         last_exit,
+        lost,
     })
+}
+
+/// Records in session `id`'s state file that its shell no longer runs the integration, for this
+/// process and every other one (local servers). An integrated shell overwrites it at its next
+/// prompt (after `termloom integrate`, say).
+pub fn mark_lost(opts: &TmuxOptions, id: SessionId, shell: &str) {
+    if opts.is_remote() {
+        return;
+    }
+    if let Ok(scripts) = locate(opts) {
+        let _ = std::fs::write(scripts.state_file(id), format!("{shell} lost\n"));
+    }
 }
 
 /// Reads a session's state file, when its shell wrote one (local servers only). The shell
@@ -836,9 +854,11 @@ mod tests {
             Some(FileState {
                 shell: "bash".into(),
                 busy: false,
-                last_exit: Some(127)
+                last_exit: Some(127),
+                lost: false,
             })
         );
+        assert!(parse_state("bash lost\n").unwrap().lost);
         assert_eq!(parse_state("zsh busy -").unwrap().last_exit, None);
         assert_eq!(parse_state("junk"), None);
     }

@@ -404,7 +404,56 @@ struct Capture {
     last_output: Instant,
     /// The prompt-mark count when the capture ended.
     marks_at_done: u64,
+    /// Integration: output held back since the shell's prompt hooks started (termloom's `P`
+    /// mark) or since a `D`: what the hooks and the prompt print is not the command's. It goes
+    /// into the sink after all when a later mark shows that the first one was printed by the
+    /// command itself.
+    held: Option<Vec<u8>>,
+    /// Integration: the exit code of a `D` that waits for the prompt's `A` to end the run (a `D`
+    /// the command printed is not followed by one).
+    ending: Option<Option<i32>>,
 }
+
+impl Capture {
+    fn new(id: u64, mode: Mode, token: String, phase: Phase, sink: LineSink) -> Self {
+        Capture {
+            id,
+            mode,
+            token,
+            phase,
+            sink,
+            last_output: Instant::now(),
+            marks_at_done: 0,
+            held: None,
+            ending: None,
+        }
+    }
+
+    /// Text printed while the command runs.
+    fn text(&mut self, t: &[u8]) {
+        match &mut self.held {
+            Some(h) if h.len() + t.len() <= MAX_HELD => h.extend_from_slice(t),
+            Some(_) => {
+                // Too much for a prompt: the mark that started holding was the command's.
+                self.release_held();
+                self.sink.push(t);
+            }
+            None => self.sink.push(t),
+        }
+    }
+
+    /// Gives the held output to the sink: the mark that held it back was not the shell's.
+    fn release_held(&mut self) {
+        if let Some(h) = self.held.take() {
+            self.sink.push(&h);
+        }
+        self.ending = None;
+    }
+}
+
+/// The most output an integration capture holds back after a `P` or `D` mark (a prompt and its
+/// hooks print far less).
+const MAX_HELD: usize = 64 * 1024;
 
 /// What the tracker knows about the pane.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -417,6 +466,9 @@ pub(crate) struct Facts {
     pub last_exit: Option<i32>,
     /// The cwd from OSC 7.
     pub cwd: Option<String>,
+    /// The pane's shell stopped sending its integration's marks (see [`PaneTracker::lose`]);
+    /// cleared by the next prompt mark.
+    pub lost: bool,
 }
 
 #[derive(Default)]
@@ -468,7 +520,7 @@ impl TrackData {
         match p {
             Piece::Text(t) => match &mut self.capture {
                 Some(c) if c.phase == Phase::Running => {
-                    c.sink.push(t);
+                    c.text(t);
                     c.last_output = now;
                     c.mode == Mode::Raw
                 }
@@ -488,6 +540,9 @@ impl TrackData {
             }
             self.facts.marks_seen = true;
             self.facts.last_mark = Some(kind);
+            if kind == b'A' {
+                self.facts.lost = false;
+            }
             let mut code = None;
             if kind == b'D' {
                 code = rest.get(2..).and_then(parse_code);
@@ -506,11 +561,23 @@ impl TrackData {
             if let Some(c) = &mut self.capture
                 && c.mode == Mode::Integration
             {
+                // The shell's own end is `D` then `A` (the next prompt): a `D` the command
+                // printed is not followed by `A`, and a later `P` or `D` shows it.
                 match (kind, c.phase) {
                     (b'C', Phase::Waiting) => c.phase = Phase::Running,
                     (b'D', Phase::Running) => {
-                        c.phase = Phase::Done(code);
-                        c.marks_at_done = self.prompt_marks;
+                        if c.ending.is_some() {
+                            c.release_held();
+                        }
+                        c.held.get_or_insert_with(Vec::new);
+                        c.ending = Some(code);
+                    }
+                    (b'A', Phase::Running) => {
+                        if let Some(code) = c.ending {
+                            c.phase = Phase::Done(code);
+                            c.marks_at_done = self.prompt_marks;
+                            c.held = None;
+                        }
                     }
                     _ => {}
                 }
@@ -530,6 +597,14 @@ impl TrackData {
             let Some(c) = &mut self.capture else {
                 return false;
             };
+            if rest == b"P" {
+                // The shell's prompt hooks start: what follows is theirs, not the command's.
+                if c.mode == Mode::Integration && c.phase == Phase::Running {
+                    c.release_held();
+                    c.held = Some(Vec::new());
+                }
+                return false;
+            }
             if c.mode != Mode::Marker {
                 return false;
             }
@@ -628,6 +703,22 @@ impl PaneTracker {
         self.lock().data.facts.clone()
     }
 
+    /// Notes that the pane's shell no longer sends its integration's marks: until a prompt mark
+    /// comes again, runs use per-call markers.
+    fn lose(&self) {
+        self.lock().data.facts.lost = true;
+    }
+
+    /// Whether capture `id` saw its command start (or is not waiting for a mark to).
+    fn started(&self, id: u64) -> bool {
+        let g = self.lock();
+        g.data
+            .capture
+            .as_ref()
+            .filter(|c| c.id == id)
+            .is_none_or(|c| c.phase != Phase::Waiting)
+    }
+
     /// The marks counted so far (see [`Marks`]).
     fn marks(&self) -> Marks {
         let g = self.lock();
@@ -650,19 +741,12 @@ impl PaneTracker {
         let mut g = self.lock();
         g.data.next_id += 1;
         let id = g.data.next_id;
-        g.data.capture = Some(Capture {
-            id,
-            mode,
-            token,
-            phase: if mode == Mode::Raw {
-                Phase::Running
-            } else {
-                Phase::Waiting
-            },
-            sink,
-            last_output: Instant::now(),
-            marks_at_done: 0,
-        });
+        let phase = if mode == Mode::Raw {
+            Phase::Running
+        } else {
+            Phase::Waiting
+        };
+        g.data.capture = Some(Capture::new(id, mode, token, phase, sink));
         id
     }
 
@@ -1466,6 +1550,9 @@ pub(crate) fn choose(
     if nested && p.fg_interactive == Some(false) {
         return busy(format!("a '{}' script or command is running", p.fg));
     }
+    if facts.lost || file.is_some_and(|f| f.lost) {
+        return Choice::Marker(kind);
+    }
     let file_names_fg = file.is_some_and(|f| shell_kind(&f.shell) == Some(kind));
     if facts.marks_seen {
         if facts.last_mark == Some(b'C') {
@@ -1547,7 +1634,15 @@ pub(crate) async fn decide(
         if matches!(choice, Choice::Marker(_)) && !starting {
             return Ok(choice);
         }
-        if !(starting || due) || !tracker.alive() || tokio::time::Instant::now() >= until {
+        if !(starting || due) || !tracker.alive() {
+            return Ok(choice);
+        }
+        if tokio::time::Instant::now() >= until {
+            if let Some(kind) = lost_integration(probe, &facts, &choice) {
+                tracker.lose();
+                integration::mark_lost(opts, id, &probe.fg);
+                return Ok(Choice::Marker(kind));
+            }
             return Ok(choice);
         }
         let wake = (tokio::time::Instant::now() + Duration::from_millis(25)).min(until);
@@ -1555,6 +1650,22 @@ pub(crate) async fn decide(
         *probe = self::probe(term, id, pane).await?;
     }
 }
+
+/// After a command started (`C`), its end mark has not come for [`SETTLE`], yet the pane's own
+/// shell is in front with its line editor reading (the terminal is out of line mode): the shell
+/// is at a prompt that sends no marks. `exec bash` replaced the integrated shell, or its hooks
+/// were removed. Its kind, for the per-call markers that work in any shell. (A builtin reading
+/// with the line editor, `read -e`, looks the same.)
+fn lost_integration(p: &Probe, facts: &Facts, choice: &Choice) -> Option<ShellKind> {
+    let at_editor = p.fg_is_root == Some(true) && p.line_mode == Some(false) && !p.starting;
+    (matches!(choice, Choice::Busy(_)) && facts.last_mark == Some(b'C') && at_editor)
+        .then(|| shell_kind(&p.fg))
+        .flatten()
+}
+
+/// How long a run waits for its command's start mark (`C`, printed as soon as the shell reads
+/// the line) before it looks at why none came.
+const START_MARK_WAIT: Duration = Duration::from_millis(1500);
 
 /// Waits (a moment at most) until the pane's process has started its program.
 async fn settle_start(term: &TmuxTerminal, id: SessionId, pane: &str, probe: &Probe) -> Result<()> {
@@ -1834,6 +1945,40 @@ impl Drive {
         group.is_some() && group == self.fg_group && group.and_then(has_children) != Some(true)
     }
 
+    /// An integrated run whose command has not started ([`START_MARK_WAIT`]) while the shell's
+    /// line editor reads: the line was typed into a shell that sends no marks (the integration
+    /// is gone: runs use markers from now on, see [`integration::mark_lost`]), or it is not
+    /// complete (an open quote: the shell asks for more). Either way no end mark will come.
+    async fn check_started(&self, now: Instant) -> Result<()> {
+        if self.strategy != Strategy::ShellIntegration
+            || now < self.started + START_MARK_WAIT
+            || self.tracker.started(self.capture)
+        {
+            return Ok(());
+        }
+        let Ok(p) = probe(&self.term, self.id, &self.pane).await else {
+            return Ok(());
+        };
+        if p.fg_is_root != Some(true) || p.line_mode != Some(false) {
+            return Ok(());
+        }
+        let Some(_) = shell_kind(&p.fg) else {
+            return Ok(());
+        };
+        if self.tracker.started(self.capture) {
+            return Ok(());
+        }
+        self.tracker.lose();
+        integration::mark_lost(self.term.client().options(), self.id, &p.fg);
+        Err(Error::backend(
+            BackendKind::Tmux,
+            format!(
+                "the shell in {} did not start the command: its line editor is reading, and the mark termloom's shell integration prints when a command starts never came. Either the line is not complete (an open quote or bracket: the shell asks for more; the key C-c clears it), or the shell no longer runs the integration (`exec` replaced it; `termloom integrate` puts it back). What was typed may have run: read the session's output before running it again. Later runs here use per-call markers",
+                self.pane
+            ),
+        ))
+    }
+
     async fn fg(&self) -> Option<String> {
         let cmd = Cmd::new("display-message")
             .arg("-p")
@@ -1909,6 +2054,7 @@ impl Drive {
             }
             if now >= next_check {
                 self.check_pane().await?;
+                self.check_started(now).await?;
                 if let Some(code) = self.recover_output(last_output).await {
                     return Ok(self.result(code));
                 }
@@ -2241,7 +2387,9 @@ pub(crate) async fn status(
             .cwd
             .clone()
             .or_else(|| Some(probe.path.clone()).filter(|p| !p.is_empty())),
-        shell_integration: facts.marks_seen || file.is_some(),
+        shell_integration: (facts.marks_seen || file.is_some())
+            && !facts.lost
+            && !file.as_ref().is_some_and(|f| f.lost),
     })
 }
 
@@ -2318,15 +2466,13 @@ mod tests {
     fn marks_drive_an_integration_capture() {
         let mut d = TrackData::default();
         let now = Instant::now();
-        d.capture = Some(Capture {
-            id: 1,
-            mode: Mode::Integration,
-            token: String::new(),
-            phase: Phase::Waiting,
-            sink: LineSink::new(100, 10_000),
-            last_output: now,
-            marks_at_done: 0,
-        });
+        d.capture = Some(Capture::new(
+            1,
+            Mode::Integration,
+            String::new(),
+            Phase::Waiting,
+            LineSink::new(100, 10_000),
+        ));
         let mut s = Scanner::default();
         let stream: &[u8] = b"echo X\r\n\x1b]133;C\x07X\r\nlast\r\x1b]133;D;3\x07\x1b]7;file://h/tmp/a%20b\x07\x1b]133;A\x07$ ";
         s.feed(stream, &mut |p| {
@@ -2340,19 +2486,74 @@ mod tests {
         assert_eq!(d.facts.last_mark, Some(b'A'));
     }
 
+    /// An integration capture over `stream`: its phase and output.
+    fn integration_capture(stream: &[u8]) -> (Phase, String) {
+        let mut d = TrackData::default();
+        let now = Instant::now();
+        d.capture = Some(Capture::new(
+            1,
+            Mode::Integration,
+            String::new(),
+            Phase::Waiting,
+            LineSink::new(100, 10_000),
+        ));
+        let mut s = Scanner::default();
+        s.feed(stream, &mut |p| {
+            d.on_piece(p, now);
+        });
+        let c = d.capture.as_ref().unwrap();
+        (c.phase, c.sink.render(Some(c.sink.final_partial())).0)
+    }
+
+    #[test]
+    fn end_marks_the_command_prints_do_not_end_its_run() {
+        // The shell's end: P (prompt hooks start), hook output, D, A, the prompt.
+        let (phase, out) = integration_capture(
+            b"]133;Cinner
+]133;D;7outer
+]6973;Phook
+]133;D;2]133;A$ ",
+        );
+        assert_eq!(phase, Phase::Done(Some(2)));
+        assert_eq!(out, "inner\nouter");
+        // No P (PROMPT_COMMAND replaced): a second D shows the first was the command's.
+        let (phase, out) = integration_capture(
+            b"]133;Cbefore
+]133;D;0real-end
+]133;D;4]133;A$ ",
+        );
+        assert_eq!(phase, Phase::Done(Some(4)));
+        assert_eq!(out, "before\nreal-end");
+        // A D with no prompt after it ends nothing, and a P the command printed holds back
+        // nothing for good.
+        let (phase, out) = integration_capture(
+            b"]133;Ca
+]133;D;0b
+]6973;Pc
+",
+        );
+        assert_eq!(phase, Phase::Running);
+        let (phase, out2) = integration_capture(
+            b"]133;Ca
+]6973;Pb
+]6973;Phook
+]133;D;1]133;A",
+        );
+        assert_eq!(phase, Phase::Done(Some(1)));
+        assert_eq!((out.as_str(), out2.as_str()), ("a\nb", "a\nb"));
+    }
+
     #[test]
     fn markers_need_their_token() {
         let mut d = TrackData::default();
         let now = Instant::now();
-        d.capture = Some(Capture {
-            id: 1,
-            mode: Mode::Marker,
-            token: "abc".into(),
-            phase: Phase::Waiting,
-            sink: LineSink::new(100, 10_000),
-            last_output: now,
-            marks_at_done: 0,
-        });
+        d.capture = Some(Capture::new(
+            1,
+            Mode::Marker,
+            "abc".into(),
+            Phase::Waiting,
+            LineSink::new(100, 10_000),
+        ));
         let mut s = Scanner::default();
         // The echo of the typed line holds the marker as text: it starts nothing.
         let stream: &[u8] = b" printf '\\033]6973;S;abc\\007'; {\r\n\x1b]6973;E;old;0\x07\x1b]6973;S;abc\x07out\r\n\x1b]6973;E;abc;127\x07";
@@ -2432,6 +2633,7 @@ mod tests {
             shell: "bash".into(),
             busy: false,
             last_exit: Some(0),
+            lost: false,
         };
         use Choice::*;
         assert_eq!(

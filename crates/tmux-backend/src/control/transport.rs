@@ -368,7 +368,8 @@ impl Connection {
                 .ok()
                 .and_then(|r| r.clone())
                 .unwrap_or_else(|| "closed".into());
-            return Err(TmuxError::ConnectionLost(why));
+            // Known dead before anything was written: the request never ran anywhere.
+            return Err(TmuxError::NotSent(why));
         }
         if args.is_empty() {
             return Err(TmuxError::CommandFailed {

@@ -58,30 +58,52 @@ if [[ $- == *i* ]]; then
         printf '\e]7;file://%s%s\a' "${HOSTNAME-}" "$p"
     }
 
-    # First in PROMPT_COMMAND, so $? is the command's status; it returns that status again for
-    # whatever runs after it. D only follows a command that started (C), not an empty line.
+    # D and A are printed by PS1 itself (with promptvars, bash's default): $? there is the
+    # command's status whatever PROMPT_COMMAND ran before (bash restores it for PS1), the marks
+    # survive a PROMPT_COMMAND that is replaced or prepended to, and readline prints them once
+    # the terminal is in its editing mode, so a command typed right after D is not echoed twice.
+    # D only follows a command that started (C, from PS0, sets _termloom_cmd), not an empty line.
+    _termloom_cmd=${_termloom_cmd:-0}
+    _termloom_D=('' 1)
+    _termloom_ps1_start='\[${_termloom_D[_termloom_cmd]:+\e]133;D;$?\a}${_termloom_D[_termloom_cmd=0]:0:0}\e]133;A\a\]'
+
+    # First in PROMPT_COMMAND, so $? is the command's status (unless something was put before
+    # it); it returns that status again for whatever runs after it.
     _termloom_prompt() {
         local _termloom_s=$?
         _termloom_in_prompt=1
+        # termloom's P: the command's output ends here; what the prompt hooks print is theirs.
+        if ((_termloom_cmd)); then
+            printf '\e]6973;P\a'
+        fi
         # The state file first: whoever sees D finds it up to date.
-        if [ -n "${_termloom_cmd-}" ]; then
+        if ((_termloom_cmd)); then
             _termloom_last=$_termloom_s
         fi
         if [ -n "${TERMLOOM_STATE_FILE-}" ]; then
             { printf 'bash idle %s\n' "$_termloom_last" >|"$TERMLOOM_STATE_FILE"; } 2>/dev/null
         fi
-        if [ -n "${_termloom_cmd-}" ]; then
-            _termloom_cmd=
-            printf '\e]133;D;%s\a' "$_termloom_s"
+        if ! shopt -q promptvars; then
+            # PS1 is printed as it is: the marks come from here.
+            if ((_termloom_cmd)); then
+                printf '\e]133;D;%s\a' "$_termloom_s"
+            fi
+            printf '\e]133;A\a'
         fi
         _termloom_osc7
-        printf '\e]133;A\a'
         return "$_termloom_s"
     }
 
-    # Last in PROMPT_COMMAND: keeps B at the end of PS1 even when a prompt theme rebuilds PS1.
+    # Last in PROMPT_COMMAND: keeps D and A at the start of PS1 and B at its end, even when a
+    # prompt theme rebuilds PS1.
     _termloom_prompt_end() {
         local _termloom_s=$?
+        if shopt -q promptvars; then
+            case $PS1 in
+            "$_termloom_ps1_start"*) ;;
+            *) PS1=$_termloom_ps1_start$PS1 ;;
+            esac
+        fi
         case $PS1 in
         *'\[\e]133;B\a\]') ;;
         *) PS1=$PS1'\[\e]133;B\a\]' ;;
@@ -129,7 +151,7 @@ if [[ $- == *i* ]]; then
         # bash < 4.4 has no PS0: a DEBUG trap prints C before the first command of a line,
         # unless another DEBUG trap is set already (then commands get no C mark).
         _termloom_preexec() {
-            if [ -n "${_termloom_in_prompt-}" ] || [ -n "${_termloom_cmd-}" ] || [ -n "${COMP_LINE-}" ]; then
+            if [ -n "${_termloom_in_prompt-}" ] || ((_termloom_cmd)) || [ -n "${COMP_LINE-}" ]; then
                 return
             fi
             case $BASH_COMMAND in _termloom_prompt*) return ;; esac
