@@ -1619,9 +1619,17 @@ pub(crate) async fn decide(
             probe.started_with = proc_state_file(probe.pid);
             choice = choose(probe, &facts, file.as_ref(), state_file.as_deref());
         }
+        // A shell termloom started that has not reached its line editor yet (no prompt so far,
+        // its terminal still in line mode) would have the tty echo the line once before the
+        // prompt, and the line editor again after it.
+        let loading = matches!(choice, Choice::Integration(_))
+            && file.is_none()
+            && !facts.marks_seen
+            && probe.line_mode == Some(true);
         let typed_ahead = (matches!(choice, Choice::Integration(_))
             && term.inner.run.typed_ahead(opts, id, pane, tracker))
-            || claim_pending(probe, opts, id);
+            || claim_pending(probe, opts, id)
+            || loading;
         if !typed_ahead && !matches!(choice, Choice::Busy(_) | Choice::Marker(_)) {
             return Ok(choice);
         }
