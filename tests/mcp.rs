@@ -2001,3 +2001,58 @@ async fn mcp_a_lying_registry_hint_never_sends_to_the_pane_it_names() {
     assert!(in_b.contains("\nkb") && !in_b.contains("to-a"), "{in_b}");
     c.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn mcp_monitor_lines_over_the_result_cap_wait_for_the_next_collection() {
+    // More lines than one result holds: none is lost, in order, even after the monitor stops.
+    let srv = TmuxServer::start();
+    let c = start(&srv, &["--max-chars", "3000"]).await;
+    ok(&c, "create_session", json!({"name": "flood"})).await;
+    let m = ok(&c, "start_monitoring", json!({"session": "flood"})).await;
+    let mid = m["monitor_id"].as_str().unwrap().to_string();
+    ok(
+        &c,
+        "run_command",
+        json!({"session": "flood", "command": "seq -f 'line-%g' 1 600"}),
+    )
+    .await;
+    let mut got: Vec<String> = Vec::new();
+    let mut stopped = false;
+    let deadline = std::time::Instant::now() + termloom_tests::timeout();
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lines collected: {}",
+            got.len()
+        );
+        let stop = got.len() > 100 && !stopped;
+        let v = ok(
+            &c,
+            "stop_monitoring",
+            json!({"monitor_id": mid, "keep_running": !stop}),
+        )
+        .await;
+        stopped |= stop;
+        assert!(v.to_string().len() <= 3000, "{v}");
+        assert_ne!(v["truncated"], true, "{v}");
+        got.extend(
+            v["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .filter(|l| l.starts_with("line-")),
+        );
+        if v["waiting"].as_u64() == Some(0) && got.len() >= 600 {
+            break;
+        }
+        if v["waiting"].as_u64() == Some(0) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let want: Vec<String> = (1..=600).map(|i| format!("line-{i}")).collect();
+    assert_eq!(got, want);
+    assert!(stopped);
+    // Stopped and emptied: gone.
+    err(&c, "stop_monitoring", json!({"monitor_id": mid})).await;
+}

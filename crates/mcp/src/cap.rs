@@ -1,6 +1,7 @@
-//! Keeping results under the character cap: the longest string is cut (head and tail kept, with a
-//! marker naming what was left out) or the longest list is shortened, until the JSON fits, and the
-//! result says so in `truncated` and `note`.
+//! Keeping results under the character cap: long strings are cut to a common length first (head
+//! and tail kept, with a marker naming what was left out), so a list of a few results with long
+//! outputs keeps every result; then the longest string is cut or the longest list shortened,
+//! until the JSON fits. The result says so in `truncated` and `note`.
 
 use serde_json::{Map, Value};
 
@@ -31,24 +32,33 @@ fn json_len(v: &Value) -> usize {
         .unwrap_or(0)
 }
 
+/// Strings longer than this are cut before any list is shortened: a list of a few results,
+/// each with a long output, keeps every result (a batch's exit codes).
+const LONG_STRING: usize = 512;
+
 /// The biggest string or array inside `v`, by serialized size, as a JSON pointer.
 fn biggest(v: &Value, path: &mut String, best: &mut (usize, String)) {
-    match v {
-        Value::String(s) => {
-            let l = s.len();
-            if l > best.0 {
-                *best = (l, path.clone());
-            }
+    walk(v, path, &mut |x, p| {
+        let l = match x {
+            Value::String(s) => s.len(),
+            Value::Array(a) if a.len() > 1 => json_len(x),
+            _ => return,
+        };
+        if l > best.0 {
+            *best = (l, p.to_string());
         }
+    });
+}
+
+/// Calls `f` on every value inside `v` (itself first) with its JSON pointer.
+fn walk(v: &Value, path: &mut String, f: &mut impl FnMut(&Value, &str)) {
+    f(v, path);
+    match v {
         Value::Array(a) => {
-            let l = json_len(v);
-            if l > best.0 && a.len() > 1 {
-                *best = (l, path.clone());
-            }
             for (i, x) in a.iter().enumerate() {
                 let old = path.len();
                 path.push_str(&format!("/{i}"));
-                biggest(x, path, best);
+                walk(x, path, f);
                 path.truncate(old);
             }
         }
@@ -57,7 +67,7 @@ fn biggest(v: &Value, path: &mut String, best: &mut (usize, String)) {
                 let old = path.len();
                 path.push('/');
                 path.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                biggest(x, path, best);
+                walk(x, path, f);
                 path.truncate(old);
             }
         }
@@ -65,10 +75,76 @@ fn biggest(v: &Value, path: &mut String, best: &mut (usize, String)) {
     }
 }
 
+/// Cuts every string longer than [`LONG_STRING`] to one common length, so that `v` fits in
+/// `max` (as far as strings can make it), before any list is shortened: a list of a few results
+/// with long outputs keeps every result, each with a fair share of its output.
+fn cut_long_strings(v: &mut Value, max: usize, notes: &mut Vec<String>) {
+    let len = json_len(v);
+    if len <= max {
+        return;
+    }
+    let mut long: Vec<(String, usize)> = Vec::new();
+    walk(v, &mut String::new(), &mut |x, p| {
+        if let Value::String(s) = x
+            && s.len() > LONG_STRING
+        {
+            long.push((p.to_string(), json_len(x)));
+        }
+    });
+    if long.is_empty() {
+        return;
+    }
+    // Each cut adds a marker of about 100 characters.
+    let need = len - max + SLACK + 100 * long.len();
+    let total: usize = long.iter().map(|(_, l)| l).sum();
+    let mut room = total.saturating_sub(need);
+    let mut sizes: Vec<usize> = long.iter().map(|(_, l)| *l).collect();
+    sizes.sort_unstable();
+    // The common length: strings shorter than it keep all they have.
+    let mut cap = 0;
+    for (i, l) in sizes.iter().enumerate() {
+        let left = sizes.len() - i;
+        if l * left <= room {
+            room -= l;
+        } else {
+            cap = room / left;
+            break;
+        }
+    }
+    if cap == 0 && room > 0 {
+        return;
+    }
+    let mut cut = Vec::new();
+    for (p, l) in long {
+        if l <= cap {
+            continue;
+        }
+        let Some(Value::String(s)) = v.pointer_mut(&p) else {
+            continue;
+        };
+        let chars = s.chars().count();
+        let want = ((chars as u128 * cap as u128) / l.max(1) as u128) as usize;
+        if let Some((text, note)) = cut_text(s, want.max(64)) {
+            *s = text;
+            cut.push((field_name(&p), note));
+        }
+    }
+    match cut.as_slice() {
+        [] => {}
+        [_] | [_, _] | [_, _, _] => notes.extend(cut.into_iter().map(|(f, n)| format!("{f}: {n}"))),
+        many => notes.push(format!(
+            "{} long texts ({}, …) cut to about {cap} characters each to fit the {max}-character cap, head and tail kept",
+            many.len(),
+            many[0].0
+        )),
+    }
+}
+
 /// Shrinks a structured result until its JSON takes at most `max` characters. Returns whether it
 /// cut anything; when it did, the top-level object gets `truncated: true` and a `note`.
 pub fn fit(v: &mut Value, max: usize) -> bool {
     let mut notes: Vec<String> = Vec::new();
+    cut_long_strings(v, max, &mut notes);
     for _ in 0..32 {
         let len = json_len(v);
         if len <= max {
@@ -179,6 +255,31 @@ mod tests {
         assert!(serde_json::to_string(&v).unwrap().len() <= 2_000);
         assert!(v["sessions"].as_array().unwrap().len() < 1000);
         assert!(v["note"].as_str().unwrap().contains("items left out"));
+    }
+
+    #[test]
+    fn a_few_long_results_are_all_kept_and_cut_evenly() {
+        let out: String = (0..3_000).map(|i| format!("{i}\n")).collect();
+        let results: Vec<Value> = (0..4)
+            .map(|i| json!({"session": i, "exit_code": i, "output": out}))
+            .collect();
+        let mut v = json!({"results": results});
+        assert!(fit(&mut v, 20_000));
+        assert!(serde_json::to_string(&v).unwrap().chars().count() <= 20_000);
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), 4, "{v}");
+        let lens: Vec<usize> = results
+            .iter()
+            .map(|r| r["output"].as_str().unwrap().len())
+            .collect();
+        assert!(
+            lens.iter().max().unwrap() - lens.iter().min().unwrap() < 2_000,
+            "{lens:?}"
+        );
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r["exit_code"], i);
+            assert!(r["output"].as_str().unwrap().ends_with("2999\n"), "{r}");
+        }
     }
 
     #[test]

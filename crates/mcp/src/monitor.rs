@@ -37,6 +37,8 @@ struct Monitor {
     session: SessionId,
     buf: Arc<Mutex<Buf>>,
     task: tokio::task::JoinHandle<()>,
+    /// Stopped by a collection that left lines waiting: forgotten once they are collected.
+    stopped: bool,
 }
 
 /// What a collection returns.
@@ -53,6 +55,20 @@ pub struct Collected {
     pub closed: Option<String>,
     /// Whether the monitor still runs.
     pub running: bool,
+    /// Lines left for the next collection: more than one result holds.
+    pub waiting: usize,
+}
+
+/// About how many characters `line` takes in a JSON list of strings.
+fn json_chars(line: &str) -> usize {
+    line.chars()
+        .map(|c| match c {
+            '"' | '\\' => 2,
+            c if (c as u32) < 0x20 => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+        + 3
 }
 
 /// Every monitor and resource subscription of one server.
@@ -127,29 +143,54 @@ impl Monitors {
             }
             notify(&subs, &uri).await;
         });
-        monitors.insert(id.clone(), Monitor { session, buf, task });
+        monitors.insert(
+            id.clone(),
+            Monitor {
+                session,
+                buf,
+                task,
+                stopped: false,
+            },
+        );
         Ok(id)
     }
 
     /// Takes the lines collected so far; stops the monitor unless `keep_running`.
-    pub fn collect(&self, id: &str, keep_running: bool) -> Option<Collected> {
+    ///
+    /// At most `budget` characters of lines (as JSON) are taken, oldest first, and at least one
+    /// line; the rest wait for the next collection, also when the monitor is stopped: it is
+    /// forgotten once nothing waits.
+    pub fn collect(&self, id: &str, keep_running: bool, budget: usize) -> Option<Collected> {
         let mut monitors = lock(&self.monitors);
-        let m = monitors.get(id)?;
-        let (lines, dropped, lagged, closed) = {
+        let m = monitors.get_mut(id)?;
+        let (lines, waiting, dropped, lagged, closed) = {
             let mut b = lock(&m.buf);
-            let lines: Vec<String> = b.lines.drain(..).collect();
-            let out = (lines, b.dropped, b.lagged, b.closed.clone());
+            let mut used = 0;
+            let take = b
+                .lines
+                .iter()
+                .take_while(|l| {
+                    used += json_chars(l);
+                    used <= budget
+                })
+                .count()
+                .max(1)
+                .min(b.lines.len());
+            let lines: Vec<String> = b.lines.drain(..take).collect();
+            let out = (lines, b.lines.len(), b.dropped, b.lagged, b.closed.clone());
             b.dropped = 0;
             b.lagged = 0;
             out
         };
         let session = m.session;
-        let mut running = !m.task.is_finished();
-        if !keep_running {
-            if let Some(m) = monitors.remove(id) {
-                m.task.abort();
-            }
+        let mut running = !m.task.is_finished() && !m.stopped;
+        if !keep_running || m.stopped {
+            m.task.abort();
+            m.stopped = true;
             running = false;
+            if waiting == 0 {
+                monitors.remove(id);
+            }
         }
         Some(Collected {
             session,
@@ -158,6 +199,7 @@ impl Monitors {
             lagged,
             closed,
             running,
+            waiting,
         })
     }
 

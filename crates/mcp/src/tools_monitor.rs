@@ -71,7 +71,9 @@ impl TermloomServer {
     }
 
     /// Collect the lines a monitor gathered since the last collection and stop it (or keep it running
-    /// with keep_running: true). Also says whether the session's output ended and why.
+    /// with keep_running: true). Also says whether the session's output ended and why. Lines that
+    /// do not fit in one result wait (`waiting`) for the next call with the same monitor_id, also
+    /// after the monitor was stopped.
     #[tool(annotations(
         title = "Stop monitoring",
         read_only_hint = true,
@@ -84,7 +86,9 @@ impl TermloomServer {
         Parameters(p): Parameters<StopMonitoringParams>,
     ) -> Result<Json<MonitorStopOut>, ToolError> {
         let keep = p.keep_running.unwrap_or(false);
-        let Some(c) = self.shared.monitors.collect(&p.monitor_id, keep) else {
+        // The lines take what the result cap leaves after the other fields and notes.
+        let budget = self.cfg().max_chars.saturating_sub(2_000).max(500);
+        let Some(c) = self.shared.monitors.collect(&p.monitor_id, keep, budget) else {
             let ids = self.shared.monitors.ids();
             return Err(ToolError::new(format!(
                 "no monitor '{}'; running monitors: {}. start_monitoring starts one",
@@ -104,6 +108,13 @@ impl TermloomServer {
             lagged: c.lagged,
             closed: c.closed,
             running: c.running,
+            waiting: c.waiting,
+            note: (c.waiting > 0).then(|| {
+                format!(
+                    "{} more lines did not fit in this result; they wait for the next stop_monitoring call with this monitor_id",
+                    c.waiting
+                )
+            }),
         }))
     }
 }

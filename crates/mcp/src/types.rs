@@ -1112,4 +1112,10 @@ pub struct MonitorStopOut {
     pub closed: Option<String>,
     /// Whether the monitor is still watching.
     pub running: bool,
+    /// Lines that did not fit in this result and wait for the next stop_monitoring call (with
+    /// this monitor_id; also after the monitor was stopped).
+    pub waiting: usize,
+    /// What is left for the next call, when anything is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
