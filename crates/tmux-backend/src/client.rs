@@ -119,6 +119,20 @@ impl Default for TmuxOptions {
     }
 }
 
+/// A local socket path as one server has one name: absolute, symbolic links resolved (of the path,
+/// or of its directory while the socket does not exist yet). `-S sock` typed in two directories
+/// names two servers; `sock`, `./sock` and the full path name one.
+fn canonical(p: &std::path::Path) -> PathBuf {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return c;
+    }
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    match (abs.parent(), abs.file_name()) {
+        (Some(d), Some(f)) => std::fs::canonicalize(d).map(|d| d.join(f)).unwrap_or(abs),
+        _ => abs,
+    }
+}
+
 /// [`TmuxOptions::spawn_read_lines`] by default (see the tmux section of BENCHMARKS.md).
 pub const DEFAULT_SPAWN_READ_LINES: u64 = 20_000;
 
@@ -199,7 +213,11 @@ impl TmuxOptions {
     /// (an alias and its address) are two terminals.
     pub fn terminal_key(&self) -> TerminalKey {
         let socket = match (&self.host, &self.socket) {
-            (None, _) => Some(self.socket_path().to_string_lossy().into_owned()),
+            (None, _) => Some(
+                canonical(&self.socket_path())
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
             (Some(_), Socket::Default) => None,
             (Some(_), Socket::Name(n)) => Some(format!("-L {n}")),
             (Some(_), Socket::Path(p)) => Some(p.to_string_lossy().into_owned()),
@@ -823,6 +841,22 @@ mod tests {
             ..TmuxOptions::default()
         };
         assert!(tmux_command(&o, &["-V".into()]).is_err());
+    }
+
+    #[test]
+    fn local_keys_name_one_server_one_way() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("a")).unwrap();
+        let real = std::fs::canonicalize(d.path()).unwrap().join("s");
+        let key = |p: PathBuf| TmuxOptions::with_socket_path(p).terminal_key().socket;
+        let want = Some(real.to_string_lossy().into_owned());
+        assert_eq!(key(d.path().join("a/../s")), want);
+        assert_eq!(key(d.path().join("s")), want);
+        std::os::unix::fs::symlink(d.path(), d.path().join("a/link")).unwrap();
+        assert_eq!(key(d.path().join("a/link/s")), want);
+        // A relative path is the current directory's.
+        let rel = key(PathBuf::from("some-sock")).unwrap();
+        assert!(rel.starts_with('/') && rel.ends_with("/some-sock"), "{rel}");
     }
 
     #[test]
