@@ -1766,3 +1766,57 @@ fn a_shell_replaced_by_exec_is_noticed_and_later_runs_use_markers() {
     let st = json(&srv, &["status", &id]);
     assert_eq!(st["shell_integration"], false, "{st}");
 }
+
+#[test]
+fn a_run_follows_its_pane_into_another_workspace() {
+    // swap-pane moves the session's pane to another tmux session mid-run: its output then comes
+    // through another output client. The run follows it (before: "connection lost", which told
+    // the caller to retry a command that was still running).
+    let srv = TmuxServer::start();
+    let a = new_session(&srv, &["--name", "mover", "--workspace", "w1"]);
+    new_session(&srv, &["--name", "other", "--workspace", "w2"]);
+    let pane = |name: &str| {
+        srv.tmux(&[
+            "list-panes",
+            "-a",
+            "-f",
+            &format!("#{{==:#{{@termloom_name}},{name}}}"),
+            "-F",
+            "#{pane_id}",
+        ])
+        .trim()
+        .to_string()
+    };
+    let (pa, pb) = (pane("mover"), pane("other"));
+    let mut child = spawn_cli(
+        &srv,
+        &[
+            "--json",
+            "run",
+            &a,
+            "--",
+            "sleep 1.5; echo RUN_DONE; (exit 7)",
+        ],
+    );
+    wait_until_blocking("sleep in front", || {
+        let fg = srv.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            &pa,
+            "#{pane_current_command}",
+        ]);
+        (fg.trim() == "sleep").then_some(())
+    });
+    srv.tmux(&["swap-pane", "-d", "-s", &pa, "-t", &pb]);
+    let ws = srv.tmux(&["display-message", "-p", "-t", &pa, "#{session_name}"]);
+    assert_eq!(ws.trim(), "w2");
+    let status = child.wait().expect("wait");
+    let err = stderr_of(&mut child);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(7), "{err}\n{out}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["exit_code"], 7, "{v}");
+    assert!(v["output"].as_str().unwrap().contains("RUN_DONE"), "{v}");
+}

@@ -699,6 +699,14 @@ impl PaneTracker {
         !self.lock().data.dead
     }
 
+    /// A new tap for this tracker after its stream ended while the pane lives on (the pane moved
+    /// to another workspace, whose output client carries it from now on).
+    fn revive(self: &Arc<Self>) -> Tap {
+        self.lock().data.dead = false;
+        let token = TapToken(Arc::downgrade(self));
+        Arc::new(move |d: &[u8]| token.feed(d))
+    }
+
     pub(crate) fn facts(&self) -> Facts {
         self.lock().data.facts.clone()
     }
@@ -1815,6 +1823,9 @@ struct Drive {
     pane: String,
     /// The workspace (`$N`) whose output client carries the pane's output.
     ws: String,
+    /// The pane moved to another workspace during the run: what it printed while its output
+    /// was followed there is lost.
+    moved: bool,
 }
 
 /// Clears the capture and marks the run finished however the task ends (even aborted).
@@ -1879,7 +1890,7 @@ impl Drive {
     async fn recover_output(&mut self, last_output: Instant) -> Option<Option<i32>> {
         let hub = self.term.hub();
         let _ = hub.restore_output(&self.ws).await;
-        if !hub.restored_since(&self.ws, self.restores_before) {
+        if !self.moved && !hub.restored_since(&self.ws, self.restores_before) {
             return None;
         }
         match self.strategy {
@@ -1953,6 +1964,32 @@ impl Drive {
         group.is_some() && group == self.fg_group && group.and_then(has_children) != Some(true)
     }
 
+    /// After the pane's output stream ended with the pane alive: the pane moved to another
+    /// workspace (`swap-pane`, `join-pane`, `move-window`), whose output client carries its
+    /// output from now on. Follows it there; what it printed in between is lost (the result says
+    /// `truncated`, and a lost end mark is looked for as after lost output). False when it cannot.
+    async fn follow_pane(&mut self) -> bool {
+        let cmd = Cmd::new("display-message")
+            .arg("-p")
+            .opt("-t", &self.pane)
+            .arg("#{session_id}");
+        let Ok(out) = self.term.run(vec![cmd]).await else {
+            return false;
+        };
+        let ws = out.trim_end_matches('\n').to_string();
+        if ws.is_empty() || ws == self.ws {
+            return false;
+        }
+        let tap = self.tracker.revive();
+        if self.term.hub().tap(&ws, &self.pane, tap).await.is_err() {
+            return false;
+        }
+        tracing::debug!(pane = %self.pane, from = %self.ws, to = %ws, "a run follows its pane");
+        self.ws = ws;
+        self.moved = true;
+        true
+    }
+
     /// An integrated run whose command has not started ([`START_MARK_WAIT`]) while the shell's
     /// line editor reads: the line was typed into a shell that sends no marks (the integration
     /// is gone: runs use markers from now on, see [`integration::mark_lost`]), or it is not
@@ -2001,11 +2038,13 @@ impl Drive {
 
     fn result(&self, exit_code: Option<i32>) -> RunResult {
         let (output, truncated) = self.tracker.finish(self.capture, self.strategy);
-        // Output turned back on during the run: what came before that is not in the stream.
-        let lost = self
-            .term
-            .hub()
-            .restored_since(&self.ws, self.restores_before);
+        // Output turned back on during the run (or followed to the pane's new workspace): what
+        // came before that is not in the stream.
+        let lost = self.moved
+            || self
+                .term
+                .hub()
+                .restored_since(&self.ws, self.restores_before);
         RunResult {
             exit_code,
             output,
@@ -2034,9 +2073,12 @@ impl Drive {
                 }
                 Look::Dead => {
                     self.check_pane().await?;
+                    if self.follow_pane().await {
+                        continue;
+                    }
                     return Err(Error::ConnectionLost {
                         backend: BackendKind::Tmux,
-                        reason: "the pane's output stream ended during the run".into(),
+                        reason: "the pane's output stream ended during the run, and the command may still be running: read the session's output before running it again".into(),
                     });
                 }
                 Look::Pending { last_output } => last_output,
@@ -2219,6 +2261,7 @@ pub(crate) async fn run(
         fg_group,
         prompt_before,
         settled_since: None,
+        moved: false,
         started,
         state_before,
         restores_before,
