@@ -2056,3 +2056,51 @@ async fn mcp_monitor_lines_over_the_result_cap_wait_for_the_next_collection() {
     // Stopped and emptied: gone.
     err(&c, "stop_monitoring", json!({"monitor_id": mid})).await;
 }
+
+#[tokio::test]
+async fn mcp_a_read_since_says_when_repeated_output_pushed_its_position_out() {
+    // A full scrollback and output that repeats the line a cursor stands on: the text where the
+    // anchor was matches, but the count of lines printed since says it scrolled out. Before,
+    // such a read returned one to three lines and no note.
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    ok(
+        &c,
+        "create_workspace",
+        json!({"name": "small", "session_name": "rep", "scrollback": 100}),
+    )
+    .await;
+    // No prompt text: the line a read's cursor stands on is an output line, "X".
+    ok(
+        &c,
+        "run_command",
+        json!({"session": "rep", "command": "PS1=; yes X | head -300"}),
+    )
+    .await;
+    for n in [150, 300] {
+        let r = ok(&c, "read_output", json!({"session": "rep", "lines": 3})).await;
+        let cursor = r["cursor"].as_str().unwrap().to_string();
+        ok(
+            &c,
+            "run_command",
+            json!({"session": "rep", "command": format!("yes X | head -{n}")}),
+        )
+        .await;
+        let r = ok(
+            &c,
+            "read_output",
+            json!({"session": "rep", "since": cursor}),
+        )
+        .await;
+        let text = r["text"].as_str().unwrap();
+        let xs = text.lines().filter(|l| *l == "X").count();
+        assert!(xs >= 100, "{n} printed, {xs} returned: {r}");
+        assert!(
+            r["note"]
+                .as_str()
+                .unwrap_or("")
+                .contains("scrollback holds"),
+            "{n}: {r}"
+        );
+    }
+}

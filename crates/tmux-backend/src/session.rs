@@ -345,6 +345,21 @@ impl CursorData {
         total_now.checked_sub(self.total - self.line + printed)
     }
 
+    /// Whether the lines printed since (counted by this process) have certainly pushed the anchor
+    /// out of the scrollback: it was `total - line` lines from the end, each newline adds at
+    /// most one, and the screen's `height` rows (where the cursor moves down without scrolling)
+    /// are allowed for. Then text that matches where the anchor was is other, repeated output.
+    fn scrolled_out(&self, now: Option<LineMark>, total_now: u64, height: u64) -> bool {
+        let (Some(then), Some(now)) = (self.mark, now) else {
+            return false;
+        };
+        if then.epoch != now.epoch || self.total <= self.line {
+            return false;
+        }
+        let printed = now.newlines.saturating_sub(then.newlines);
+        self.total - self.line + printed > total_now + height
+    }
+
     fn encode(&self) -> Cursor {
         let base = format!(
             "{}.{}.{}.{:x}.{:x}",
@@ -929,11 +944,21 @@ impl TmuxSession {
             .await?;
         let now = self.term.hub().line_mark(self.pane());
         let scrolled_to = data.scrolled_to(now, total, st.height, st.limit);
-        let (start, note) = match data.find(&plain, scrolled_to) {
+        let scrolled_out = data.scrolled_out(now, total, st.height);
+        let found = if scrolled_out {
+            None
+        } else {
+            data.find(&plain, scrolled_to)
+        };
+        let (start, note) = match found {
             Some((i, AnchorMatch::Same)) => (i + 1, None),
             // The anchor line grew (a command typed on a prompt): return it again.
             Some((i, AnchorMatch::Grown)) => (i, None),
             None if data.hash == 0 => (0, None),
+            None if scrolled_out => (
+                0,
+                Some("more lines were printed since the previous read than the scrollback holds: the first of them are gone; returning everything left".to_string()),
+            ),
             None => (
                 0,
                 Some("the previous read position is gone (scrollback trimmed, cleared, or the pane restarted); returning everything".to_string()),
@@ -1384,6 +1409,15 @@ mod tests {
         assert_eq!(c.scrolled_to(other, after.len() as u64, 4, 2), None);
         // A scrollback that could not have filled: lines kept their numbers.
         assert_eq!(c.scrolled_to(now, after.len() as u64, 4, 2000), None);
+        // Three blocks fit in what scrolled by; thirty push the anchor out of a full scrollback,
+        // though the text where it was matches.
+        assert!(!c.scrolled_out(now, after.len() as u64, 4));
+        let many = Some(LineMark {
+            epoch: 7,
+            newlines: 190,
+        });
+        assert!(c.scrolled_out(many, after.len() as u64, 4));
+        assert!(!c.scrolled_out(other, after.len() as u64, 4));
     }
 
     #[test]
