@@ -228,6 +228,11 @@ async fn mcp_lists_every_tool_with_schemas_annotations_resources_and_prompts() {
     assert_eq!(get("send_text").read_only_hint, Some(false));
     assert_eq!(get("rename_session").destructive_hint, Some(false));
     assert_eq!(get("rename_session").idempotent_hint, Some(true));
+    // Project hooks are programs the project file names, run on every open and close.
+    for tool in ["open_project", "close_project"] {
+        assert_eq!(get(tool).idempotent_hint, Some(false), "{tool}");
+        assert_eq!(get(tool).open_world_hint, Some(true), "{tool}");
+    }
     let run = tools.iter().find(|t| t.name == "run_command").unwrap();
     let props = run.output_schema.as_ref().unwrap()["properties"]
         .as_object()

@@ -117,13 +117,14 @@ impl TermloomServer {
     /// Open a project: create its workspace, or complete it. Idempotent: windows and panes are
     /// matched by their stored ids and names, only missing ones are created, commands run only in
     /// panes created now, nothing is duplicated. Returns what was created and what was found; the
-    /// sessions are then reachable by name (`PROJECT/PANE`) with the other tools.
+    /// sessions are then reachable by name (`PROJECT/PANE`) with the other tools. The project's
+    /// on_open hooks (programs the project file names) run on every call.
     #[tool(annotations(
         title = "Open project",
         read_only_hint = false,
         destructive_hint = false,
-        idempotent_hint = true,
-        open_world_hint = false
+        idempotent_hint = false,
+        open_world_hint = true
     ))]
     async fn open_project(
         &self,
@@ -146,13 +147,14 @@ impl TermloomServer {
     }
 
     /// Close a project: detach every client from its workspace. Nothing is killed: every process
-    /// keeps running, and open_project later finds the same sessions.
+    /// keeps running, and open_project later finds the same sessions. The project's on_close
+    /// hooks run on every call.
     #[tool(annotations(
         title = "Close project",
         read_only_hint = false,
         destructive_hint = false,
-        idempotent_hint = true,
-        open_world_hint = false
+        idempotent_hint = false,
+        open_world_hint = true
     ))]
     async fn close_project(
         &self,
