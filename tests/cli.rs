@@ -1820,3 +1820,22 @@ fn a_run_follows_its_pane_into_another_workspace() {
     assert_eq!(v["exit_code"], 7, "{v}");
     assert!(v["output"].as_str().unwrap().contains("RUN_DONE"), "{v}");
 }
+
+#[test]
+fn one_name_is_given_once_when_processes_create_it_at_once() {
+    let srv = TmuxServer::start();
+    new_session(&srv, &["--name", "seed", "--workspace", "par"]);
+    let children: Vec<_> = (0..8)
+        .map(|_| spawn_cli(&srv, &["new", "--name", "dup", "--workspace", "par"]))
+        .collect();
+    let made = children
+        .into_iter()
+        .filter_map(|c| {
+            let o = c.wait_with_output().expect("wait");
+            o.status.success().then_some(())
+        })
+        .count();
+    assert_eq!(made, 1, "one create of the name succeeds");
+    let panes = srv.tmux(&["list-panes", "-a", "-F", "#{@termloom_name}"]);
+    assert_eq!(panes.lines().filter(|l| *l == "dup").count(), 1, "{panes}");
+}

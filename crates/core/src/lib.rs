@@ -33,7 +33,7 @@ pub use ids::{BackendKind, NativeId, SessionId, TerminalKey};
 pub use key::{Key, KeyCode};
 pub use layout::{Direction, Layout, LayoutChild, LayoutNode, LayoutPlan, PaneSpec, SplitStep};
 pub use log::{LogConfig, LoggedSession, SessionLogger};
-pub use loom::Loom;
+pub use loom::{Changing, Loom};
 pub use model::*;
 pub use project::{Project, ProjectStore};
 pub use registry::{Registry, RegistryData, RegistryEntry, default_state_dir};

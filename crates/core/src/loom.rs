@@ -14,6 +14,13 @@ use crate::registry::{Registry, RegistryEntry};
 use crate::target::Target;
 use crate::terminal::{Session, Terminal};
 
+/// The right to change what a terminal holds ([`Loom::changing`]): this loom's turn, and the state
+/// dir's change lock, which other processes using the same state dir take too.
+pub struct Changing<'a> {
+    _local: tokio::sync::MutexGuard<'a, ()>,
+    _file: Option<std::fs::File>,
+}
+
 /// A terminal and the registry that remembers its sessions.
 #[derive(Clone)]
 pub struct Loom {
@@ -197,9 +204,18 @@ impl Loom {
     /// The right to change what the terminal holds through this loom and its clones: creating
     /// a session, window, workspace or layout, opening a project. Each looks up names (is there
     /// a workspace `x`? a session `y`?) and then creates what is missing; two at once would both
-    /// find nothing and both create, so they take turns. Other processes are not held back.
-    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.changing.lock().await
+    /// find nothing and both create, so they take turns, with every process that uses the same
+    /// state dir (the CLI, another server: [`Registry::lock_changes`]).
+    pub async fn changing(&self) -> Changing<'_> {
+        let local = self.changing.lock().await;
+        let file = match &self.registry {
+            Some(r) => r.lock_changes().await,
+            None => None,
+        };
+        Changing {
+            _local: local,
+            _file: file,
+        }
     }
 
     /// Creates a session and records it (and, when logging, logs `create` and starts logging its
@@ -214,7 +230,7 @@ impl Loom {
     pub async fn create_session_held(
         &self,
         spec: &SessionSpec,
-        _changing: &tokio::sync::MutexGuard<'_, ()>,
+        _changing: &Changing<'_>,
     ) -> Result<SessionInfo> {
         let info = self.terminal.create_session(spec).await?;
         self.record(std::slice::from_ref(&info));

@@ -159,6 +159,37 @@ impl Registry {
         &self.dir
     }
 
+    /// Takes the state dir's lock for changes to what terminals hold (`changing.lock`): creates
+    /// and renames look names up and then create, and two processes doing so at once would both
+    /// find a name free. Waits for another process's change (30 s at most); `None` when the
+    /// lock cannot be had (a read-only state dir, a wait that ran out): the change goes ahead
+    /// with this process's own lock only.
+    pub async fn lock_changes(&self) -> Option<File> {
+        let path = self.dir.join("changing.lock");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| tracing::debug!(path = %path.display(), error = %e, "no change lock"))
+            .ok()?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Some(f),
+                Err(std::fs::TryLockError::WouldBlock)
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "change lock not taken");
+                    return None;
+                }
+            }
+        }
+    }
+
     fn err(&self, reason: impl Into<String>) -> Error {
         Error::Registry {
             path: self.path.clone(),

@@ -357,8 +357,14 @@ pub async fn split(ctx: &mut Ctx, a: SplitArgs) -> Result<ExitCode> {
         cwd: a.cwd,
         command: command_line(&a.command)?,
     };
-    let info = s.split(&spec).await?;
-    ctx.loom()?.record(std::slice::from_ref(&info));
+    let info = {
+        // The name is checked against a listing and then given: one process at a time.
+        let loom = ctx.loom()?;
+        let _changing = loom.changing().await;
+        let info = s.split(&spec).await?;
+        loom.record(std::slice::from_ref(&info));
+        info
+    };
     print_created(ctx, &info)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -396,7 +402,11 @@ async fn print_changed(
 
 pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<ExitCode> {
     let (old, s) = ctx.open(&a.target).await?;
-    s.rename(&a.name).await?;
+    {
+        let loom = ctx.loom()?;
+        let _changing = loom.changing().await;
+        s.rename(&a.name).await?;
+    }
     print_changed(ctx, s.as_ref(), |i| {
         format!(
             "renamed {}: {} -> {}",

@@ -67,18 +67,22 @@ pub async fn workspace(ctx: &mut Ctx, c: WorkspaceCmd) -> Result<ExitCode> {
             session,
             cwd,
         } => {
-            let loom = ctx.loom()?;
-            let info = loom
-                .terminal()
-                .create_workspace(&WorkspaceSpec {
-                    name,
-                    window,
-                    session_name: session,
-                    cwd,
-                    ..WorkspaceSpec::default()
-                })
-                .await?;
-            loom.record(std::slice::from_ref(&info));
+            let info = {
+                let loom = ctx.loom()?;
+                let _changing = loom.changing().await;
+                let info = loom
+                    .terminal()
+                    .create_workspace(&WorkspaceSpec {
+                        name,
+                        window,
+                        session_name: session,
+                        cwd,
+                        ..WorkspaceSpec::default()
+                    })
+                    .await?;
+                loom.record(std::slice::from_ref(&info));
+                info
+            };
             print_created(ctx, &info)?;
         }
         WorkspaceCmd::Kill { name } => {
