@@ -2109,3 +2109,47 @@ async fn mcp_a_read_since_says_when_repeated_output_pushed_its_position_out() {
         );
     }
 }
+
+#[tokio::test]
+async fn mcp_a_timed_out_prompt_run_does_not_hold_its_session() {
+    // A prompt regex that never matches (or a program never silent) left the session "busy"
+    // for a day, and C-c could not help. A later run supersedes such a run.
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    ok(&c, "create_session", json!({"name": "p"})).await;
+    let r = ok(
+        &c,
+        "run_command",
+        json!({"session": "p", "command": "echo hi", "prompt": "NEVERMATCH", "timeout_ms": 500}),
+    )
+    .await;
+    assert_eq!(r["timed_out"], true, "{r}");
+    let handle = r["handle"].as_str().unwrap().to_string();
+    let r = ok(
+        &c,
+        "run_command",
+        json!({"session": "p", "command": "echo next; (exit 4)"}),
+    )
+    .await;
+    assert_eq!(
+        (r["exit_code"].as_i64(), r["output"].as_str()),
+        (Some(4), Some("next")),
+        "{r}"
+    );
+    // The superseded run's handle says so.
+    let e = err(
+        &c,
+        "wait_for",
+        json!({"session": "p", "handle": handle, "timeout_ms": 1000}),
+    )
+    .await;
+    assert!(e.contains("abandoned"), "{e}");
+    // A quiet period has a bound.
+    let e = err(
+        &c,
+        "run_command",
+        json!({"session": "p", "command": "true", "quiet_ms": 1_000_000_000u64}),
+    )
+    .await;
+    assert!(e.contains("600000"), "{e}");
+}

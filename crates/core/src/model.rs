@@ -409,7 +409,24 @@ pub struct RunOpts {
     pub max_bytes: Option<usize>,
 }
 
+/// The longest quiet period a run may wait for.
+pub const MAX_QUIET: Duration = Duration::from_secs(600);
+
 impl RunOpts {
+    /// Refuses options no backend can honour sensibly: a quiet period over [`MAX_QUIET`].
+    pub fn check(&self) -> crate::Result<()> {
+        if let Some(q) = self.quiet
+            && q > MAX_QUIET
+        {
+            return Err(crate::Error::InvalidArgument(format!(
+                "a quiet period of {} ms is longer than the {} ms allowed; a program silent for that long is better waited for with a prompt regex or wait_for",
+                q.as_millis(),
+                MAX_QUIET.as_millis()
+            )));
+        }
+        Ok(())
+    }
+
     /// A run of `command` with a 30 s timeout and automatic strategy.
     pub fn new(command: impl Into<String>) -> Self {
         RunOpts {

@@ -266,6 +266,7 @@ pub(crate) async fn run(s: &ItermSession, opts: &RunOpts) -> Result<RunResult> {
     if command.trim().is_empty() {
         return Err(Error::InvalidArgument("the command is empty".into()));
     }
+    opts.check()?;
     let prompt_re = match &opts.prompt {
         Some(p) => {
             compile_regex(p)?;

@@ -509,8 +509,11 @@ pub struct RunCommandParams {
     /// For REPLs: a regex matching the prompt that means the command is done.
     #[serde(default)]
     pub prompt: Option<String>,
-    /// For programs without a prompt: done after this many ms without output.
+    /// For programs without a prompt: done after this many ms without output (at most 600000).
+    /// Replaces the shell's own end detection: no exit code. A later run on the session
+    /// supersedes such a run that timed out.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 600000))]
     pub quiet_ms: Option<u64>,
     /// Which terminal.
     #[serde(flatten)]

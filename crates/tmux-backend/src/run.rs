@@ -878,6 +878,9 @@ struct RunShared {
     finished: AtomicBool,
     handle: Mutex<Option<String>>,
     command: String,
+    strategy: Strategy,
+    /// The run's task, for a later run that supersedes it (see [`refuse_if_pending`]).
+    abort: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 /// Serializes runs on one session and remembers a run that timed out.
@@ -1175,8 +1178,24 @@ pub(crate) fn busy_error(pane: &str, why: &str) -> Error {
 }
 
 /// Refuses when a run that timed out is still going on this session.
+///
+/// A run by prompt regex or quiet period that timed out is superseded instead (its task ends,
+/// and its handle says it was abandoned): nothing but a regex that never matched, or a program
+/// that never fell silent, may be keeping it, and C-c cannot end it.
 pub(crate) fn refuse_if_pending(slot: &Slot) -> Result<()> {
-    let g = slot.pending.lock().unwrap_or_else(|p| p.into_inner());
+    let mut g = slot.pending.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = g
+        .as_ref()
+        .filter(|s| !s.finished.load(Ordering::SeqCst))
+        .filter(|s| matches!(s.strategy, Strategy::Prompt | Strategy::Quiet))
+    {
+        if let Some(a) = s.abort.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            a.abort();
+        }
+        s.finished.store(true, Ordering::SeqCst);
+        *g = None;
+        return Ok(());
+    }
     if let Some(s) = g.as_ref().filter(|s| !s.finished.load(Ordering::SeqCst)) {
         let handle = s
             .handle
@@ -2154,6 +2173,7 @@ pub(crate) async fn run(
             "the command contains a NUL byte, which a terminal cannot receive".into(),
         ));
     }
+    opts.check()?;
     let prompt = match opts.prompt.as_deref().filter(|p| !p.is_empty()) {
         Some(p) => Some(compile_regex(p)?),
         None => None,
@@ -2246,6 +2266,8 @@ pub(crate) async fn run(
     let shared = Arc::new(RunShared {
         finished: AtomicBool::new(false),
         handle: Mutex::new(None),
+        strategy,
+        abort: Mutex::new(None),
         command: command.chars().take(80).collect(),
     });
     let drive = Drive {
@@ -2284,6 +2306,7 @@ pub(crate) async fn run(
         release(&claim_term, &claim_pane, &claimed).await;
         let _ = tx.send(res);
     });
+    *shared.abort.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
     match tokio::time::timeout_at(deadline, &mut rx).await {
         Ok(Ok(res)) => res,
         Ok(Err(_)) => Err(Error::backend(
