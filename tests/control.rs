@@ -252,7 +252,16 @@ async fn a_request_the_dead_client_never_received_is_sent_again_not_lost() {
     let r = conn
         .request_blocks(&["display-message".into(), "-p".into(), "x".into()])
         .await;
-    assert!(matches!(r, Err(TmuxError::NotSent(_))), "{r:?}");
+    // Never answered. NotSent when the write failed; the server may still hold the dead
+    // client's pipe (tmux reads a control client's stdin itself) and take the line, and then
+    // only the end of the connection says it is gone.
+    assert!(
+        matches!(
+            r,
+            Err(TmuxError::NotSent(_)) | Err(TmuxError::ConnectionLost(_))
+        ),
+        "{r:?}"
+    );
     // Through the client layer the same request is answered.
     let t = control_terminal(&srv);
     assert!(!t.list_workspaces().await.expect("list").is_empty());

@@ -54,10 +54,12 @@ impl WindowSel {
         }
     }
 
-    /// True when this selector names the given window.
+    /// True when this selector names the given window. Digits name the window at that index and
+    /// a window named so (a session named `1` gets a window named `1`): when those are two
+    /// windows, the selector is ambiguous, never silently the index.
     pub fn matches(&self, index: u32, name: &str) -> bool {
         match self {
-            WindowSel::Index(i) => *i == index,
+            WindowSel::Index(i) => *i == index || name == i.to_string(),
             WindowSel::Name(n) => n == name,
         }
     }
@@ -338,6 +340,25 @@ impl Target {
 mod tests {
     use super::*;
     use crate::model::test_session;
+
+    #[test]
+    fn digits_name_a_window_by_index_or_by_name_and_both_at_once_is_ambiguous() {
+        let mut zero = test_session("a", "w", 0, 0);
+        zero.window_name = "main".into();
+        let mut named = test_session("b", "w", 3, 0);
+        named.window_name = "1".into();
+        let both = vec![zero.clone(), named.clone()];
+        // Only a window named "1": that one.
+        let t: Target = "w:1.0".parse().unwrap();
+        assert_eq!(t.resolve(&both).unwrap().id, named.id);
+        // Index 0 is "main"; a window named "0" elsewhere makes "w:0" ambiguous.
+        let mut other = test_session("c", "w", 5, 0);
+        other.window_name = "0".into();
+        let t: Target = "w:0.0".parse().unwrap();
+        assert_eq!(t.resolve(&both).unwrap().id, zero.id);
+        let e = t.resolve(&[zero, named, other]).unwrap_err();
+        assert!(matches!(e, Error::AmbiguousTarget { .. }), "{e}");
+    }
 
     #[test]
     fn parses_every_form() {
