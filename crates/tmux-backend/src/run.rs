@@ -2583,35 +2583,23 @@ mod tests {
     fn end_marks_the_command_prints_do_not_end_its_run() {
         // The shell's end: P (prompt hooks start), hook output, D, A, the prompt.
         let (phase, out) = integration_capture(
-            b"]133;Cinner
-]133;D;7outer
-]6973;Phook
-]133;D;2]133;A$ ",
+            b"\x1b]133;C\x07inner\n\x1b]133;D;7\x07outer\n\x1b]6973;P\x07hook\n\x1b]133;D;2\x07\x1b]133;A\x07$ ",
         );
         assert_eq!(phase, Phase::Done(Some(2)));
         assert_eq!(out, "inner\nouter");
         // No P (PROMPT_COMMAND replaced): a second D shows the first was the command's.
         let (phase, out) = integration_capture(
-            b"]133;Cbefore
-]133;D;0real-end
-]133;D;4]133;A$ ",
+            b"\x1b]133;C\x07before\n\x1b]133;D;0\x07real-end\n\x1b]133;D;4\x07\x1b]133;A\x07$ ",
         );
         assert_eq!(phase, Phase::Done(Some(4)));
         assert_eq!(out, "before\nreal-end");
         // A D with no prompt after it ends nothing, and a P the command printed holds back
         // nothing for good.
-        let (phase, out) = integration_capture(
-            b"]133;Ca
-]133;D;0b
-]6973;Pc
-",
-        );
+        let (phase, out) =
+            integration_capture(b"\x1b]133;C\x07a\n\x1b]133;D;0\x07b\n\x1b]6973;P\x07c\n");
         assert_eq!(phase, Phase::Running);
         let (phase, out2) = integration_capture(
-            b"]133;Ca
-]6973;Pb
-]6973;Phook
-]133;D;1]133;A",
+            b"\x1b]133;C\x07a\n\x1b]6973;P\x07b\n\x1b]6973;P\x07hook\n\x1b]133;D;1\x07\x1b]133;A\x07",
         );
         assert_eq!(phase, Phase::Done(Some(1)));
         assert_eq!((out.as_str(), out2.as_str()), ("a\nb", "a\nb"));
