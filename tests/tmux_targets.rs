@@ -562,3 +562,45 @@ async fn an_id_on_two_panes_is_refused_and_reaches_neither() {
     let e = l.resolve(&Target::Id(a.id)).await.unwrap_err();
     assert!(matches!(e, Error::DuplicateId { .. }), "{e}");
 }
+
+/// A pane termloom is creating carries its id in its shell's environment before its creator tags
+/// it: a listing made in between tags it with that id, not a new one (which the creator would
+/// overwrite, leaving the lister's registry a phantom session).
+#[tokio::test]
+async fn a_listing_tags_a_pane_being_created_with_its_creators_id() {
+    let srv = TmuxServer::start();
+    let l = loom(&srv);
+    l.create_session(&named_in_w("a")).await.unwrap();
+    let id = termloom_core::SessionId::new();
+    let env = format!("TERMLOOM_STATE_FILE={}/panes/{id}", srv.dir().display());
+    let pane = srv
+        .tmux(&[
+            "new-window",
+            "-d",
+            "-t",
+            "=w:",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "-e",
+            &env,
+            "bash",
+            "--norc",
+        ])
+        .trim()
+        .to_string();
+    // Its shell started (the environment is the shell's once it is exec'd), not yet tagged.
+    wait_until("the pane's shell", || async {
+        let pid = display(&srv, &pane, "#{pane_pid}");
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        String::from_utf8_lossy(&environ)
+            .contains(&env)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(display(&srv, &pane, "#{@termloom_id}"), "");
+    let all = l.list_sessions().await.unwrap();
+    let listed = all.into_iter().find(|s| s.native.id == pane).unwrap();
+    assert_eq!(listed.id, id);
+    assert_eq!(display(&srv, &pane, "#{@termloom_id}"), id.to_string());
+}

@@ -1291,6 +1291,14 @@ fn proc_state_file(pid: u32) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
+/// The id termloom gave the pane whose shell is process `pid`, from the state file named in its
+/// environment (`…/panes/<id>`; Linux `/proc`): known before the pane is tagged.
+pub(crate) fn intended_id(pid: u32) -> Option<SessionId> {
+    let file = proc_state_file(pid)?;
+    let name = std::path::Path::new(&file).file_name()?.to_str()?;
+    name.parse().ok()
+}
+
 /// Whether `/proc/PID/cmdline` is a shell started to be interactive (no script, no `-c`).
 fn proc_interactive_shell(pid: u32) -> Option<bool> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;

@@ -249,20 +249,27 @@ impl TmuxTerminal {
     /// Lists panes (of one target, or all), tagging any pane that has no persistent id yet.
     pub(crate) async fn list_infos(&self, scope: Option<&str>) -> Result<Vec<SessionInfo>> {
         let mut rows = self.list_rows(scope).await?;
-        let untagged: Vec<String> = rows
+        let untagged: Vec<(String, Option<u32>)> = rows
             .iter()
             .filter(|r| r.termloom_id.is_none())
-            .map(|r| r.pane_id.clone())
+            .map(|r| (r.pane_id.clone(), r.info.pid))
             .collect();
         if !untagged.is_empty() {
             // `-o` only sets an unset option, so two listers racing agree on one id; re-read after.
-            for pane in &untagged {
+            for (pane, pid) in &untagged {
+                // A pane termloom is creating has its id in its shell's environment (the state
+                // file's name) before its creator tags it: the same id, then, or the creator
+                // would overwrite this one and leave it in this lister's registry as a phantom.
+                let id = (!self.inner.client.options().is_remote())
+                    .then(|| pid.and_then(crate::run::intended_id))
+                    .flatten()
+                    .unwrap_or_else(SessionId::new);
                 let cmd = Cmd::new("set-option")
                     .arg("-o")
                     .arg("-p")
                     .opt("-t", pane)
                     .arg(OPT_ID)
-                    .arg(SessionId::new().to_string());
+                    .arg(id.to_string());
                 if let Err(e) = self.inner.client.run(cmd.into_args()).await {
                     tracing::debug!(pane = %pane, error = %e, "tagging pane");
                 }
