@@ -2153,3 +2153,47 @@ async fn mcp_a_timed_out_prompt_run_does_not_hold_its_session() {
     .await;
     assert!(e.contains("600000"), "{e}");
 }
+
+#[tokio::test]
+async fn mcp_a_monitor_whose_pane_moves_away_says_where_it_went() {
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    let a = ok(
+        &c,
+        "create_session",
+        json!({"name": "mv", "workspace": "w1"}),
+    )
+    .await;
+    let b = ok(
+        &c,
+        "create_session",
+        json!({"name": "other", "workspace": "w2"}),
+    )
+    .await;
+    let m = ok(&c, "start_monitoring", json!({"session": "mv"})).await;
+    let mid = m["monitor_id"].as_str().unwrap().to_string();
+    let (pa, pb) = (
+        a["native"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("tmux:")
+            .to_string(),
+        b["native"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("tmux:")
+            .to_string(),
+    );
+    srv.tmux(&["swap-pane", "-d", "-s", &pa, "-t", &pb]);
+    let closed = wait_until("the monitor to end", || async {
+        let v = ok(
+            &c,
+            "stop_monitoring",
+            json!({"monitor_id": mid, "keep_running": true}),
+        )
+        .await;
+        v["closed"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(closed.contains("moved to workspace 'w2'"), "{closed}");
+}

@@ -77,7 +77,8 @@ pub enum Command {
     /// Windows inside workspaces: ls, new, kill, rename, select
     #[command(subcommand)]
     Window(WindowCmd),
-    /// Get or set a workspace's scrollback size in lines
+    /// Get or set a workspace's scrollback size in lines (a new size applies to panes created from
+    /// then on: tmux keeps the size an existing pane was made with)
     Scrollback(ScrollbackArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),

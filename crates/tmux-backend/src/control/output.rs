@@ -397,16 +397,37 @@ async fn prune(client: &Client) {
             .collect(),
         Err(_) => return,
     };
+    let gone: Vec<u32> = watched.into_iter().filter(|p| !live.contains(p)).collect();
+    // A pane that left this workspace may live on in another (swap-pane, join-pane,
+    // move-window): its output no longer comes here, and the reason says where it went.
+    let mut moved = Vec::new();
+    for p in &gone {
+        let args = vec![
+            "display-message".to_string(),
+            "-p".to_string(),
+            "-t".to_string(),
+            format!("%{p}"),
+            "#{session_name}".to_string(),
+        ];
+        if let Ok(blocks) = client.conn.request_blocks(&args).await
+            && let Some((true, body)) = blocks.first()
+            && let Some(name) = body.first()
+        {
+            moved.push((*p, String::from_utf8_lossy(name).trim().to_string()));
+        }
+    }
     if let Ok(mut r) = client.routes.lock() {
-        for p in watched {
-            if !live.contains(&p) {
-                if let Some(tx) = r.panes.remove(&p) {
-                    let _ = tx.send(OutputEvent::Closed {
-                        reason: format!("pane %{p} closed"),
-                    });
-                }
-                r.taps.remove(&p);
+        for p in gone {
+            if let Some(tx) = r.panes.remove(&p) {
+                let reason = match moved.iter().find(|(m, _)| *m == p) {
+                    Some((_, ws)) => format!(
+                        "pane %{p} moved to workspace '{ws}'; its output is followed no further here (watch it again)"
+                    ),
+                    None => format!("pane %{p} closed"),
+                };
+                let _ = tx.send(OutputEvent::Closed { reason });
             }
+            r.taps.remove(&p);
         }
     }
 }
