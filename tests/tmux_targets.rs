@@ -573,8 +573,10 @@ async fn a_listing_tags_a_pane_being_created_with_its_creators_id() {
     l.create_session(&named_in_w("a")).await.unwrap();
     let id = termloom_core::SessionId::new();
     let env = format!("TERMLOOM_STATE_FILE={}/panes/{id}", srv.dir().display());
-    let pane = srv
-        .tmux(&[
+    // Started as termloom starts an integrated bash (the rcfile need not exist here).
+    let rcfile = format!("{}/shell-integration/v0/termloom.bash", srv.dir().display());
+    let window = |args: &[&str]| {
+        let mut all = vec![
             "new-window",
             "-d",
             "-t",
@@ -584,23 +586,36 @@ async fn a_listing_tags_a_pane_being_created_with_its_creators_id() {
             "#{pane_id}",
             "-e",
             &env,
-            "bash",
-            "--norc",
-        ])
-        .trim()
-        .to_string();
+        ];
+        all.extend_from_slice(args);
+        srv.tmux(&all).trim().to_string()
+    };
+    let pane = window(&["bash", "--rcfile", &rcfile]);
     // Its shell started (the environment is the shell's once it is exec'd), not yet tagged.
-    wait_until("the pane's shell", || async {
-        let pid = display(&srv, &pane, "#{pane_pid}");
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-        String::from_utf8_lossy(&environ)
-            .contains(&env)
-            .then_some(())
-    })
-    .await;
+    let started = |pane: String| {
+        let (srv, env) = (&srv, &env);
+        async move {
+            wait_until("the pane's shell", || async {
+                let pid = display(srv, &pane, "#{pane_pid}");
+                let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+                String::from_utf8_lossy(&environ)
+                    .contains(env.as_str())
+                    .then_some(())
+            })
+            .await
+        }
+    };
+    started(pane.clone()).await;
     assert_eq!(display(&srv, &pane, "#{@termloom_id}"), "");
     let all = l.list_sessions().await.unwrap();
     let listed = all.into_iter().find(|s| s.native.id == pane).unwrap();
     assert_eq!(listed.id, id);
     assert_eq!(display(&srv, &pane, "#{@termloom_id}"), id.to_string());
+    // The variable alone (a pane made by hand inherits it from a workspace whose environment
+    // has it) names no id: that pane gets a new one.
+    let other = window(&["bash", "--norc"]);
+    started(other.clone()).await;
+    let all = l.list_sessions().await.unwrap();
+    let listed = all.into_iter().find(|s| s.native.id == other).unwrap();
+    assert_ne!(listed.id, id);
 }

@@ -1292,8 +1292,15 @@ fn proc_state_file(pid: u32) -> Option<String> {
 }
 
 /// The id termloom gave the pane whose shell is process `pid`, from the state file named in its
-/// environment (`…/panes/<id>`; Linux `/proc`): known before the pane is tagged.
+/// environment (`…/panes/<id>`; Linux `/proc`): known before the pane is tagged. Only for a shell
+/// whose command line loads termloom's integration (bash's `--rcfile`, fish's
+/// `--init-command`): the variable alone is inherited from a workspace's environment by panes
+/// made there by hand.
 pub(crate) fn intended_id(pid: u32) -> Option<SessionId> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    if !cmdline.windows(18).any(|w| w == b"shell-integration/") {
+        return None;
+    }
     let file = proc_state_file(pid)?;
     let name = std::path::Path::new(&file).file_name()?.to_str()?;
     name.parse().ok()

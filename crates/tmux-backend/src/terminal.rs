@@ -263,6 +263,7 @@ impl TmuxTerminal {
                 let id = (!self.inner.client.options().is_remote())
                     .then(|| pid.and_then(crate::run::intended_id))
                     .flatten()
+                    .filter(|id| !rows.iter().any(|r| r.termloom_id == Some(*id)))
                     .unwrap_or_else(SessionId::new);
                 let cmd = Cmd::new("set-option")
                     .arg("-o")

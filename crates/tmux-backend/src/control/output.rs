@@ -60,38 +60,44 @@ pub struct LineMark {
     pub newlines: u64,
 }
 
+type Clients = tokio::sync::Mutex<HashMap<String, Arc<Client>>>;
+
 /// The output clients of one tmux server.
 pub struct OutputHub {
     opts: Arc<TmuxOptions>,
-    clients: tokio::sync::Mutex<HashMap<String, Arc<Client>>>,
+    clients: Arc<Clients>,
     /// How many times each workspace's output client had its output turned back on (by a run's
     /// check or by the watchdog); see [`OutputHub::restores`].
     restores: Arc<Mutex<HashMap<String, u64>>>,
 }
 
-fn close_all(routes: &Mutex<Routes>, reason: &str) {
-    if let Ok(mut r) = routes.lock() {
-        for (_, tx) in r.panes.drain() {
-            let _ = tx.send(OutputEvent::Closed {
-                reason: reason.to_string(),
-            });
-        }
-        r.taps.clear();
-    }
+/// What a client's tasks need of their hub to hand a pane over to another workspace's client,
+/// without keeping the hub alive.
+#[derive(Clone)]
+struct HubRef {
+    opts: Arc<TmuxOptions>,
+    clients: Weak<Clients>,
+    restores: Arc<Mutex<HashMap<String, u64>>>,
 }
 
-impl OutputHub {
-    /// A hub for the server `opts` names; it connects per workspace on demand.
-    pub fn new(opts: Arc<TmuxOptions>) -> Self {
-        OutputHub {
-            opts,
-            clients: tokio::sync::Mutex::new(HashMap::new()),
-            restores: Arc::new(Mutex::new(HashMap::new())),
-        }
+/// [`HubRef::client`]'s future: boxed, because a client's own tasks may connect another client
+/// (a pane that moved), which makes the future's type refer to itself.
+type ClientFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Arc<Client>, TmuxError>> + Send + 'a>,
+>;
+
+impl HubRef {
+    /// The output client of workspace `workspace_id`, connected when there is none (or it died).
+    fn client<'a>(&'a self, clients: &'a Clients, workspace_id: &'a str) -> ClientFuture<'a> {
+        Box::pin(self.client_inner(clients, workspace_id))
     }
 
-    async fn client(&self, workspace_id: &str) -> Result<Arc<Client>, TmuxError> {
-        let mut clients = self.clients.lock().await;
+    async fn client_inner(
+        &self,
+        clients: &Clients,
+        workspace_id: &str,
+    ) -> Result<Arc<Client>, TmuxError> {
+        let mut clients = clients.lock().await;
         if let Some(c) = clients.get(workspace_id)
             && c.conn.is_alive()
         {
@@ -146,6 +152,7 @@ impl OutputHub {
         clients.insert(workspace_id.to_string(), client.clone());
         // Watch for panes that go away: a layout change or a closed window may mean a pane died.
         let watcher = client.clone();
+        let hub = self.clone();
         let mut events = client.conn.subscribe();
         tokio::spawn(async move {
             loop {
@@ -155,11 +162,11 @@ impl OutputHub {
                         | Event::WindowClose { .. }
                         | Event::UnlinkedWindowClose { .. }
                         | Event::SessionChanged { .. }
-                        | Event::SessionsChanged => prune(&watcher).await,
+                        | Event::SessionsChanged => prune(&watcher, &hub).await,
                         Event::Exit { .. } => break,
                         _ => {}
                     },
-                    Err(broadcast::error::RecvError::Lagged(_)) => prune(&watcher).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => prune(&watcher, &hub).await,
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
@@ -203,6 +210,40 @@ impl OutputHub {
             }
         });
         Ok(client)
+    }
+}
+
+fn close_all(routes: &Mutex<Routes>, reason: &str) {
+    if let Ok(mut r) = routes.lock() {
+        for (_, tx) in r.panes.drain() {
+            let _ = tx.send(OutputEvent::Closed {
+                reason: reason.to_string(),
+            });
+        }
+        r.taps.clear();
+    }
+}
+
+impl OutputHub {
+    /// A hub for the server `opts` names; it connects per workspace on demand.
+    pub fn new(opts: Arc<TmuxOptions>) -> Self {
+        OutputHub {
+            opts,
+            clients: Arc::new(tokio::sync::Mutex::new(HashMap::new())),
+            restores: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    async fn client(&self, workspace_id: &str) -> Result<Arc<Client>, TmuxError> {
+        self.hub_ref().client(&self.clients, workspace_id).await
+    }
+
+    fn hub_ref(&self) -> HubRef {
+        HubRef {
+            opts: self.opts.clone(),
+            clients: Arc::downgrade(&self.clients),
+            restores: self.restores.clone(),
+        }
     }
 
     /// Makes sure the output client of workspace `workspace_id` still receives output, and turns
@@ -368,7 +409,7 @@ fn pane_number(pane: &str) -> Result<u32, TmuxError> {
 }
 
 /// Ends the streams of panes that no longer exist in the client's session.
-async fn prune(client: &Client) {
+async fn prune(client: &Client, hub: &HubRef) {
     let watched: Vec<u32> = match client.routes.lock() {
         Ok(r) => r.panes.keys().chain(r.taps.keys()).copied().collect(),
         Err(_) => return,
@@ -397,37 +438,74 @@ async fn prune(client: &Client) {
             .collect(),
         Err(_) => return,
     };
-    let gone: Vec<u32> = watched.into_iter().filter(|p| !live.contains(p)).collect();
-    // A pane that left this workspace may live on in another (swap-pane, join-pane,
-    // move-window): its output no longer comes here, and the reason says where it went.
-    let mut moved = Vec::new();
-    for p in &gone {
+    let mut gone: Vec<u32> = watched.into_iter().filter(|p| !live.contains(p)).collect();
+    gone.sort_unstable();
+    gone.dedup();
+    for p in gone {
+        // A pane that left this workspace may live on in another (swap-pane, join-pane,
+        // move-window): its subscribers follow it to that workspace's output client.
+        // list-panes fails for a pane that is gone (display-message would fall back to the
+        // client's own pane); each row names its pane, so only this pane's row counts.
+        let sep = crate::format::SEP;
         let args = vec![
-            "display-message".to_string(),
-            "-p".to_string(),
+            "list-panes".to_string(),
             "-t".to_string(),
             format!("%{p}"),
-            "#{session_name}".to_string(),
+            "-F".to_string(),
+            format!("#{{pane_id}}{sep}#{{session_id}}{sep}#{{session_name}}"),
         ];
-        if let Ok(blocks) = client.conn.request_blocks(&args).await
-            && let Some((true, body)) = blocks.first()
-            && let Some(name) = body.first()
-        {
-            moved.push((*p, String::from_utf8_lossy(name).trim().to_string()));
-        }
-    }
-    if let Ok(mut r) = client.routes.lock() {
-        for p in gone {
-            if let Some(tx) = r.panes.remove(&p) {
-                let reason = match moved.iter().find(|(m, _)| *m == p) {
-                    Some((_, ws)) => format!(
-                        "pane %{p} moved to workspace '{ws}'; its output is followed no further here (watch it again)"
-                    ),
-                    None => format!("pane %{p} closed"),
-                };
-                let _ = tx.send(OutputEvent::Closed { reason });
-            }
-            r.taps.remove(&p);
+        let moved_to = match client.conn.request_blocks(&args).await {
+            Ok(blocks) => blocks
+                .first()
+                .filter(|(ok, _)| *ok)
+                .and_then(|(_, body)| {
+                    body.iter().find_map(|l| {
+                        let l = String::from_utf8_lossy(l).into_owned();
+                        let mut f = l.trim_end().splitn(3, sep);
+                        let (pane, id, name) = (f.next()?, f.next()?, f.next()?);
+                        (pane == format!("%{p}")).then(|| (id.to_string(), name.to_string()))
+                    })
+                })
+                .filter(|(id, _)| *id != client.workspace_id),
+            Err(_) => None,
+        };
+        let (tx, _taps) = match client.routes.lock() {
+            Ok(mut r) => (r.panes.remove(&p), r.taps.remove(&p)),
+            Err(_) => return,
+        };
+        // Taps (a run's tracker) see their pane go: a run finds where it went on its own.
+        let Some(tx) = tx else { continue };
+        let Some((ws, name)) = moved_to else {
+            let _ = tx.send(OutputEvent::Closed {
+                reason: format!("pane %{p} closed"),
+            });
+            continue;
+        };
+        let followed = match hub.clients.upgrade() {
+            Some(clients) => match hub.client(&clients, &ws).await {
+                Ok(to) => match to.routes.lock() {
+                    Ok(mut r) if !r.panes.contains_key(&p) => {
+                        r.lines.entry(p).or_default();
+                        // What the pane printed between the move and now is not in the stream.
+                        let _ = tx.send(OutputEvent::Lagged(1));
+                        r.panes.insert(p, tx.clone());
+                        true
+                    }
+                    _ => false,
+                },
+                Err(e) => {
+                    tracing::debug!(pane = p, workspace = %ws, error = %e, "pane not followed");
+                    false
+                }
+            },
+            None => false,
+        };
+        if !followed {
+            let _ = tx.send(OutputEvent::Closed {
+                reason: format!(
+                    "pane %{p} moved to workspace '{name}'; its output is followed no further here (watch it again)"
+                ),
+            });
         }
     }
 }
