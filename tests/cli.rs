@@ -1700,14 +1700,48 @@ fn runs_keep_their_exit_codes_when_prompt_command_is_replaced_or_prepended_to() 
         (v["exit_code"].as_i64(), v["output"].as_str()),
         (Some(3), Some("hello"))
     );
-    // Prepended to: the status that PROMPT_COMMAND sees first is not the command's.
+    // A prompt theme added after termloom's hooks, the common way: it rebuilds PS1 at every
+    // prompt (with the end marks in PS1 alone, every later run hung).
+    let theme = "theme() { PS1='[themed] '; }; PROMPT_COMMAND=\"${PROMPT_COMMAND:+$PROMPT_COMMAND; }theme\"";
+    ok(&srv, &["run", &id, "--timeout", "10", "--", theme]);
+    let v = run_json(
+        &srv,
+        &["run", &id, "--timeout", "10", "--", "echo themed; (exit 6)"],
+    );
+    assert_eq!(
+        (v["exit_code"].as_i64(), v["output"].as_str()),
+        (Some(6), Some("themed")),
+        "{v}"
+    );
+    // A line that runs no command (a comment): over, with no exit code, the integration intact.
+    let v = run_json(
+        &srv,
+        &["run", &id, "--timeout", "10", "--", "# only a comment"],
+    );
+    assert_eq!(
+        (v["timed_out"].as_bool(), v["exit_code"].as_i64()),
+        (Some(false), None),
+        "{v}"
+    );
+    let v = run_json(&srv, &["run", &id, "--", "false"]);
+    assert_eq!(v["exit_code"].as_i64(), Some(1), "{v}");
+
+    // Prepended to: the status that PROMPT_COMMAND sees first is not the command's, and PS1
+    // gives the end mark instead.
+    let id = new_session(&srv, &["--name", "prepend"]);
     ok(
         &srv,
         &["run", &id, "--", "PROMPT_COMMAND=\"true; $PROMPT_COMMAND\""],
     );
     let v = run_json(&srv, &["run", &id, "--", "false"]);
     assert_eq!(v["exit_code"].as_i64(), Some(1), "{v}");
-    // Replaced: no hook of termloom's runs any more, and the prompt still ends the run.
+    // ... and a theme after both: neither gives it, yet the run ends once the prompt is back.
+    run_json(&srv, &["run", &id, "--timeout", "15", "--", theme]);
+    let v = run_json(&srv, &["run", &id, "--timeout", "15", "--", "echo late"]);
+    assert_eq!(v["timed_out"], false, "{v}");
+
+    // Replaced: no hook of termloom's runs any more, and PS1 still ends the run.
+    let id = new_session(&srv, &["--name", "replaced"]);
     ok(&srv, &["run", &id, "--", "PROMPT_COMMAND='echo replaced'"]);
     let v = run_json(
         &srv,
@@ -1740,20 +1774,21 @@ fn a_shell_replaced_by_exec_is_noticed_and_later_runs_use_markers() {
     let srv = TmuxServer::start();
     let id = new_session(&srv, &["--name", "execd"]);
     ok(&srv, &["run", &id, "--", "true"]);
-    // The integrated shell is gone with its hooks: no end mark comes for this one.
+    // The integrated shell is gone with its hooks: no end mark comes for this run. It ends once
+    // the new shell sits at its prompt (no exit code), and later runs use markers.
     let v = run_json(
         &srv,
-        &["run", &id, "--timeout", "2", "--", "exec bash --norc"],
+        &["run", &id, "--timeout", "20", "--", "exec bash --norc"],
     );
-    assert_eq!(v["timed_out"], true, "{v}");
-    // Typed into a shell that sends no marks: said so, instead of waiting out the timeout.
-    let err = fails(
-        &srv,
-        1,
-        &["run", &id, "--timeout", "20", "--", "echo first-after"],
+    assert_eq!(
+        (
+            v["timed_out"].as_bool(),
+            v["exit_code"].as_i64(),
+            v["strategy"].as_str()
+        ),
+        (Some(false), None, Some("quiet")),
+        "{v}"
     );
-    assert!(err.contains("did not start the command"), "{err}");
-    wait_line(&srv, &id, "first-after");
     let v = run_json(&srv, &["run", &id, "--", "echo again; (exit 5)"]);
     assert_eq!(
         (
@@ -1765,6 +1800,29 @@ fn a_shell_replaced_by_exec_is_noticed_and_later_runs_use_markers() {
     );
     let st = json(&srv, &["status", &id]);
     assert_eq!(st["shell_integration"], false, "{st}");
+
+    // Replaced behind termloom's back (typed, not run): the next run's line starts nothing the
+    // integration can see, and it says so instead of waiting out its timeout.
+    let id = new_session(&srv, &["--name", "execd2"]);
+    ok(&srv, &["run", &id, "--", "true"]);
+    ok(&srv, &["send", &id, "exec bash --norc"]);
+    // The new shell's prompt, drawn without marks.
+    wait_until_blocking("the new shell", || {
+        let st = json(&srv, &["status", &id]);
+        (st["state"] == "idle").then_some(())
+    });
+    let err = fails(
+        &srv,
+        1,
+        &["run", &id, "--timeout", "20", "--", "echo first-after"],
+    );
+    assert!(err.contains("did not start the command"), "{err}");
+    wait_line(&srv, &id, "first-after");
+    let v = run_json(&srv, &["run", &id, "--", "echo next; (exit 3)"]);
+    assert_eq!(
+        (v["exit_code"].as_i64(), v["strategy"].as_str()),
+        (Some(3), Some("marker"))
+    );
 }
 
 #[test]

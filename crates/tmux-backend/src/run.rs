@@ -1668,10 +1668,19 @@ pub(crate) async fn decide(
             && file.is_none()
             && !facts.marks_seen
             && probe.line_mode == Some(true);
+        // The prompt's marks came from PROMPT_COMMAND, but the line editor has not taken the
+        // terminal yet (it does before it draws the prompt): typed now, the line would be
+        // echoed by the terminal once, and by the editor again.
+        let drawing = matches!(choice, Choice::Integration(_))
+            && facts.marks_seen
+            && matches!(facts.last_mark, Some(b'A' | b'D'))
+            && probe.line_mode == Some(true)
+            && tokio::time::Instant::now() < line_mode_until;
         let typed_ahead = (matches!(choice, Choice::Integration(_))
             && term.inner.run.typed_ahead(opts, id, pane, tracker))
             || claim_pending(probe, opts, id)
-            || loading;
+            || loading
+            || drawing;
         if !typed_ahead && !matches!(choice, Choice::Busy(_) | Choice::Marker(_)) {
             return Ok(choice);
         }
@@ -1860,6 +1869,9 @@ struct Drive {
     /// The pane moved to another workspace during the run: what it printed while its output
     /// was followed there is lost.
     moved: bool,
+    /// Since when the checks have found the shell at its editor with no end mark (see
+    /// [`Drive::check_ended`]).
+    ended_since: Option<Instant>,
 }
 
 /// Clears the capture and marks the run finished however the task ends (even aborted).
@@ -2028,24 +2040,32 @@ impl Drive {
     /// line editor reads: the line was typed into a shell that sends no marks (the integration
     /// is gone: runs use markers from now on, see [`integration::mark_lost`]), or it is not
     /// complete (an open quote: the shell asks for more). Either way no end mark will come.
-    async fn check_started(&self, now: Instant) -> Result<()> {
+    ///
+    /// A shell that wrote its state file since the line was typed is integrated and drew its
+    /// prompt again: the line ran no command (a comment, a syntax error). The run is over, with
+    /// no exit code (`Some(result)`).
+    async fn check_started(&self, now: Instant) -> Result<Option<RunResult>> {
         if self.strategy != Strategy::ShellIntegration
             || now < self.started + START_MARK_WAIT
             || self.tracker.started(self.capture)
         {
-            return Ok(());
+            return Ok(None);
         }
         let Ok(p) = probe(&self.term, self.id, &self.pane).await else {
-            return Ok(());
+            return Ok(None);
         };
         if p.fg_is_root != Some(true) || p.line_mode != Some(false) {
-            return Ok(());
+            return Ok(None);
         }
         let Some(_) = shell_kind(&p.fg) else {
-            return Ok(());
+            return Ok(None);
         };
         if self.tracker.started(self.capture) {
-            return Ok(());
+            return Ok(None);
+        }
+        let written = state_written(self.term.client().options(), self.id);
+        if written.is_some() && written != self.state_before {
+            return Ok(Some(self.result(None)));
         }
         self.tracker.lose();
         integration::mark_lost(self.term.client().options(), self.id, &p.fg);
@@ -2056,6 +2076,51 @@ impl Drive {
                 self.pane
             ),
         ))
+    }
+
+    /// An integrated run whose command started and printed nothing for [`SETTLE`], while the
+    /// pane's own shell is in front with its line editor reading and its state file was not
+    /// written since the line was typed, on two checks in a row: a shell that sends no marks
+    /// replaced the integrated one (`exec bash` as the run's command). The run is over, with no
+    /// exit code, and runs here use markers from now on. (A `read -e` typed as a run looks the
+    /// same.)
+    ///
+    /// The same with the state file written since: the integrated shell came back to its prompt
+    /// but its end mark did not come (the hooks were rearranged so that neither PROMPT_COMMAND
+    /// nor PS1 prints it). The run is over, with no exit code; the integration stays.
+    async fn check_ended(&mut self, last_output: Instant) -> Option<RunResult> {
+        let opts = self.term.client().options();
+        let written = state_written(opts, self.id);
+        if self.strategy != Strategy::ShellIntegration
+            || !self.tracker.started(self.capture)
+            || last_output.elapsed() < SETTLE
+            || written.is_none()
+        {
+            self.ended_since = None;
+            return None;
+        }
+        let prompt_came_back = written != self.state_before;
+        let p = probe(&self.term, self.id, &self.pane).await.ok()?;
+        let at_editor =
+            p.fg_is_root == Some(true) && p.line_mode == Some(false) && shell_kind(&p.fg).is_some();
+        if !at_editor {
+            self.ended_since = None;
+            return None;
+        }
+        match self.ended_since {
+            Some(since) if last_output < since => {
+                if !prompt_came_back {
+                    self.tracker.lose();
+                    integration::mark_lost(opts, self.id, &p.fg);
+                }
+                self.strategy = Strategy::Quiet;
+                Some(self.result(None))
+            }
+            _ => {
+                self.ended_since = Some(Instant::now());
+                None
+            }
+        }
     }
 
     async fn fg(&self) -> Option<String> {
@@ -2138,7 +2203,12 @@ impl Drive {
             }
             if now >= next_check {
                 self.check_pane().await?;
-                self.check_started(now).await?;
+                if let Some(r) = self.check_started(now).await? {
+                    return Ok(r);
+                }
+                if let Some(r) = self.check_ended(last_output).await {
+                    return Ok(r);
+                }
                 if let Some(code) = self.recover_output(last_output).await {
                     return Ok(self.result(code));
                 }
@@ -2299,6 +2369,7 @@ pub(crate) async fn run(
         prompt_before,
         settled_since: None,
         moved: false,
+        ended_since: None,
         started,
         state_before,
         restores_before,

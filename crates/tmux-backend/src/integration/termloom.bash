@@ -58,50 +58,58 @@ if [[ $- == *i* ]]; then
         printf '\e]7;file://%s%s\a' "${HOSTNAME-}" "$p"
     }
 
-    # D and A are printed by PS1 itself (with promptvars, bash's default): $? there is the
-    # command's status whatever PROMPT_COMMAND ran before (bash restores it for PS1), the marks
-    # survive a PROMPT_COMMAND that is replaced or prepended to, and readline prints them once
-    # the terminal is in its editing mode, so a command typed right after D is not echoed twice.
+    # D (with the exit code) and A come from _termloom_prompt, first in PROMPT_COMMAND, where $? is
+    # the command's status. PS1 (with promptvars, bash's default) holds a fallback: when
+    # _termloom_prompt did not run (PROMPT_COMMAND replaced) or did not run first (something put
+    # before it, so its $? is another's), PS1 prints D with the $? bash restores for it, and A.
     # D only follows a command that started (C, from PS0, sets _termloom_cmd), not an empty line.
     _termloom_cmd=${_termloom_cmd:-0}
     _termloom_D=('' 1)
-    _termloom_ps1_start='\[${_termloom_D[_termloom_cmd]:+\e]133;D;$?\a}${_termloom_D[_termloom_cmd=0]:0:0}\e]133;A\a\]'
+    _termloom_ps1_start='\[${_termloom_D[_termloom_cmd]:+\e]133;D;$?\a\e]133;A\a}${_termloom_D[_termloom_cmd=0]:0:0}\]'
 
-    # First in PROMPT_COMMAND, so $? is the command's status (unless something was put before
-    # it); it returns that status again for whatever runs after it.
     _termloom_prompt() {
-        local _termloom_s=$?
+        local _termloom_s=$? _termloom_first=
         _termloom_in_prompt=1
-        # termloom's P: the command's output ends here; what the prompt hooks print is theirs.
+        case ${PROMPT_COMMAND[0]-} in
+        _termloom_prompt | _termloom_prompt$'\n'*) _termloom_first=1 ;;
+        esac
+        if ! shopt -q promptvars; then
+            _termloom_first=1
+        fi
         if ((_termloom_cmd)); then
+            # termloom's P: the command's output ends here; what prompt hooks print is theirs.
             printf '\e]6973;P\a'
+            if [ -n "$_termloom_first" ]; then
+                _termloom_last=$_termloom_s
+            fi
         fi
         # The state file first: whoever sees D finds it up to date.
-        if ((_termloom_cmd)); then
-            _termloom_last=$_termloom_s
-        fi
         if [ -n "${TERMLOOM_STATE_FILE-}" ]; then
             { printf 'bash idle %s\n' "$_termloom_last" >|"$TERMLOOM_STATE_FILE"; } 2>/dev/null
         fi
-        if ! shopt -q promptvars; then
-            # PS1 is printed as it is: the marks come from here.
-            if ((_termloom_cmd)); then
-                printf '\e]133;D;%s\a' "$_termloom_s"
-            fi
+        if ((_termloom_cmd)) && [ -n "$_termloom_first" ]; then
+            printf '\e]133;D;%s\a' "$_termloom_s"
+            _termloom_cmd=0
+            printf '\e]133;A\a'
+        elif ! ((_termloom_cmd)); then
             printf '\e]133;A\a'
         fi
         _termloom_osc7
         return "$_termloom_s"
     }
 
-    # Last in PROMPT_COMMAND: keeps D and A at the start of PS1 and B at its end, even when a
-    # prompt theme rebuilds PS1.
+    # Last in PROMPT_COMMAND: keeps the fallback at the start of PS1, B at its end and C in PS0,
+    # even when a prompt theme rebuilds PS1 or PS0 was replaced.
     _termloom_prompt_end() {
         local _termloom_s=$?
         if shopt -q promptvars; then
             case $PS1 in
             "$_termloom_ps1_start"*) ;;
             *) PS1=$_termloom_ps1_start$PS1 ;;
+            esac
+            case ${PS0-} in
+            *'133;C'*) ;;
+            *) PS0=${PS0-}'${_termloom_c[_termloom_cmd=1]-}'$'\e]133;C\a' ;;
             esac
         fi
         case $PS1 in
