@@ -2624,20 +2624,8 @@ mod tests {
 
     #[test]
     fn marks_drive_an_integration_capture() {
-        let mut d = TrackData::default();
-        let now = Instant::now();
-        d.capture = Some(Capture::new(
-            1,
-            Mode::Integration,
-            String::new(),
-            Phase::Waiting,
-            LineSink::new(100, 10_000),
-        ));
-        let mut s = Scanner::default();
         let stream: &[u8] = b"echo X\r\n\x1b]133;C\x07X\r\nlast\r\x1b]133;D;3\x07\x1b]7;file://h/tmp/a%20b\x07\x1b]133;A\x07$ ";
-        s.feed(stream, &mut |p| {
-            d.on_piece(p, now);
-        });
+        let d = integration_track(stream);
         let c = d.capture.as_ref().unwrap();
         assert_eq!(c.phase, Phase::Done(Some(3)));
         assert_eq!(c.sink.render(Some(c.sink.final_partial())).0, "X\nlast");
@@ -2646,8 +2634,8 @@ mod tests {
         assert_eq!(d.facts.last_mark, Some(b'A'));
     }
 
-    /// An integration capture over `stream`: its phase and output.
-    fn integration_capture(stream: &[u8]) -> (Phase, String) {
+    /// A tracker that saw `stream` while an integration capture waited for its command.
+    fn integration_track(stream: &[u8]) -> TrackData {
         let mut d = TrackData::default();
         let now = Instant::now();
         d.capture = Some(Capture::new(
@@ -2661,6 +2649,12 @@ mod tests {
         s.feed(stream, &mut |p| {
             d.on_piece(p, now);
         });
+        d
+    }
+
+    /// An integration capture over `stream`: its phase and output.
+    fn integration_capture(stream: &[u8]) -> (Phase, String) {
+        let d = integration_track(stream);
         let c = d.capture.as_ref().unwrap();
         (c.phase, c.sink.render(Some(c.sink.final_partial())).0)
     }
