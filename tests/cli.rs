@@ -1897,3 +1897,20 @@ fn one_name_is_given_once_when_processes_create_it_at_once() {
     let panes = srv.tmux(&["list-panes", "-a", "-F", "#{@termloom_name}"]);
     assert_eq!(panes.lines().filter(|l| *l == "dup").count(), 1, "{panes}");
 }
+
+#[test]
+fn a_shell_with_errexit_survives_a_failing_command() {
+    // `set -e` in the pane's shell: a command list that fails (and would not end a plain
+    // bash) must not end it through termloom's hooks, which gave back its status.
+    let srv = TmuxServer::start();
+    let id = new_session(&srv, &["--name", "errexit"]);
+    ok(&srv, &["run", &id, "--", "set -e"]);
+    let v = run_json(&srv, &["run", &id, "--", "[ -f /nonexistent ] && echo yes"]);
+    assert_eq!(v["exit_code"].as_i64(), Some(1), "{v}");
+    let v = run_json(&srv, &["run", &id, "--", "echo alive"]);
+    assert_eq!(
+        (v["exit_code"].as_i64(), v["output"].as_str()),
+        (Some(0), Some("alive")),
+        "{v}"
+    );
+}

@@ -67,6 +67,15 @@ if [[ $- == *i* ]]; then
     _termloom_D=('' 1)
     _termloom_ps1_start='\[${_termloom_D[_termloom_cmd]:+\e]133;D;$?\a\e]133;A\a}${_termloom_D[_termloom_cmd=0]:0:0}\]'
 
+    # The hooks give back the command's status for what runs after them, except under
+    # `set -e`, where a hook that fails would end the shell.
+    _termloom_return() {
+        case $- in
+        *e*) return 0 ;;
+        esac
+        return "$1"
+    }
+
     _termloom_prompt() {
         local _termloom_s=$? _termloom_first=
         _termloom_in_prompt=1
@@ -95,7 +104,7 @@ if [[ $- == *i* ]]; then
             printf '\e]133;A\a'
         fi
         _termloom_osc7
-        return "$_termloom_s"
+        _termloom_return "$_termloom_s"
     }
 
     # Last in PROMPT_COMMAND: keeps the fallback at the start of PS1, B at its end and C in PS0,
@@ -117,7 +126,7 @@ if [[ $- == *i* ]]; then
         *) PS1=$PS1'\[\e]133;B\a\]' ;;
         esac
         _termloom_in_prompt=
-        return "$_termloom_s"
+        _termloom_return "$_termloom_s"
     }
 
     if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) &&
