@@ -1165,7 +1165,7 @@ async fn mcp_hostile_inputs_get_error_results_not_protocol_errors() {
         (
             "start_monitoring",
             json!({"session": "h", "max_lines": 100_001}),
-            "max_lines must be 1-100000",
+            "'max_lines' must be from 1 to 100000",
         ),
         // A name the target grammar reads as something else (here: another pane's native id).
         (
@@ -1259,6 +1259,27 @@ async fn mcp_hostile_inputs_get_error_results_not_protocol_errors() {
             "stop_monitoring",
             json!({"monitor_id": "mon-nope"}),
             "no monitor",
+        ),
+        // Numbers outside the ranges the schemas declare.
+        (
+            "read_output",
+            json!({"session": "h", "lines": 0}),
+            "'lines' must be from 1 to 1000000",
+        ),
+        (
+            "run_command",
+            json!({"session": "h", "command": "true", "timeout_ms": 99_999_999u64}),
+            "'timeout_ms' must be from 0 to 3600000",
+        ),
+        (
+            "resize_pane",
+            json!({"session": "h", "width": 10_001}),
+            "'width' must be from 1 to 10000",
+        ),
+        (
+            "create_workspace",
+            json!({"name": "nosb", "scrollback": 0}),
+            "'scrollback' must be from 1",
         ),
         (
             "create_layout",

@@ -366,6 +366,31 @@ impl TermloomServer {
         ))
     }
 
+    /// A number outside the range the tool's schema declares for it (`minimum`, `maximum`),
+    /// which the schema promises is refused.
+    fn out_of_range(&self, name: &str, args: Option<&JsonObject>) -> Option<String> {
+        let tool = self.visible_tools().iter().find(|t| t.name == name)?;
+        let props = tool.input_schema.get("properties")?.as_object()?;
+        args?.iter().find_map(|(k, v)| {
+            let n = v.as_f64()?;
+            let p = props.get(k)?;
+            let min = p.get("minimum").and_then(Value::as_f64);
+            let max = p.get("maximum").and_then(Value::as_f64);
+            if min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m) {
+                return None;
+            }
+            let range = match (p.get("minimum"), p.get("maximum")) {
+                (Some(a), Some(b)) => format!("from {a} to {b}"),
+                (Some(a), None) => format!("at least {a}"),
+                (None, Some(b)) => format!("at most {b}"),
+                (None, None) => return None,
+            };
+            Some(format!(
+                "invalid arguments for {name}: '{k}' must be {range}, got {v}"
+            ))
+        })
+    }
+
     fn finish(&self, name: &str, mut result: CallToolResult) -> CallToolResult {
         let max = self.cfg().max_chars;
         if result.is_error == Some(true) {
@@ -564,6 +589,7 @@ impl ServerHandler for TermloomServer {
         let args = request.arguments.clone();
         let early = self.refusal(&name).map(|m| ("refused", m)).or_else(|| {
             self.unknown_fields(&name, args.as_ref())
+                .or_else(|| self.out_of_range(&name, args.as_ref()))
                 .map(|m| ("error", m))
         });
         let response = match early {
