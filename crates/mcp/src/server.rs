@@ -348,30 +348,26 @@ impl TermloomServer {
         None
     }
 
-    fn unknown_fields(&self, name: &str, args: Option<&JsonObject>) -> Option<String> {
+    /// What is wrong with a call's arguments that the tool's schema tells: parameters it does not
+    /// have, or numbers outside the ranges it declares (`minimum`, `maximum`), which the schema
+    /// promises are refused.
+    fn argument_error(&self, name: &str, args: Option<&JsonObject>) -> Option<String> {
         let tool = self.visible_tools().iter().find(|t| t.name == name)?;
         let props = tool.input_schema.get("properties")?.as_object()?;
-        let unknown: Vec<&String> = args?.keys().filter(|k| !props.contains_key(*k)).collect();
-        if unknown.is_empty() {
-            return None;
+        let args = args?;
+        let unknown: Vec<&String> = args.keys().filter(|k| !props.contains_key(*k)).collect();
+        if !unknown.is_empty() {
+            return Some(format!(
+                "invalid arguments for {name}: unknown parameter(s) {}; its parameters are {}",
+                unknown
+                    .iter()
+                    .map(|k| format!("'{k}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                describe_params(&tool.input_schema)
+            ));
         }
-        Some(format!(
-            "invalid arguments for {name}: unknown parameter(s) {}; its parameters are {}",
-            unknown
-                .iter()
-                .map(|k| format!("'{k}'"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            describe_params(&tool.input_schema)
-        ))
-    }
-
-    /// A number outside the range the tool's schema declares for it (`minimum`, `maximum`),
-    /// which the schema promises is refused.
-    fn out_of_range(&self, name: &str, args: Option<&JsonObject>) -> Option<String> {
-        let tool = self.visible_tools().iter().find(|t| t.name == name)?;
-        let props = tool.input_schema.get("properties")?.as_object()?;
-        args?.iter().find_map(|(k, v)| {
+        args.iter().find_map(|(k, v)| {
             let n = v.as_f64()?;
             let p = props.get(k)?;
             let min = p.get("minimum").and_then(Value::as_f64);
@@ -588,8 +584,7 @@ impl ServerHandler for TermloomServer {
         let name: Cow<'static, str> = request.name.clone();
         let args = request.arguments.clone();
         let early = self.refusal(&name).map(|m| ("refused", m)).or_else(|| {
-            self.unknown_fields(&name, args.as_ref())
-                .or_else(|| self.out_of_range(&name, args.as_ref()))
+            self.argument_error(&name, args.as_ref())
                 .map(|m| ("error", m))
         });
         let response = match early {

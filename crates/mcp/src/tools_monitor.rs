@@ -12,8 +12,6 @@ use crate::types::*;
 
 /// Lines a monitor keeps when not told otherwise.
 const DEFAULT_MONITOR_LINES: usize = 1000;
-/// The most lines a monitor keeps (the schema says so too).
-const MAX_MONITOR_LINES: u32 = 100_000;
 
 #[tool_router(router = monitor_tools, vis = "pub(crate)")]
 impl TermloomServer {
@@ -35,13 +33,6 @@ impl TermloomServer {
         let filters_src = p.filters.unwrap_or_default();
         if filters_src.len() > 32 {
             return Err(ToolError::new("at most 32 filters"));
-        }
-        if let Some(n) = p.max_lines
-            && !(1..=MAX_MONITOR_LINES).contains(&n)
-        {
-            return Err(ToolError::new(format!(
-                "max_lines must be 1-{MAX_MONITOR_LINES}, got {n}"
-            )));
         }
         let filters = filters_src
             .iter()
