@@ -100,20 +100,20 @@ fn cut_long_strings(v: &mut Value, max: usize, notes: &mut Vec<String>) {
     let mut room = total.saturating_sub(need);
     let mut sizes: Vec<usize> = long.iter().map(|(_, l)| *l).collect();
     sizes.sort_unstable();
-    // The common length: strings shorter than it keep all they have.
-    let mut cap = 0;
-    for (i, l) in sizes.iter().enumerate() {
-        let left = sizes.len() - i;
+    // The common length: strings shorter than it keep all they have. None when every string
+    // fits whole (then lists are what is too long).
+    let n = sizes.len();
+    let Some(cap) = sizes.iter().enumerate().find_map(|(i, l)| {
+        let left = n - i;
         if l * left <= room {
             room -= l;
+            None
         } else {
-            cap = room / left;
-            break;
+            Some(room / left)
         }
-    }
-    if cap == 0 && room > 0 {
+    }) else {
         return;
-    }
+    };
     let mut cut = Vec::new();
     for (p, l) in long {
         if l <= cap {
