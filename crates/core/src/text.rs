@@ -400,12 +400,12 @@ where
 
 /// A line with no newline is cut into lines of this many bytes (less up to three: see
 /// [`cut_runaway`]), so that memory stays bounded.
-pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Takes a runaway line out of `buf` to be emitted, leaving in `buf` only the bytes of a last
 /// character still incomplete (its other bytes are yet to come): a cut never splits a UTF-8
 /// character in two.
-pub(crate) fn cut_runaway(buf: &mut Vec<u8>) -> Vec<u8> {
+pub fn cut_runaway(buf: &mut Vec<u8>) -> Vec<u8> {
     let n = buf.len();
     let mut whole = n;
     for back in 1..=n.min(3) {

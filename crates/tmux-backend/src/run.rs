@@ -63,8 +63,6 @@ pub const MAX_RUN_AGE: Duration = Duration::from_secs(24 * 3600);
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// The OSC number of termloom's run markers.
 pub(crate) const MARKER_OSC: &str = "6973";
-/// A line without a newline is cut after this many bytes.
-const PARTIAL_MAX: usize = 64 * 1024;
 /// The longest OSC payload parsed (longer ones are skipped).
 const MAX_OSC: usize = 4096;
 
@@ -253,8 +251,9 @@ impl LineSink {
             data = &data[pos + 1..];
         }
         self.partial.extend_from_slice(data);
-        if self.partial.len() > PARTIAL_MAX {
-            let raw = std::mem::take(&mut self.partial);
+        // A line without a newline is cut where text::lines cuts it (between characters).
+        if self.partial.len() > termloom_core::text::MAX_LINE_BYTES {
+            let raw = termloom_core::text::cut_runaway(&mut self.partial);
             self.add(clean_line(&raw));
         }
     }
@@ -703,8 +702,7 @@ impl PaneTracker {
     /// to another workspace, whose output client carries it from now on).
     fn revive(self: &Arc<Self>) -> Tap {
         self.lock().data.dead = false;
-        let token = TapToken(Arc::downgrade(self));
-        Arc::new(move |d: &[u8]| token.feed(d))
+        tap_for(self)
     }
 
     pub(crate) fn facts(&self) -> Facts {
@@ -846,8 +844,14 @@ impl PaneTracker {
 /// when the hub drops the tap).
 fn tapped_tracker() -> (Arc<PaneTracker>, Tap) {
     let t = Arc::new(PaneTracker::new());
-    let token = TapToken(Arc::downgrade(&t));
-    (t, Arc::new(move |d: &[u8]| token.feed(d)))
+    let tap = tap_for(&t);
+    (t, tap)
+}
+
+/// An output tap that feeds `t` (weakly) and marks it dead when the hub drops the tap.
+fn tap_for(t: &Arc<PaneTracker>) -> Tap {
+    let token = TapToken(Arc::downgrade(t));
+    Arc::new(move |d: &[u8]| token.feed(d))
 }
 
 /// Held by the output tap: feeds the tracker, and marks it dead when the hub drops the tap
@@ -1260,6 +1264,14 @@ impl Probe {
             ));
         }
         Ok(())
+    }
+
+    /// The pane's own shell is in front with its line editor reading (its terminal out of line
+    /// mode): at a prompt, or `read -e`. Its kind.
+    fn at_editor(&self) -> Option<ShellKind> {
+        (self.fg_is_root == Some(true) && self.line_mode == Some(false))
+            .then(|| shell_kind(&self.fg))
+            .flatten()
     }
 }
 
@@ -1716,9 +1728,8 @@ pub(crate) async fn decide(
 /// were removed. Its kind, for the per-call markers that work in any shell. (A builtin reading
 /// with the line editor, `read -e`, looks the same.)
 fn lost_integration(p: &Probe, facts: &Facts, choice: &Choice) -> Option<ShellKind> {
-    let at_editor = p.fg_is_root == Some(true) && p.line_mode == Some(false) && !p.starting;
-    (matches!(choice, Choice::Busy(_)) && facts.last_mark == Some(b'C') && at_editor)
-        .then(|| shell_kind(&p.fg))
+    (matches!(choice, Choice::Busy(_)) && facts.last_mark == Some(b'C') && !p.starting)
+        .then(|| p.at_editor())
         .flatten()
 }
 
@@ -2015,15 +2026,17 @@ impl Drive {
     /// output from now on. Follows it there; what it printed in between is lost (the result says
     /// `truncated`, and a lost end mark is looked for as after lost output). False when it cannot.
     async fn follow_pane(&mut self) -> bool {
-        let cmd = Cmd::new("display-message")
-            .arg("-p")
-            .opt("-t", &self.pane)
-            .arg("#{session_id}");
-        let Ok(out) = self.term.run(vec![cmd]).await else {
+        use crate::control::output::{whereabouts, whereabouts_cmd};
+        let Some(n) = self.pane.strip_prefix('%').and_then(|n| n.parse().ok()) else {
             return false;
         };
-        let ws = out.trim_end_matches('\n').to_string();
-        if ws.is_empty() || ws == self.ws {
+        let Ok(out) = self.term.run(vec![whereabouts_cmd(n)]).await else {
+            return false;
+        };
+        let Some((ws, _)) = whereabouts(n, out.lines()) else {
+            return false;
+        };
+        if ws == self.ws {
             return false;
         }
         let tap = self.tracker.revive();
@@ -2054,13 +2067,7 @@ impl Drive {
         let Ok(p) = probe(&self.term, self.id, &self.pane).await else {
             return Ok(None);
         };
-        if p.fg_is_root != Some(true) || p.line_mode != Some(false) {
-            return Ok(None);
-        }
-        let Some(_) = shell_kind(&p.fg) else {
-            return Ok(None);
-        };
-        if self.tracker.started(self.capture) {
+        if p.at_editor().is_none() || self.tracker.started(self.capture) {
             return Ok(None);
         }
         let written = state_written(self.term.client().options(), self.id);
@@ -2101,9 +2108,7 @@ impl Drive {
         }
         let prompt_came_back = written != self.state_before;
         let p = probe(&self.term, self.id, &self.pane).await.ok()?;
-        let at_editor =
-            p.fg_is_root == Some(true) && p.line_mode == Some(false) && shell_kind(&p.fg).is_some();
-        if !at_editor {
+        if p.at_editor().is_none() {
             self.ended_since = None;
             return None;
         }

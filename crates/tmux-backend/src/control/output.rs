@@ -15,6 +15,7 @@ use termloom_core::OutputEvent;
 use tokio::sync::broadcast;
 
 use crate::client::TmuxOptions;
+use crate::command::Cmd;
 use crate::control::parser::Event;
 use crate::control::transport::Connection;
 use crate::error::TmuxError;
@@ -88,15 +89,15 @@ type ClientFuture<'a> = std::pin::Pin<
 
 impl HubRef {
     /// The output client of workspace `workspace_id`, connected when there is none (or it died).
-    fn client<'a>(&'a self, clients: &'a Clients, workspace_id: &'a str) -> ClientFuture<'a> {
-        Box::pin(self.client_inner(clients, workspace_id))
+    fn client<'a>(&'a self, workspace_id: &'a str) -> ClientFuture<'a> {
+        Box::pin(self.client_inner(workspace_id))
     }
 
-    async fn client_inner(
-        &self,
-        clients: &Clients,
-        workspace_id: &str,
-    ) -> Result<Arc<Client>, TmuxError> {
+    async fn client_inner(&self, workspace_id: &str) -> Result<Arc<Client>, TmuxError> {
+        let clients = self
+            .clients
+            .upgrade()
+            .ok_or_else(|| TmuxError::ConnectionLost("the output hub is gone".into()))?;
         let mut clients = clients.lock().await;
         if let Some(c) = clients.get(workspace_id)
             && c.conn.is_alive()
@@ -235,7 +236,7 @@ impl OutputHub {
     }
 
     async fn client(&self, workspace_id: &str) -> Result<Arc<Client>, TmuxError> {
-        self.hub_ref().client(&self.clients, workspace_id).await
+        self.hub_ref().client(workspace_id).await
     }
 
     fn hub_ref(&self) -> HubRef {
@@ -408,6 +409,31 @@ fn pane_number(pane: &str) -> Result<u32, TmuxError> {
         })
 }
 
+/// The command that tells where pane `%N` lives now (see [`whereabouts`]): `list-panes -t`,
+/// which fails for a pane that is gone, where `display-message` would answer for the client's
+/// own pane instead.
+pub(crate) fn whereabouts_cmd(pane: u32) -> Cmd {
+    let sep = crate::format::SEP;
+    Cmd::new("list-panes").opt("-t", format!("%{pane}")).opt(
+        "-F",
+        format!("#{{pane_id}}{sep}#{{session_id}}{sep}#{{session_name}}"),
+    )
+}
+
+/// The workspace (`$N`) and its name that pane `%N` lives in, from the output of
+/// [`whereabouts_cmd`] (a row per pane of its window: only the pane's own counts).
+pub(crate) fn whereabouts<'a>(
+    pane: u32,
+    lines: impl IntoIterator<Item = &'a str>,
+) -> Option<(String, String)> {
+    let want = format!("%{pane}");
+    lines.into_iter().find_map(|l| {
+        let mut f = l.trim_end().splitn(3, crate::format::SEP);
+        let (p, id, name) = (f.next()?, f.next()?, f.next()?);
+        (p == want).then(|| (id.to_string(), name.to_string()))
+    })
+}
+
 /// Ends the streams of panes that no longer exist in the client's session.
 async fn prune(client: &Client, hub: &HubRef) {
     let watched: Vec<u32> = match client.routes.lock() {
@@ -444,27 +470,20 @@ async fn prune(client: &Client, hub: &HubRef) {
     for p in gone {
         // A pane that left this workspace may live on in another (swap-pane, join-pane,
         // move-window): its subscribers follow it to that workspace's output client.
-        // list-panes fails for a pane that is gone (display-message would fall back to the
-        // client's own pane); each row names its pane, so only this pane's row counts.
-        let sep = crate::format::SEP;
-        let args = vec![
-            "list-panes".to_string(),
-            "-t".to_string(),
-            format!("%{p}"),
-            "-F".to_string(),
-            format!("#{{pane_id}}{sep}#{{session_id}}{sep}#{{session_name}}"),
-        ];
-        let moved_to = match client.conn.request_blocks(&args).await {
+        let moved_to = match client
+            .conn
+            .request_blocks(&whereabouts_cmd(p).into_args())
+            .await
+        {
             Ok(blocks) => blocks
                 .first()
                 .filter(|(ok, _)| *ok)
                 .and_then(|(_, body)| {
-                    body.iter().find_map(|l| {
-                        let l = String::from_utf8_lossy(l).into_owned();
-                        let mut f = l.trim_end().splitn(3, sep);
-                        let (pane, id, name) = (f.next()?, f.next()?, f.next()?);
-                        (pane == format!("%{p}")).then(|| (id.to_string(), name.to_string()))
-                    })
+                    let lines: Vec<String> = body
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect();
+                    whereabouts(p, lines.iter().map(String::as_str))
                 })
                 .filter(|(id, _)| *id != client.workspace_id),
             Err(_) => None,
@@ -481,24 +500,21 @@ async fn prune(client: &Client, hub: &HubRef) {
             });
             continue;
         };
-        let followed = match hub.clients.upgrade() {
-            Some(clients) => match hub.client(&clients, &ws).await {
-                Ok(to) => match to.routes.lock() {
-                    Ok(mut r) if !r.panes.contains_key(&p) => {
-                        r.lines.entry(p).or_default();
-                        // What the pane printed between the move and now is not in the stream.
-                        let _ = tx.send(OutputEvent::Lagged(1));
-                        r.panes.insert(p, tx.clone());
-                        true
-                    }
-                    _ => false,
-                },
-                Err(e) => {
-                    tracing::debug!(pane = p, workspace = %ws, error = %e, "pane not followed");
-                    false
+        let followed = match hub.client(&ws).await {
+            Ok(to) => match to.routes.lock() {
+                Ok(mut r) if !r.panes.contains_key(&p) => {
+                    r.lines.entry(p).or_default();
+                    // What the pane printed between the move and now is not in the stream.
+                    let _ = tx.send(OutputEvent::Lagged(1));
+                    r.panes.insert(p, tx.clone());
+                    true
                 }
+                _ => false,
             },
-            None => false,
+            Err(e) => {
+                tracing::debug!(pane = p, workspace = %ws, error = %e, "pane not followed");
+                false
+            }
         };
         if !followed {
             let _ = tx.send(OutputEvent::Closed {
