@@ -333,11 +333,10 @@ impl CursorData {
         height: u64,
         limit: u64,
     ) -> Option<u64> {
-        let (then, now) = (self.mark?, now?);
-        if then.epoch != now.epoch || self.total <= self.line || limit == 0 {
+        if limit == 0 {
             return None;
         }
-        let printed = now.newlines.checked_sub(then.newlines)?;
+        let printed = self.printed_since(now)?;
         let history_then = self.total.saturating_sub(height);
         if history_then + printed < limit {
             return None;
@@ -350,14 +349,18 @@ impl CursorData {
     /// most one, and the screen's `height` rows (where the cursor moves down without scrolling)
     /// are allowed for. Then text that matches where the anchor was is other, repeated output.
     fn scrolled_out(&self, now: Option<LineMark>, total_now: u64, height: u64) -> bool {
-        let (Some(then), Some(now)) = (self.mark, now) else {
-            return false;
-        };
+        self.printed_since(now)
+            .is_some_and(|printed| self.total - self.line + printed > total_now + height)
+    }
+
+    /// The newlines this process counted in the pane since the cursor's read, when that can be
+    /// told: the same count epoch, and a cursor that knew the pane's size (`total > line`).
+    fn printed_since(&self, now: Option<LineMark>) -> Option<u64> {
+        let (then, now) = (self.mark?, now?);
         if then.epoch != now.epoch || self.total <= self.line {
-            return false;
+            return None;
         }
-        let printed = now.newlines.saturating_sub(then.newlines);
-        self.total - self.line + printed > total_now + height
+        now.newlines.checked_sub(then.newlines)
     }
 
     fn encode(&self) -> Cursor {
