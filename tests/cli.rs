@@ -1411,8 +1411,7 @@ fn two_runs_started_at_once_from_two_processes_never_swap_results() {
     // or is told the session is busy. Never the other's.
     let srv = TmuxServer::start();
     let id = new_session(&srv, &["--name", "twice"]);
-    let o = run(&srv, &["run", &id, "--", "true"]);
-    assert!(o.status.success(), "{}", show(&["run true"], &o));
+    ok(&srv, &["run", &id, "--", "true"]);
     let mut ran = 0;
     for round in 0..6 {
         let a = spawn_cli(
@@ -1553,8 +1552,7 @@ fn a_shell_builtin_reading_input_is_busy_and_run_types_nothing_into_it() {
     // (written at prompts) says idle. The terminal's mode says otherwise.
     let srv = TmuxServer::start();
     let id = new_session(&srv, &["--name", "reader"]);
-    let o = run(&srv, &["run", &id, "--", "true"]);
-    assert!(o.status.success(), "{}", show(&["run true"], &o));
+    ok(&srv, &["run", &id, "--", "true"]);
     ok(&srv, &["send", &id, "read answer; echo got-$answer"]);
     wait_until_blocking("status to say busy", || {
         (json(&srv, &["status", &id])["state"] == "busy").then_some(())
