@@ -205,8 +205,38 @@ impl TmuxServer {
 
 impl Drop for TmuxServer {
     fn drop(&mut self) {
-        // Errors are ignored: cleanup must never hide the test's own failure.
+        // Errors are ignored: cleanup must never hide the test's own failure. The server and its
+        // panes' shells are waited for (bounded), so that nothing they write on the way out
+        // (bash's history, the integration's state file) lands in the temp dir after it is gone.
+        let pids: Vec<u32> = self
+            .tmux(&["list-panes", "-a", "-F", "#{pid} #{pane_pid}"])
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
         self.kill_server();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // TERMLOOM_TEST_KEEP=1: a failed test's dir (logs, registry, shell history) is kept.
+        if std::env::var_os("TERMLOOM_TEST_KEEP").is_some()
+            && std::thread::panicking()
+            && let Ok(empty) = tempfile::tempdir()
+        {
+            let kept = std::mem::replace(&mut self.dir, empty).keep();
+            eprintln!("kept the failed test's dir: {}", kept.display());
+        }
     }
+}
+
+/// Whether a process is running (a zombie, or no process at all, is not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 pub mod ssh;

@@ -77,8 +77,26 @@ class Tmux:
         return out.stdout
 
     def close(self) -> None:
+        # The server and its shells are waited for (bounded), so that what they write on the way
+        # out (bash's history) does not land in the temp dir after it is removed.
+        try:
+            pids = [int(p) for p in self.tmux("list-panes", "-a", "-F", "#{pid} #{pane_pid}").split()]
+        except subprocess.CalledProcessError:
+            pids = []
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
+        deadline = time.monotonic() + 5
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.01)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, or none at all, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return not f.read().rsplit(")", 1)[1].lstrip().startswith("Z")
+    except (OSError, IndexError):
+        return False
 
 
 @pytest.fixture

@@ -105,7 +105,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Where session logs go and what they keep.
 #[derive(Clone, Debug)]
 pub struct LogConfig {
-    /// The directory holding the logs and snapshots (created when missing).
+    /// The directory holding the logs and snapshots. It is created when missing, but not its
+    /// parent: a state dir removed while sessions are logged stays removed.
     pub dir: PathBuf,
     /// A log is rotated when the next record would take it past this size.
     pub max_file_bytes: u64,
@@ -397,6 +398,15 @@ pub fn timestamp() -> String {
     s
 }
 
+/// Creates the log directory itself when missing, never its parent: a writer that outlives its
+/// state dir (removed by a person, or a test's temp dir) does not bring it back.
+fn make_dir(dir: &Path) -> std::io::Result<()> {
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -464,7 +474,7 @@ impl LogFile {
         if self.file.is_some() {
             return true;
         }
-        if let Err(e) = fs::create_dir_all(&cfg.dir) {
+        if let Err(e) = make_dir(&cfg.dir) {
             self.fail(cfg, "cannot create the log directory", &e);
             return false;
         }
@@ -822,7 +832,7 @@ impl OutputLog {
             text.push_str(l);
             text.push('\n');
         }
-        let result = fs::create_dir_all(&cfg.dir)
+        let result = make_dir(&cfg.dir)
             .and_then(|()| fs::write(&tmp, text.as_bytes()))
             .and_then(|()| fs::rename(&tmp, &path));
         match result {
@@ -1536,6 +1546,34 @@ mod tests {
             made,
             [r#"name="made" native="tmux:%100" workspace="ws" path="ws:1.0" command="make\ttest""#]
         );
+    }
+
+    #[tokio::test]
+    async fn a_state_dir_removed_while_logging_is_not_brought_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        let cfg = LogConfig::in_state_dir(&state);
+        let logger = SessionLogger::new(cfg.clone());
+        let (fake, tx) = FakeSession::new(None);
+        let id = fake.id;
+        let _session = logger.wrap(fake).await;
+        tx.send(out("before\n")).unwrap();
+        eventually("the first snapshot", || {
+            cfg.snapshot_path(id).exists().then_some(())
+        })
+        .await;
+        fs::remove_dir_all(&state).unwrap();
+        tx.send(out("after\n")).unwrap();
+        tx.send(OutputEvent::Closed {
+            reason: "gone".into(),
+        })
+        .unwrap();
+        eventually("the watcher to end", || {
+            (!logger.is_watching(id)).then_some(())
+        })
+        .await;
+        assert!(!state.exists(), "the removed state dir was created again");
     }
 
     #[tokio::test]

@@ -273,7 +273,7 @@ pub struct TmuxClient {
     version: OnceCell<(u32, u32)>,
     control: Option<ControlTransport>,
     /// The server's attach gate ([`crate::control::gate`]), held by spawned commands.
-    gate: Arc<tokio::sync::RwLock<()>>,
+    gate: Arc<crate::control::gate::Gate>,
 }
 
 impl TmuxClient {

@@ -123,7 +123,10 @@ pub struct Connection {
     sentinel: AtomicU64,
     timeout: Duration,
     /// The server's attach gate ([`gate`]): held shared by requests and by leaving.
-    gate: Arc<tokio::sync::RwLock<()>>,
+    gate: Arc<gate::Gate>,
+    /// Becomes true when the reader has seen the end of the client's output: the server has let
+    /// the client go (it closes its copy of the pipe only then).
+    ended: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Connection {
@@ -193,6 +196,7 @@ impl Connection {
             events,
         });
         let (ready_tx, ready_rx) = oneshot::channel::<Result<(), String>>();
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
         let reader_shared = shared.clone();
         // End of output without `%exit`: the server died, or over ssh, the connection did.
         let eof_reason = match &opts.host {
@@ -264,6 +268,7 @@ impl Connection {
                 h(&exit);
             }
             let _ = reader_shared.events.send(Arc::new(exit));
+            let _ = ended_tx.send(true);
         });
         // Over ssh, connecting (and the remote login) comes first.
         let limit = if opts.is_remote() {
@@ -310,6 +315,7 @@ impl Connection {
             sentinel: AtomicU64::new(0),
             timeout: opts.command_timeout,
             gate,
+            ended,
         };
         if !flags_at_attach {
             // Older tmux: set the flags now (refused below 3.2, which is harmless).
@@ -458,10 +464,17 @@ impl Drop for Connection {
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 let gate = self.gate.clone();
+                let mut ended = self.ended.clone();
                 rt.spawn(async move {
                     let _leaving = gate::command(&gate).await;
                     let _ = child.start_kill();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                    // Gone once the process has exited and the server has closed its end of
+                    // the output pipe (having queued `%client-detached` before).
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        let _ = child.wait().await;
+                        let _ = ended.wait_for(|e| *e).await;
+                    })
+                    .await;
                 });
             }
             Err(_) => {
