@@ -412,6 +412,85 @@ fn commands_run_once_and_a_window_killed_by_hand_comes_back_alone() {
     }
 }
 
+#[test]
+fn two_opens_at_once_from_two_processes_fill_each_gap_once() {
+    // Two `project open` processes at once, on a fresh server and then on an open project with a
+    // pane and a window killed by hand: both succeed, and each missing pane is made (and its
+    // command run) once. Before, both filled the same gaps (duplicate panes, commands run twice)
+    // or one failed ("a workspace named 'cc' already exists").
+    let env = Env::new();
+    let log = env.srv.dir().join("log");
+    env.write(
+        "cc",
+        &format!(
+            "windows:
+  - name: w1
+    layout: horizontal
+    panes:
+      - name: a
+      - name: b
+        command: \"echo b >> '{log}'\"
+  - name: w2
+    panes:
+      - name: c
+        command: \"echo c >> '{log}'\"
+",
+            log = log.display()
+        ),
+    );
+    let named = |name: &str| -> Vec<String> {
+        env.srv
+            .tmux(&["list-panes", "-a", "-F", "#{@termloom_name} #{pane_id}"])
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string))
+            .collect()
+    };
+    for round in 1..=3 {
+        if round > 1 {
+            env.srv.tmux(&["kill-pane", "-t", &named("cc/b")[0]]);
+            env.srv.tmux(&["kill-window", "-t", "=cc:w2"]);
+        }
+        let open = || {
+            env.srv
+                .cli()
+                .env("TERMLOOM_CONFIG_DIR", &env.config)
+                .args(["--json", "project", "open", "cc"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run termloom")
+        };
+        let (x, y) = (open(), open());
+        for child in [x, y] {
+            let o = child.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "round {round}: {}",
+                show(&["project", "open"], &o)
+            );
+        }
+        assert_eq!(
+            (
+                named("cc/a").len(),
+                named("cc/b").len(),
+                named("cc/c").len()
+            ),
+            (1, 1, 1),
+            "round {round}: one pane of each name"
+        );
+        wait_until_blocking("the new panes' commands", || {
+            (count(&log, "b") >= round && count(&log, "c") >= round).then_some(())
+        });
+    }
+    sync(&env, "cc", &log);
+    assert_eq!(
+        (count(&log, "b"), count(&log, "c")),
+        (3, 3),
+        "each command ran once a round"
+    );
+}
+
 #[tokio::test]
 async fn a_pane_killed_by_hand_is_split_back_into_its_window() {
     let env = Env::new();

@@ -306,8 +306,10 @@ async fn open(ctx: &mut Ctx, a: OpenArgs) -> Result<ExitCode> {
     let store = store()?;
     let p = store.load(&a.name)?;
     let loom = loom_for(ctx, &p)?.clone();
-    let report = project::open(
-        loom.terminal().as_ref(),
+    // Under the state dir's change lock, as the MCP server opens: two opens at once would both
+    // fill the same gaps.
+    let report = project::open_in(
+        &loom,
         &p,
         &OpenOptions {
             adopt: a.adopt,
@@ -315,7 +317,6 @@ async fn open(ctx: &mut Ctx, a: OpenArgs) -> Result<ExitCode> {
         },
     )
     .await?;
-    loom.record(&report.sessions);
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // iTerm2 shows an iterm / iterm-tmux project's windows itself: nothing to attach.
     let attach = p.backend == ProjectBackend::Tmux

@@ -909,8 +909,8 @@ pub async fn open_project(
 
 /// Opens a project in the loom's terminal and records its sessions in the registry. The open
 /// holds [`Loom::changing`] (two at once through one loom create it once); the `on_open` hooks
-/// run after it is let go, as they may take a minute each. What the MCP tool `open_project`
-/// calls.
+/// run after it is let go, as they may take a minute each. What the CLI's `project open` and the
+/// MCP tool `open_project` call.
 pub async fn open_in(loom: &Loom, p: &Project, opts: &OpenOptions) -> Result<OpenReport> {
     let changing = loom.changing().await;
     let no_hooks = OpenOptions {
