@@ -431,6 +431,59 @@ fn keys_after_ctrl_c_in_the_same_call_are_not_dropped() {
 }
 
 #[test]
+fn multi_line_text_is_pasted_and_a_multi_line_run_is_one_command() {
+    // As on tmux: multi-line text sent without Enter runs nothing (it ran every line but the
+    // last), and a multi-line run reports all its output and its last command's status (it
+    // reported the first line's, 0, and only its output).
+    let f = FakeIterm::start();
+    ok(&f, &["new", "--name", "ml"]);
+    ok(&f, &["run", "ml", "--", "true"]);
+    let flag = f.path().join("ran-too-soon");
+    let text = format!("touch '{}'\necho second-line", flag.display());
+    ok(&f, &["send", "ml", "--no-enter", &text]);
+    ok(&f, &["keys", "ml", "C-c"]);
+    let o = run(
+        &f,
+        &["--json", "run", "ml", "--", "echo one\necho two\nfalse"],
+    );
+    let v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&["run"], &o)));
+    assert_eq!(
+        (v["output"].as_str(), v["exit_code"].as_i64()),
+        (Some("one\ntwo"), Some(1)),
+        "{v}"
+    );
+    assert!(!flag.exists(), "a line of the paste ran");
+    let o = run(
+        &f,
+        &["--json", "run", "ml", "--", "cat <<EOF\nheredoc-body\nEOF"],
+    );
+    let v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&["run"], &o)));
+    assert_eq!(
+        (v["output"].as_str(), v["exit_code"].as_i64()),
+        (Some("heredoc-body"), Some(0)),
+        "{v}"
+    );
+}
+
+#[test]
+fn cli_refuses_tmux_only_flags_with_iterm_instead_of_typing_here() {
+    // `--host` meant "type this on build1": with the iterm backend it used to be ignored, and the
+    // text ran in the local iTerm2 session.
+    let f = FakeIterm::start();
+    ok(&f, &["new", "--name", "here", "--", "cat"]);
+    for (flags, word) in [(["--host", "build1"], "--host"), (["-L", "other"], "-L")] {
+        let mut args: Vec<&str> = flags.to_vec();
+        args.extend(["send", "here", "meant-elsewhere"]);
+        let err = fails(&f, &args);
+        assert!(err.contains(word) && err.contains("iterm"), "{err}");
+    }
+    let text = ok(&f, &["read", "here", "--lines", "50"]);
+    assert!(!text.contains("meant-elsewhere"), "{text}");
+}
+
+#[test]
 fn cli_reports_a_missing_iterm_and_refused_credentials() {
     let f = FakeIterm::start();
     let o = f

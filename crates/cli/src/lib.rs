@@ -191,7 +191,21 @@ pub fn connect_with(opts: &GlobalOpts, control: bool) -> Result<Loom> {
             Arc::new(TmuxTerminal::new(tmux))
         }
         // The socket comes from TERMLOOM_ITERM_SOCKET, else iTerm2's default location.
-        BackendKind::Iterm => Arc::new(termloom_iterm::ItermTerminal::from_env()),
+        BackendKind::Iterm => {
+            // tmux's flags mean nothing to iTerm2: refused, never ignored (text meant for a
+            // host would be typed here).
+            if opts.host.as_deref().is_some_and(|h| !h.is_empty()) {
+                anyhow::bail!(
+                    "--host drives tmux over ssh; the iterm backend drives this Mac's iTerm2 only (drop --host, or use --backend tmux)"
+                );
+            }
+            if opts.socket_name.is_some() {
+                anyhow::bail!(
+                    "-L/--socket-name names a tmux server; the iterm backend has none (drop it, or use --backend tmux)"
+                );
+            }
+            Arc::new(termloom_iterm::ItermTerminal::from_env())
+        }
     };
     let dir = opts.state_dir()?;
     let registry = match Registry::open(&dir) {

@@ -21,6 +21,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+/// How long a registry read or write waits for another process's lock before it fails.
+#[cfg(not(test))]
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+#[cfg(test)]
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 use crate::ids::{SessionId, TerminalKey};
 use crate::model::SessionInfo;
 
@@ -218,14 +224,35 @@ impl Registry {
                     self.lock_path.display()
                 ))
             })?;
-        if exclusive {
-            f.lock()
-                .map_err(|e| self.err(format!("cannot lock: {e}")))?;
-        } else {
-            f.lock_shared()
-                .map_err(|e| self.err(format!("cannot lock: {e}")))?;
+        // Bounded: a process that holds the lock for good (stopped, or not termloom) gets an
+        // error naming the file instead of a hang. termloom holds it for one read or write.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            let tried = if exclusive {
+                f.try_lock()
+            } else {
+                f.try_lock_shared()
+            };
+            match tried {
+                Ok(()) => return Ok(f),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(self.err(format!(
+                        "another process has held {} for over {} s; find it with `fuser {}` (a stopped termloom?) and end it",
+                        self.lock_path.display(),
+                        LOCK_WAIT.as_secs(),
+                        self.lock_path.display()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(self.err(format!("cannot lock: {e}")));
+                }
+            }
         }
-        Ok(f)
     }
 
     /// Reads the file (the caller holds the lock). A corrupt file is moved aside when `repair` is set.
@@ -234,6 +261,12 @@ impl Registry {
         let st = stamp(&self.path);
         if st.is_some() && st == cache.stamp {
             return Ok(cache.data.clone());
+        }
+        // Anything but a regular file (a FIFO would block the read for good) is refused.
+        if let Ok(md) = fs::metadata(&self.path)
+            && !md.is_file()
+        {
+            return Err(self.err("it is not a regular file; move it aside".to_string()));
         }
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
@@ -562,6 +595,45 @@ fn upsert(d: &mut RegistryData, s: &SessionInfo, now: DateTime<Utc>) -> Upsert {
 mod tests {
     use super::*;
     use crate::model::test_session;
+
+    #[test]
+    fn a_lock_held_elsewhere_for_good_is_an_error_naming_it_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        let s = test_session("a", "w", 0, 0);
+        reg.record(std::slice::from_ref(&s)).unwrap();
+        // Another process's hold: a separate open file description.
+        let other = File::create(dir.path().join("registry.lock")).unwrap();
+        other.lock().unwrap();
+        let started = std::time::Instant::now();
+        let err = Registry::open(dir.path()).unwrap().get(s.id).unwrap_err();
+        assert!(
+            started.elapsed() < LOCK_WAIT * 10,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(err.to_string().contains("registry.lock"), "{err}");
+        other.unlock().unwrap();
+        assert_eq!(
+            reg.get(s.id).unwrap().unwrap().name,
+            "a",
+            "nothing was lost"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_registry_that_is_not_a_regular_file_is_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("registry.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = Registry::open(dir.path()).unwrap().load().unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
 
     #[test]
     fn records_and_reloads() {

@@ -301,7 +301,7 @@ pub(crate) async fn run(s: &ItermSession, opts: &RunOpts) -> Result<RunResult> {
     };
     let mut waker = Waker::new(s, &conn, kind).await?;
     let g = s.geometry(&conn).await?;
-    let plan = if let Some(re) = prompt_re {
+    let mut plan = if let Some(re) = prompt_re {
         Plan::Prompt(re)
     } else if let Some(q) = opts.quiet {
         Plan::Quiet(u64::try_from(q.as_millis()).unwrap_or(u64::MAX).max(1))
@@ -333,8 +333,22 @@ pub(crate) async fn run(s: &ItermSession, opts: &RunOpts) -> Result<RunResult> {
     };
     let line = match &plan {
         Plan::Marker(nonce) => marker_line(command, nonce),
+        // One command for the shell, as tmux runs it: line by line, each line would end at its
+        // own prompt, and the run would report the first line's status.
+        Plan::Shell(..) if command.contains(['\n', '\r']) => {
+            let fish = matches!(s.get_variable("jobName").await?, serde_json::Value::String(j) if j.trim_start_matches('-').ends_with("fish"));
+            if fish {
+                format!("begin\n{command}\nend")
+            } else {
+                format!("{{\n{command}\n}}")
+            }
+        }
         _ => command.to_owned(),
     };
+    // The prompt shows what was typed.
+    if let Plan::Shell(_, key) = &mut plan {
+        *key = command_key(&line);
+    }
     let job = Job {
         guid: s.guid().to_owned(),
         started_ms: now_ms(),
@@ -561,14 +575,22 @@ fn command_key(command: &str) -> String {
     command.chars().take(256).collect()
 }
 
-/// Whether the command iTerm2 recorded at a prompt is the one typed (compared without
-/// whitespace; either may be cut short, e.g. the first line of a multi-line command).
+/// Whether the command iTerm2 recorded at a prompt is the one typed: their first lines, compared
+/// without whitespace (either may be cut short). Only first lines, as what iTerm2 records of a
+/// multi-line command holds the shell's continuation prompts (`> `) after the first.
 fn same_command(shown: Option<&str>, typed: &str) -> bool {
-    let squeeze = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-    let Some(shown) = shown.map(squeeze).filter(|s| !s.is_empty()) else {
+    let first = |t: &str| {
+        t.split(['\n', '\r'])
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+    };
+    let Some(shown) = shown.map(first).filter(|s| !s.is_empty()) else {
         return true;
     };
-    let typed = squeeze(typed);
+    let typed = first(typed);
     typed.starts_with(&shown) || shown.starts_with(&typed)
 }
 
@@ -769,6 +791,12 @@ mod tests {
             "for i in 1 2; do\n echo $i\ndone"
         ));
         assert!(!same_command(Some("echo typed-ahead"), "echo right-after"));
+        // A multi-line command as iTerm2 records it: the shell's continuation prompts after the
+        // first line.
+        assert!(same_command(
+            Some("{\n> echo one\n> false\n> }"),
+            "{\necho one\nfalse\n}"
+        ));
         assert_eq!(command_key(&"x".repeat(1000)).len(), 256);
     }
 

@@ -74,6 +74,21 @@ pub(crate) fn chunks(text: &str, max: usize) -> Vec<&str> {
     out
 }
 
+/// Whether a job name (iTerm2's `jobName`, maybe a login shell's `-bash`) is a shell whose line
+/// editor takes a bracketed paste.
+pub(crate) fn is_shell(job: &str) -> bool {
+    let name = job.trim_start_matches('-');
+    let name = name.rsplit('/').next().unwrap_or(name);
+    matches!(name, "bash" | "zsh" | "fish")
+}
+
+/// `text` inside bracketed-paste marks (what a terminal sends for a paste when the program asked
+/// for it): a line editor then takes its newlines as text. An end mark inside the text, which
+/// would end the paste early and run the rest, is dropped.
+pub(crate) fn bracketed_paste(text: &str) -> String {
+    format!("\x1b[200~{}\x1b[201~", text.replace("\x1b[201~", ""))
+}
+
 /// Types `text` into a session exactly, then Enter (`\r`) when asked.
 pub(crate) async fn send_text_to(
     conn: &Connection,
@@ -290,6 +305,24 @@ impl ItermSession {
             )
             .await
             .map_err(|e| self.map(e))
+    }
+
+    /// Whether a shell's line editor reads this session's input: iTerm2's shell integration
+    /// says it is at a prompt, or the job in front is bash, zsh or fish (whose line editors take
+    /// a bracketed paste: bash 5.1+, zsh 5.1+, fish 3+).
+    async fn shell_in_front(&self, conn: &Connection) -> Result<bool> {
+        use proto::get_prompt_response::State;
+        if let Some(p) = conn
+            .get_prompt(self.guid(), None)
+            .await
+            .map_err(|e| self.err(e))?
+        {
+            return Ok(matches!(p.prompt_state(), State::Editing | State::Finished));
+        }
+        Ok(match self.get_variable("jobName").await? {
+            Value::String(job) => is_shell(&job),
+            _ => false,
+        })
     }
 
     /// Reads a variable of this session (`Null` when unset).
@@ -663,6 +696,15 @@ impl Session for ItermSession {
 
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
         let conn = self.conn().await?;
+        // Multi-line text is pasted, as tmux pastes it: typed, each newline would be an Enter and
+        // every line but the last would run, whatever `enter` says.
+        let pasted;
+        let text = if text.contains(['\n', '\r']) && self.shell_in_front(&conn).await? {
+            pasted = bracketed_paste(text);
+            pasted.as_str()
+        } else {
+            text
+        };
         send_text_to(&conn, self.guid(), text, opts.enter)
             .await
             .map_err(|e| self.map(e))
@@ -1015,6 +1057,17 @@ async fn previous_exit(conn: &Connection, guid: &str, current: Option<&str>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pastes_are_marked_and_cannot_end_early() {
+        assert_eq!(bracketed_paste("a\nb"), "\x1b[200~a\nb\x1b[201~");
+        assert_eq!(
+            bracketed_paste("a\x1b[201~\nrm -rf x\n"),
+            "\x1b[200~a\nrm -rf x\n\x1b[201~"
+        );
+        assert!(is_shell("-bash") && is_shell("/usr/local/bin/fish") && is_shell("zsh"));
+        assert!(!is_shell("python3") && !is_shell("vim"));
+    }
 
     #[test]
     fn chunks_respect_char_boundaries() {
