@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use termloom_core::Terminal;
+use termloom_core::key::Key;
 use termloom_core::project::{self, CloseOptions, ItemStatus, OpenOptions, Project};
+use termloom_core::{SendOpts, Terminal};
 use termloom_iterm::ItermTerminal;
 use termloom_iterm::connection::{ConnectOptions, Credentials, VariableTarget};
 use termloom_tests::{bin, require_tmux, wait_until};
@@ -234,6 +235,23 @@ async fn iterm_tmux_open_tag_reconcile_detach_and_isolation() {
     assert_eq!(gateways.len(), 1, "{tags:?}");
     let conns = t.tmux_connections().await.expect("connections");
     assert_eq!(conns.len(), 1);
+    // The gateway's session takes no input: a line typed there goes to tmux's control channel
+    // (before, `kill-session -t pa` typed there killed the project's tmux session).
+    let gw = conns[0]
+        .gateway
+        .clone()
+        .expect("the gateway session is listed");
+    let gw = t.open(&gw).await.expect("open the gateway session");
+    let refused = gw
+        .send_text("kill-session -t pa", SendOpts::default())
+        .await
+        .expect_err("input to the gateway is refused");
+    assert!(refused.to_string().contains("tmux -CC"), "{refused}");
+    assert!(
+        gw.send_keys(&["Escape".parse::<Key>().unwrap()])
+            .await
+            .is_err()
+    );
     let layout = t.layout().await.expect("layout");
     let tmux_windows: Vec<_> = layout
         .windows

@@ -105,8 +105,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Where session logs go and what they keep.
 #[derive(Clone, Debug)]
 pub struct LogConfig {
-    /// The directory holding the logs and snapshots. It is created when missing, but not its
-    /// parent: a state dir removed while sessions are logged stays removed.
+    /// The directory holding the logs and snapshots, created (with its parents) when missing.
+    /// Once it has been there, a state dir removed while sessions are logged stays removed.
     pub dir: PathBuf,
     /// A log is rotated when the next record would take it past this size.
     pub max_file_bytes: u64,
@@ -398,13 +398,29 @@ pub fn timestamp() -> String {
     s
 }
 
-/// Creates the log directory itself when missing, never its parent: a writer that outlives its
-/// state dir (removed by a person, or a test's temp dir) does not bring it back.
+/// Log directories this process has made or found.
+static DIRS_SEEN: std::sync::LazyLock<Mutex<HashSet<PathBuf>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashSet::new()));
+
+/// Creates the log directory when missing. The first time, with its parents; once it has been
+/// there, only itself: a writer that outlives its state dir (removed by a person, or a test's
+/// temp dir) does not bring the state dir back.
 fn make_dir(dir: &Path) -> std::io::Result<()> {
-    match fs::create_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        other => other,
+    let seen = lock(&DIRS_SEEN).contains(dir);
+    let made = if seen {
+        fs::create_dir(dir)
+    } else {
+        fs::create_dir_all(dir)
+    };
+    match made {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        Err(e) => return Err(e),
+        Ok(()) => {}
     }
+    if !seen {
+        lock(&DIRS_SEEN).insert(dir.to_path_buf());
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

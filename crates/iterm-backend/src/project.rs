@@ -746,6 +746,13 @@ impl ItermTerminal {
             )
             .await?;
         }
+        // The session too: input to it is refused (see `ItermSession::refuse_gateway`).
+        set_vars(
+            &conn,
+            &VariableTarget::Session(created.session.clone()),
+            &[(VAR_ROLE, Value::from("gateway"))],
+        )
+        .await?;
         self.prepare(&conn, &created.session, None).await?;
         let cwd = if p.host.is_none() {
             p.resolve()?

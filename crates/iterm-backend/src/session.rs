@@ -166,6 +166,10 @@ pub struct ItermSession {
     id: SessionId,
     native: NativeId,
     name: String,
+    /// A project's `tmux -CC` gateway (`user.role` = `gateway`): what is typed into it goes to
+    /// tmux's control channel (a line can detach or kill the project's tmux session), so input
+    /// is refused.
+    gateway: bool,
 }
 
 impl std::fmt::Debug for ItermSession {
@@ -178,13 +182,31 @@ impl std::fmt::Debug for ItermSession {
 }
 
 impl ItermSession {
-    pub(crate) fn new(term: ItermTerminal, id: SessionId, guid: String, name: String) -> Self {
+    pub(crate) fn new(
+        term: ItermTerminal,
+        id: SessionId,
+        guid: String,
+        name: String,
+        gateway: bool,
+    ) -> Self {
         ItermSession {
             term,
             id,
             native: NativeId::iterm(guid),
             name,
+            gateway,
         }
+    }
+
+    /// Refuses input to a `tmux -CC` gateway.
+    pub(crate) fn refuse_gateway(&self) -> Result<()> {
+        if self.gateway {
+            return Err(Error::InvalidArgument(format!(
+                "session '{}' ({}) is the window running `tmux -CC` for a project: what is typed there goes to tmux's control channel (a line can detach or kill the project's tmux session), not to a shell; type into the project's panes instead",
+                self.name, self.id
+            )));
+        }
+        Ok(())
     }
 
     /// The session's GUID.
@@ -695,6 +717,7 @@ impl Session for ItermSession {
     }
 
     async fn send_text(&self, text: &str, opts: SendOpts) -> Result<()> {
+        self.refuse_gateway()?;
         let conn = self.conn().await?;
         // Multi-line text is pasted, as tmux pastes it: typed, each newline would be an Enter and
         // every line but the last would run, whatever `enter` says.
@@ -711,6 +734,7 @@ impl Session for ItermSession {
     }
 
     async fn send_keys(&self, keys: &[Key]) -> Result<()> {
+        self.refuse_gateway()?;
         if keys.iter().all(|k| k.to_bytes().is_empty()) {
             return Ok(());
         }
@@ -947,6 +971,7 @@ impl Session for ItermSession {
     }
 
     async fn run(&self, opts: &RunOpts) -> Result<RunResult> {
+        self.refuse_gateway()?;
         crate::run::run(self, opts).await
     }
 

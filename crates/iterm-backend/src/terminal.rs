@@ -921,7 +921,13 @@ impl ItermTerminal {
             id: info.id.to_string(),
             name: info.name.clone(),
         };
-        let vars = match get_vars(&conn, &VariableTarget::Session(guid.clone()), &[VAR_ID]).await {
+        let vars = match get_vars(
+            &conn,
+            &VariableTarget::Session(guid.clone()),
+            &[VAR_ID, crate::project::VAR_ROLE],
+        )
+        .await
+        {
             Ok(v) => v,
             Err(ItermError::SessionNotFound(_)) => return Err(dead()),
             Err(e) => return Err(e.into()),
@@ -952,11 +958,13 @@ impl ItermTerminal {
                 });
             }
         }
+        let gateway = vars.get(1).and_then(str_of).is_some_and(|r| r == "gateway");
         Ok(ItermSession::new(
             self.clone(),
             info.id,
             guid,
             info.name.clone(),
+            gateway,
         ))
     }
 

@@ -60,7 +60,9 @@ pub fn describe(e: &Error) -> String {
             "; call get_session for what is known of it, or create_session for a new one"
         }
         Error::StaleNativeId { .. } => "; call list_sessions and use the session's UUID",
-        Error::Timeout { .. } => "; retry with a longer timeout_ms",
+        Error::Timeout { .. } => {
+            "; the terminal did not answer in time (tmux or iTerm2 stopped or overloaded?): retry the call, and if it keeps timing out, tell the person"
+        }
         Error::ConnectionLost { .. } => "; retry the call: the next call reconnects",
         _ => "",
     };

@@ -133,6 +133,16 @@ fn canonical(p: &std::path::Path) -> PathBuf {
     }
 }
 
+/// A spawned command that ran past the options' limit; a remote one names its host.
+fn timed_out(opts: &TmuxOptions, what: String) -> TmuxError {
+    let what = if opts.is_remote() {
+        format!("{what} on {}", opts.server_label())
+    } else {
+        what
+    };
+    TmuxError::Timeout(what, opts.command_timeout)
+}
+
 /// [`TmuxOptions::spawn_read_lines`] by default (see the tmux section of BENCHMARKS.md).
 pub const DEFAULT_SPAWN_READ_LINES: u64 = 20_000;
 
@@ -313,7 +323,7 @@ impl TmuxClient {
                     .stderr(Stdio::piped());
                 let out = tokio::time::timeout(self.opts.command_timeout, cmd.output())
                     .await
-                    .map_err(|_| TmuxError::Timeout("-V".into()))?
+                    .map_err(|_| timed_out(&self.opts, "-V".into()))?
                     .map_err(|e| spawn_error(&self.opts, e))?;
                 if !out.status.success()
                     && let Some(e) = remote_failure(
@@ -378,7 +388,7 @@ impl TmuxClient {
                 // ssh itself failed (unreachable, refused, dropped): spawning would fail the same way.
                 Err(
                     e @ (TmuxError::ConnectionLost(_)
-                    | TmuxError::Timeout(_)
+                    | TmuxError::Timeout(..)
                     | TmuxError::NotInstalled(_)),
                 ) if self.opts.is_remote() => return Err(e),
                 // No server (or no session to attach to) yet: spawn this one; the next call retries.
@@ -421,7 +431,7 @@ impl TmuxClient {
             child.wait_with_output().await
         })
         .await
-        .map_err(|_| TmuxError::Timeout(what.clone()))??;
+        .map_err(|_| timed_out(&self.opts, what.clone()))??;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() {
             return Ok(stdout);

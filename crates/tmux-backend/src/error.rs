@@ -48,9 +48,9 @@ pub enum TmuxError {
     /// saw it, so sending it again on another connection cannot run it twice.
     #[error("tmux control connection lost: {0}")]
     NotSent(String),
-    /// A command took too long.
-    #[error("tmux {0} timed out")]
-    Timeout(String),
+    /// A command took too long: what it was, and the limit reached.
+    #[error("tmux {0} timed out after {ms}ms", ms = .1.as_millis())]
+    Timeout(String, std::time::Duration),
 }
 
 impl TmuxError {
@@ -78,11 +78,25 @@ impl From<TmuxError> for Error {
                     reason,
                 }
             }
-            TmuxError::Timeout(op) => Error::Timeout {
+            TmuxError::Timeout(op, after) => Error::Timeout {
                 op: format!("tmux {op}"),
-                after: std::time::Duration::from_secs(0),
+                after,
             },
             other => Error::backend(BackendKind::Tmux, other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_says_how_long_it_waited() {
+        let e = Error::from(TmuxError::Timeout(
+            "list-panes".into(),
+            std::time::Duration::from_secs(10),
+        ));
+        assert_eq!(e.to_string(), "tmux list-panes timed out after 10000ms");
     }
 }

@@ -304,7 +304,10 @@ impl Connection {
             }
             Err(_) => {
                 let _ = child.start_kill();
-                return Err(TmuxError::Timeout("attach-session (control mode)".into()));
+                return Err(TmuxError::Timeout(
+                    "attach-session (control mode)".into(),
+                    limit,
+                ));
             }
         }
         drop(attaching);
@@ -448,7 +451,7 @@ impl Connection {
                 {
                     let _ = child.start_kill();
                 }
-                Err(TmuxError::Timeout(what))
+                Err(TmuxError::Timeout(what, self.timeout))
             }
         }
     }
