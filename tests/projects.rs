@@ -491,6 +491,41 @@ fn two_opens_at_once_from_two_processes_fill_each_gap_once() {
     );
 }
 
+#[test]
+fn panes_moved_or_renamed_by_hand_never_block_the_next_open() {
+    // A project pane joined into another of its windows is found where it is (the next open
+    // made its window again, named the pane again, and failed "already exists ... pick another
+    // name", every time); a workspace renamed by hand is named in the refusal.
+    let env = Env::new();
+    env.write(
+        "mv",
+        "windows:\n  - name: w1\n    layout: horizontal\n    panes: [{name: a}, {name: b}]\n  - name: w2\n    panes: [{name: c}]\n",
+    );
+    env.json(&["project", "open", "mv"]);
+    env.srv.tmux(&["join-pane", "-s", "=mv:w2", "-t", "=mv:w1"]);
+    let again = env.json(&["project", "open", "mv"]);
+    assert_eq!(
+        (again["created"].as_u64(), again["found"].as_u64()),
+        (Some(0), Some(3)),
+        "{again}"
+    );
+    let names = env
+        .srv
+        .tmux(&["list-panes", "-a", "-F", "#{@termloom_name}"]);
+    assert_eq!(names.lines().filter(|l| *l == "mv/c").count(), 1, "{names}");
+
+    env.write("demo", "windows:\n  - name: w\n    panes: [{name: web}]\n");
+    env.json(&["project", "open", "demo"]);
+    env.srv.tmux(&["rename-session", "-t", "=demo", "renamed"]);
+    let o = env.cli(&["project", "open", "demo"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("renamed:0.0") && err.contains("rename that workspace back to 'demo'"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_pane_killed_by_hand_is_split_back_into_its_window() {
     let env = Env::new();

@@ -349,9 +349,25 @@ fn not_ours(p: &Project, ws: &str, tag: Option<&str>) -> Error {
     }
 }
 
-/// Checks that every working directory exists (local projects only: a remote one is checked there).
+/// Checks that every working directory exists. For a remote project, that none starts with `~`:
+/// it would be this machine's home, not the host's (its directories are not checked here).
 fn check_dirs(p: &Project, windows: &[ResolvedWindow]) -> Result<()> {
-    if p.host.is_some() {
+    if let Some(host) = &p.host {
+        let tilde =
+            |d: &Option<std::path::PathBuf>| d.as_deref().is_some_and(|d| d.starts_with("~"));
+        let mut dirs = vec![("root", &p.root)];
+        for w in &p.windows {
+            dirs.push(("a window's cwd", &w.cwd));
+            dirs.extend(w.panes.iter().map(|pane| ("a pane's cwd", &pane.cwd)));
+        }
+        if let Some((what, Some(d))) = dirs.into_iter().find(|(_, d)| tilde(d)) {
+            return Err(Error::InvalidArgument(format!(
+                "project '{}' runs on host '{host}': its {what} {} starts with `~`, which termloom would take as this machine's home ({}), not the host's; write the host's path in full",
+                p.name,
+                d.display(),
+                super::expand_tilde(Path::new("~")).display()
+            )));
+        }
         return Ok(());
     }
     if let (Some(raw), Some(root)) = (&p.root, p.root_dir())
@@ -378,6 +394,36 @@ fn check_dirs(p: &Project, windows: &[ResolvedWindow]) -> Result<()> {
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+/// Before a project's workspace is created: refuses when one of its pane names is already a
+/// session elsewhere (its workspace renamed by hand, the pane moved out), saying where, instead
+/// of the backend's bare "name already exists".
+async fn refuse_names_elsewhere(
+    t: &dyn Terminal,
+    p: &Project,
+    ws: &str,
+    windows: &[ResolvedWindow],
+) -> Result<()> {
+    let names: HashSet<String> = windows
+        .iter()
+        .flat_map(|w| w.panes.iter().map(|x| p.session_name(&x.name)))
+        .collect();
+    if let Some(s) = t
+        .list_sessions()
+        .await?
+        .into_iter()
+        .find(|s| names.contains(&s.name))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "project '{}': its pane session '{}' ({}) already runs at {}, outside the project's workspace '{ws}', which is gone (renamed by hand, or the pane moved out of it?); rename that workspace back to '{ws}', or close that session, then open the project again",
+            p.name,
+            s.name,
+            s.id,
+            s.path()
+        )));
     }
     Ok(())
 }
@@ -470,17 +516,25 @@ impl WindowBuild<'_> {
         } else {
             ItemStatus::Found
         };
-        let window_id = match window_id {
-            Some(w) => w,
-            None => {
-                // The whole window is missing: create it with its first pane, in the background.
-                let spec = self.w.pane(&name_of(0));
+        let window_id = match (window_id, (0..n).find(|i| slots[*i].is_none())) {
+            (Some(w), _) => w,
+            // Every pane of the window was found in other windows (moved there by hand): they
+            // stay where they are, and nothing is made twice.
+            (None, None) => slots
+                .iter()
+                .flatten()
+                .find_map(|(s, _)| s.window_id.clone())
+                .unwrap_or_default(),
+            (None, Some(first)) => {
+                // The window is missing: create it, in the background, with its first pane not
+                // found elsewhere.
+                let spec = self.w.pane(&name_of(first));
                 let info = self
                     .t
                     .create_window(&WindowSpec {
                         workspace: self.ws.to_string(),
                         name: Some(self.w.name.clone()),
-                        session_name: Some(self.p.session_name(&name_of(0))),
+                        session_name: Some(self.p.session_name(&name_of(first))),
                         cwd: spec.and_then(|s| s.cwd.clone()),
                         command: None,
                         select: false,
@@ -488,7 +542,7 @@ impl WindowBuild<'_> {
                     .await?;
                 status = ItemStatus::Created;
                 claimed.insert(info.id);
-                slots[0] = Some((info.clone(), None));
+                slots[first] = Some((info.clone(), None));
                 info.window_id.clone().unwrap_or_default()
             }
         };
@@ -657,6 +711,7 @@ pub async fn reconcile(
         }
         false
     } else {
+        refuse_names_elsewhere(t, p, &ws, &windows).await?;
         let w0 = windows
             .first()
             .ok_or_else(|| Error::InvalidArgument("a project needs a window".into()))?;
@@ -1038,4 +1093,29 @@ async fn run_hook(
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(yaml: &str) -> Project {
+        Project::from_yaml(yaml, Path::new("r.yaml")).expect("valid project")
+    }
+
+    #[test]
+    fn a_remote_project_refuses_a_tilde_that_would_be_this_machines_home() {
+        for yaml in [
+            "name: r\nhost: build1\nroot: ~/src\nwindows: [{name: w}]\n",
+            "name: r\nhost: build1\nwindows: [{name: w, cwd: ~/x}]\n",
+            "name: r\nhost: build1\nwindows: [{name: w, panes: [{name: p, cwd: '~'}]}]\n",
+        ] {
+            let p = project(yaml);
+            let err = check_dirs(&p, &p.resolve().unwrap()).unwrap_err();
+            assert!(err.to_string().contains("build1"), "{err}");
+        }
+        // A full path is the host's business, not checked here.
+        let p = project("name: r\nhost: build1\nroot: /srv/nowhere-here\nwindows: [{name: w}]\n");
+        check_dirs(&p, &p.resolve().unwrap()).unwrap();
+    }
 }
