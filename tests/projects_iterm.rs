@@ -355,8 +355,67 @@ async fn iterm_tmux_open_tag_reconcile_detach_and_isolation() {
     let r4 = project::open(&t, &a, &opts).await.expect("reopen pa");
     assert!(!r4.created_workspace);
     assert_eq!((r4.created, r4.found), (0, 3), "{r4:?}");
+    // The iTerm2 sessions showing the panes are those panes, through every attach: the ids and
+    // names the open reported, in the project's workspace (they were sessions of their own, with
+    // ids that changed on each attach, and the reported ones reached nothing).
+    wait_until("the reattached panes listed as themselves", || async {
+        let listed = t.list_sessions().await.ok()?;
+        r4.windows
+            .iter()
+            .flat_map(|w| &w.panes)
+            .all(|pn| {
+                listed.iter().any(|s| {
+                    s.id == pn.id && s.name == pn.session && s.workspace == "pa" && !s.dead
+                })
+            })
+            .then_some(())
+    })
+    .await;
+    let first_ids: Vec<_> = r3
+        .windows
+        .iter()
+        .flat_map(|w| &w.panes)
+        .map(|pn| pn.id)
+        .collect();
+    let again_ids: Vec<_> = r4
+        .windows
+        .iter()
+        .flat_map(|w| &w.panes)
+        .map(|pn| pn.id)
+        .collect();
+    assert_eq!(first_ids, again_ids);
+    let left = t
+        .list_sessions()
+        .await
+        .expect("sessions")
+        .into_iter()
+        .find(|s| s.name == "pa/left")
+        .expect("pa/left by name");
+    t.open(&left)
+        .await
+        .expect("open pa/left through iTerm2")
+        .send_text(
+            &format!("echo reached >> '{}'", log_a.display()),
+            SendOpts::default(),
+        )
+        .await
+        .expect("type into pa/left");
+    wait_until(
+        "the line typed through iTerm2 ran in the tmux pane",
+        || async {
+            lines_of(&log_a)
+                .iter()
+                .any(|l| l == "reached")
+                .then_some(())
+        },
+    )
+    .await;
     assert_eq!(fake.pane_pids("pa"), pids);
-    assert_eq!(lines_of(&log_a).len(), 4, "no command ran again");
+    assert_eq!(
+        lines_of(&log_a).iter().filter(|l| *l != "reached").count(),
+        4,
+        "no command ran again"
+    );
     assert_eq!(project_windows(&t, "pb").await, b_windows);
 
     // Kill B: its session and windows go; A is untouched.

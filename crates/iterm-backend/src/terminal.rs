@@ -20,6 +20,12 @@
 //! gets its old id back. [`Terminal::open`] re-reads `user.termloomID` before handing out a
 //! session, so a stale GUID never reaches the wrong session.
 //!
+//! A session showing a `tmux -CC` pane (iTerm2's `tmuxRole` is `client`) is that pane: the
+//! listing asks each tmux connection for its panes' `@termloom_id` and `@termloom_name` and tags
+//! the session with them, so its id outlives every attach (iTerm2 gives it a new GUID each time)
+//! and is the id a tmux-backend termloom on that server gives the pane. Its window belongs to the
+//! tmux session's workspace. The gateway session (`tmuxRole` `gateway`) takes no input.
+//!
 //! # Focus
 //!
 //! New tabs are created without selecting them; a new window is created and the window that was
@@ -80,7 +86,7 @@ pub const DEFAULT_WORKSPACE: &str = "termloom";
 pub use termloom_core::{MAX_NAME_LEN, check_name, check_session_name};
 
 /// Session variables read for every listed session.
-const SESSION_VARS: [&str; 7] = [
+const SESSION_VARS: [&str; 9] = [
     VAR_ID,
     VAR_NAME,
     VAR_MANAGED,
@@ -88,7 +94,35 @@ const SESSION_VARS: [&str; 7] = [
     "jobName",
     "commandLine",
     "pid",
+    "tmuxRole",
+    "tmuxWindowPane",
 ];
+
+/// What a `tmux -CC` connection's server says of its panes: pane id (`%N`) → (`@termloom_id`,
+/// `@termloom_name`, tmux session name). Separated by the unit separator (names hold anything
+/// else).
+const TMUX_PANES: &str = "list-panes -a -F \"#{pane_id}\u{1f}#{@termloom_id}\u{1f}#{@termloom_name}\u{1f}#{session_name}\"";
+
+/// One tmux pane as [`TMUX_PANES`] lists it.
+#[derive(Clone, Debug, Default)]
+struct TmuxPaneTag {
+    id: Option<SessionId>,
+    name: Option<String>,
+    session: String,
+}
+
+fn parse_tmux_panes(out: &str) -> HashMap<String, TmuxPaneTag> {
+    out.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(4, '\u{1f}');
+            let pane = f.next()?.to_owned();
+            let id = f.next().and_then(|s| s.parse::<SessionId>().ok());
+            let name = f.next().filter(|s| !s.is_empty()).map(str::to_owned);
+            let session = f.next().unwrap_or_default().to_owned();
+            Some((pane, TmuxPaneTag { id, name, session }))
+        })
+        .collect()
+}
 
 /// How long to look for the session a split created when iTerm2 does not name it (splits inside
 /// a `tmux -CC` window).
@@ -714,43 +748,100 @@ impl ItermTerminal {
         for (id, r) in tab_ids.iter().zip(tvars) {
             tvar_map.insert(id.clone(), soft(r, 1)?);
         }
+        // A session showing a tmux pane (`tmuxRole` client) is that pane: its id and name are
+        // the pane's `@termloom_id` and `@termloom_name`, which outlive every attach (iTerm2 gives
+        // the session a new GUID each time). The panes of each connection, asked once.
+        let mut connections: Vec<String> = windows
+            .iter()
+            .flat_map(|w| w.tabs.iter().filter_map(|t| t.tmux_connection_id.clone()))
+            .collect();
+        connections.sort();
+        connections.dedup();
+        let pane_tags: HashMap<String, HashMap<String, TmuxPaneTag>> =
+            join_all(connections.iter().map(|c| async move {
+                let out = conn.tmux_send_command(c, TMUX_PANES).await;
+                (
+                    c.clone(),
+                    out.map(|o| parse_tmux_panes(&o)).unwrap_or_default(),
+                )
+            }))
+            .await
+            .into_iter()
+            .collect();
+        let mut conn_of_guid: HashMap<String, String> = HashMap::new();
+        for w in windows {
+            for t in &w.tabs {
+                if let (Some(c), Some(root)) = (&t.tmux_connection_id, &t.root) {
+                    let mut l = Vec::new();
+                    leaves(root, &mut l);
+                    for g in l.into_iter().filter_map(|s| s.unique_identifier) {
+                        conn_of_guid.insert(g, c.clone());
+                    }
+                }
+            }
+        }
+        let pane_of = |guid: &str, v: &[Value]| -> Option<TmuxPaneTag> {
+            if v.get(7).and_then(str_of).as_deref() != Some("client") {
+                return None;
+            }
+            let n = v.get(8).and_then(Value::as_u64)?;
+            pane_tags
+                .get(conn_of_guid.get(guid)?)?
+                .get(&format!("%{n}"))
+                .cloned()
+        };
         let mut svar_map: HashMap<String, Vec<Value>> = HashMap::new();
-        let mut to_tag: Vec<String> = Vec::new();
-        for (id, r) in guids.iter().zip(svars) {
+        let mut tmux_session_of: HashMap<String, String> = HashMap::new();
+        // (GUID, the id to give it, the name to give it)
+        let mut to_tag: Vec<(String, SessionId, Option<String>)> = Vec::new();
+        for (guid, r) in guids.iter().zip(svars) {
             match r {
                 Ok(v) => {
-                    let tagged = v
+                    let stored = v
                         .first()
                         .and_then(str_of)
-                        .is_some_and(|s| s.parse::<SessionId>().is_ok());
-                    if !tagged {
-                        to_tag.push(id.clone());
+                        .and_then(|s| s.parse::<SessionId>().ok());
+                    let pane = pane_of(guid, &v);
+                    if let Some(p) = &pane {
+                        tmux_session_of.insert(guid.clone(), p.session.clone());
                     }
-                    svar_map.insert(id.clone(), v);
+                    match pane.and_then(|p| p.id.map(|id| (id, p.name))) {
+                        Some((id, name)) => {
+                            if stored != Some(id) || v.get(1).and_then(str_of) != name {
+                                to_tag.push((guid.clone(), id, name));
+                            }
+                        }
+                        None if stored.is_none() => {
+                            to_tag.push((guid.clone(), derived_id(guid), None))
+                        }
+                        None => {}
+                    }
+                    svar_map.insert(guid.clone(), v);
                 }
                 // Gone between the listing and now.
                 Err(ItermError::SessionNotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        let tagged = join_all(to_tag.iter().map(|guid| async move {
-            let id = derived_id(guid);
-            let r = set_vars(
-                conn,
-                &VariableTarget::Session(guid.clone()),
-                &[(VAR_ID, Value::from(id.to_string()))],
-            )
-            .await;
-            (guid.clone(), id, r)
+        let tagged = join_all(to_tag.iter().map(|(guid, id, name)| async move {
+            let mut vars = vec![(VAR_ID, Value::from(id.to_string()))];
+            if let Some(n) = name {
+                vars.push((VAR_NAME, Value::from(n.as_str())));
+            }
+            let r = set_vars(conn, &VariableTarget::Session(guid.clone()), &vars).await;
+            (guid.clone(), *id, name.clone(), r)
         }))
         .await;
-        for (guid, id, r) in tagged {
+        for (guid, id, name, r) in tagged {
             match r {
                 Ok(()) => {
-                    if let Some(v) = svar_map.get_mut(&guid)
-                        && let Some(slot) = v.first_mut()
-                    {
-                        *slot = Value::from(id.to_string());
+                    if let Some(v) = svar_map.get_mut(&guid) {
+                        if let Some(slot) = v.first_mut() {
+                            *slot = Value::from(id.to_string());
+                        }
+                        if let (Some(n), Some(slot)) = (name, v.get_mut(1)) {
+                            *slot = Value::from(n);
+                        }
                     }
                 }
                 Err(ItermError::SessionNotFound(_)) => {
@@ -764,7 +855,23 @@ impl ItermTerminal {
         for w in windows {
             let wid = w.window_id.clone().unwrap_or_default();
             let wv = wvar_map.get(&wid).cloned().unwrap_or_default();
-            let tagged_ws = wv.first().and_then(str_of);
+            // A window of a tmux connection belongs to its tmux session's workspace.
+            let tagged_ws = wv.first().and_then(str_of).or_else(|| {
+                w.tabs
+                    .iter()
+                    .filter_map(|t| t.root.as_ref())
+                    .flat_map(|root| {
+                        let mut l = Vec::new();
+                        leaves(root, &mut l);
+                        l
+                    })
+                    .find_map(|s| {
+                        tmux_session_of
+                            .get(s.unique_identifier.as_deref()?)
+                            .filter(|n| !n.is_empty())
+                            .cloned()
+                    })
+            });
             let workspace = tagged_ws.clone().unwrap_or_else(|| wid.clone());
             let mut window = ItermWindow {
                 id: wid.clone(),
@@ -924,7 +1031,7 @@ impl ItermTerminal {
         let vars = match get_vars(
             &conn,
             &VariableTarget::Session(guid.clone()),
-            &[VAR_ID, crate::project::VAR_ROLE],
+            &[VAR_ID, crate::project::VAR_ROLE, "tmuxRole"],
         )
         .await
         {
@@ -958,7 +1065,12 @@ impl ItermTerminal {
                 });
             }
         }
-        let gateway = vars.get(1).and_then(str_of).is_some_and(|r| r == "gateway");
+        // termloom's own tag, or iTerm2's: a `tmux -CC` a person started is a gateway too.
+        let gateway = [1, 2].iter().any(|i| {
+            vars.get(*i)
+                .and_then(str_of)
+                .is_some_and(|r| r == "gateway")
+        });
         Ok(ItermSession::new(
             self.clone(),
             info.id,

@@ -1549,6 +1549,24 @@ impl Core {
             "path" => inner.cwd.clone().map(Value::from).unwrap_or(Value::Null),
             "profileName" => Value::from("Default"),
             "commandLine" => Value::from(s.command.clone()),
+            // tmux integration, as iTerm2 documents it: unset without it, "gateway" for the
+            // session running `tmux -CC`, "client" for one showing a tmux pane (whose number is
+            // `tmuxWindowPane`).
+            "tmuxRole" => {
+                if st.tmux.iter().any(|c| c.gateway == s.id) {
+                    Value::from("gateway")
+                } else if s.tmux_pane.is_some() {
+                    Value::from("client")
+                } else {
+                    Value::Null
+                }
+            }
+            "tmuxWindowPane" => s
+                .tmux_pane
+                .as_ref()
+                .and_then(|(_, p)| p.trim_start_matches('%').parse::<u64>().ok())
+                .map(Value::from)
+                .unwrap_or(Value::Null),
             "tab.id" => st
                 .locate(&s.id)
                 .map(|(wi, ti)| Value::from(st.windows[wi].tabs[ti].id.clone()))
