@@ -806,11 +806,13 @@ impl ItermTerminal {
                         tmux_session_of.insert(guid.clone(), p.session.clone());
                     }
                     match pane.and_then(|p| p.id.map(|id| (id, p.name))) {
-                        Some((id, name)) => {
-                            if stored != Some(id) || v.get(1).and_then(str_of) != name {
-                                to_tag.push((guid.clone(), id, name));
-                            }
+                        // Tagged as the pane unless it already is.
+                        Some((id, name))
+                            if stored != Some(id) || v.get(1).and_then(str_of) != name =>
+                        {
+                            to_tag.push((guid.clone(), id, name));
                         }
+                        Some(_) => {}
                         None if stored.is_none() => {
                             to_tag.push((guid.clone(), derived_id(guid), None))
                         }
