@@ -32,12 +32,14 @@ pub enum Error {
     /// One session id is carried by more than one pane: someone copied a pane's id to another
     /// pane, or set it at server, session or window level, where panes inherit it. Nothing is
     /// done to either pane.
-    #[error("session {id} is carried by {} panes ({}): its @termloom_id was copied to another pane, or set at server, session or window level where panes inherit it; nothing was done. Remove the copy with `tmux set-option -pu -t PANE @termloom_id` (or `set-option -su` / `-gu` / `-wu` for a server, global or window value)", panes.len(), panes.join(", "))]
+    #[error("session {id} is carried by {} panes ({}): its id tag was copied to another pane, or set where panes inherit it; nothing was done. {remedy}", panes.len(), panes.join(", "))]
     DuplicateId {
         /// The session id.
         id: String,
         /// Each pane carrying it (`workspace:window.pane (native id)`).
         panes: Vec<String>,
+        /// How to remove the copy, in the backend's terms.
+        remedy: String,
     },
     /// The target text does not follow the target grammar.
     #[error("invalid target '{input}': {reason}")]

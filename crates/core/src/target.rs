@@ -245,7 +245,16 @@ fn one<'a>(target: &Target, found: Vec<&'a SessionInfo>) -> Result<&'a SessionIn
 fn duplicate_id(found: &[&SessionInfo]) -> Option<Error> {
     let pair = found.windows(2).find(|w| w[0].id == w[1].id)?;
     let id = pair[0].id;
+    let remedy = match pair[0].native.backend {
+        BackendKind::Tmux => {
+            "Remove the copy with `tmux set-option -pu -t PANE @termloom_id` (or `set-option -su` / `-gu` / `-wu` for a server, global or window value)"
+        }
+        BackendKind::Iterm => {
+            "Clear the `user.termloomID` variable of the iTerm2 session that should not carry it (iTerm2's Python API: `await session.async_set_variable(\"user.termloomID\", \"\")`); termloom then gives it an id of its own"
+        }
+    };
     Some(Error::DuplicateId {
+        remedy: remedy.to_string(),
         id: id.to_string(),
         panes: found
             .iter()
@@ -358,6 +367,26 @@ mod tests {
         assert_eq!(t.resolve(&both).unwrap().id, zero.id);
         let e = t.resolve(&[zero, named, other]).unwrap_err();
         assert!(matches!(e, Error::AmbiguousTarget { .. }), "{e}");
+    }
+
+    #[test]
+    fn an_id_on_two_panes_says_how_to_remove_the_copy_in_the_backends_terms() {
+        let a = test_session("a", "w", 0, 0);
+        let mut b = test_session("b", "w", 0, 1);
+        b.id = a.id;
+        let e = Target::Id(a.id)
+            .resolve(&[a.clone(), b.clone()])
+            .unwrap_err();
+        assert!(e.to_string().contains("tmux set-option -pu"), "{e}");
+        let (mut a, mut b) = (a, b);
+        a.native = NativeId::iterm("GUID-A");
+        b.native = NativeId::iterm("GUID-B");
+        let e = Target::Id(a.id).resolve(&[a, b]).unwrap_err();
+        assert!(matches!(e, Error::DuplicateId { .. }), "{e}");
+        assert!(
+            e.to_string().contains("user.termloomID") && !e.to_string().contains("tmux"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use termloom_core::text::{cap, trim_trailing_blank};
 use termloom_core::{
-    BackendKind, Error, Result, RunHandle, RunOpts, RunResult, Strategy, compile_regex,
+    BackendKind, Error, Result, RunHandle, RunOpts, RunResult, Session, Strategy, compile_regex,
 };
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -314,11 +314,15 @@ pub(crate) async fn run(s: &ItermSession, opts: &RunOpts) -> Result<RunResult> {
             State::Editing => Plan::Shell(PromptRef::At(id), command_key(command)),
             State::Finished => Plan::Shell(PromptRef::After(id), command_key(command)),
             State::Running => {
-                return Err(Error::InvalidArgument(format!(
-                    "session {} is busy running {:?}; wait for it to finish, interrupt it with the key C-c, or give a prompt regex to type into it (run_command's prompt; the CLI's --prompt)",
-                    s.guid(),
-                    p.command.clone().unwrap_or_default()
-                )));
+                return Err(Error::backend(
+                    BackendKind::Iterm,
+                    format!(
+                        "session '{}' ({}) is busy running {:?}; wait for it to finish, interrupt it with the key C-c, or give a prompt regex to type into it (run_command's prompt; the CLI's --prompt)",
+                        s.label(),
+                        s.id(),
+                        p.command.clone().unwrap_or_default()
+                    ),
+                ));
             }
         }
     } else {

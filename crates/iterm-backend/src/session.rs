@@ -198,6 +198,11 @@ impl ItermSession {
         }
     }
 
+    /// The session's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        &self.name
+    }
+
     /// Refuses input to a `tmux -CC` gateway.
     pub(crate) fn refuse_gateway(&self) -> Result<()> {
         if self.gateway {
