@@ -826,6 +826,22 @@ fn validation_errors_name_the_file_the_line_and_the_field() {
         env.srv.tmux(&["list-sessions"]).is_empty(),
         "nothing was opened"
     );
+    // A file whose name is no project name is listed with why (it was left out, silently).
+    env.write("my project", "windows:\n  - name: a\n");
+    let ls = env.json(&["project", "ls"]);
+    let odd = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "my project")
+        .unwrap_or_else(|| panic!("not listed: {ls}"));
+    assert!(
+        odd["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a project name"),
+        "{odd}"
+    );
 }
 
 #[test]

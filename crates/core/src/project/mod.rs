@@ -632,6 +632,12 @@ impl Project {
                     "a tmux session name cannot contain '.' or ':'",
                 ));
             }
+            if s.contains(['$', '\\']) {
+                out.push(Problem::new(
+                    "session",
+                    "a session name cannot contain '$' or '\\' (tmux stores them escaped: the workspace could never be found by its name)",
+                ));
+            }
         }
         if let Some(h) = &self.host {
             check_text("host", "the host", h, &mut out);
@@ -1046,6 +1052,35 @@ impl ProjectStore {
 
     /// The names of every project file, sorted.
     pub fn names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .files()?
+            .iter()
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .filter(|n| check_project_name(n).is_ok())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The project files whose names are not project names (`my project.yaml`): never opened,
+    /// listed so that a person learns why.
+    pub fn misnamed(&self) -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = self
+            .files()?
+            .into_iter()
+            .filter(|p| {
+                p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_none_or(|n| check_project_name(n).is_err())
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Every `.yaml`/`.yml` file in the store's directory.
+    fn files(&self) -> Result<Vec<PathBuf>> {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -1053,16 +1088,11 @@ impl ProjectStore {
                 return Err(Error::io(format!("cannot list {}", self.dir.display()), e));
             }
         };
-        let mut names: Vec<String> = rd
+        Ok(rd
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| p.is_file() && is_project_file(p))
-            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .filter(|n| check_project_name(n).is_ok())
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+            .collect())
     }
 
     /// Loads and checks a project by name.

@@ -949,6 +949,23 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
         }
         out.push(s);
     }
+    for file in store.misnamed()? {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(ProjectSummary {
+            error: Some(format!(
+                "'{stem}' is not a project name (letters, digits, '.', '_' and '-', not starting with '-'): rename the file to open it"
+            )),
+            name: stem,
+            file: file.display().to_string(),
+            backend: None,
+            workspace: None,
+            windows: 0,
+            status: None,
+        });
+    }
     Ok(out)
 }
 

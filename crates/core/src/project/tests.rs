@@ -118,6 +118,10 @@ fn errors_name_file_line_and_field() {
     let e = err("name: demo\nsession: a.b\nwindows:\n  - name: a\n");
     assert_eq!((e.line, e.field.as_str()), (2, "session"), "{e}");
 
+    // Passed the check, then every open failed.
+    let e = err("name: demo\nsession: cost $5\nwindows:\n  - name: a\n");
+    assert_eq!((e.line, e.field.as_str()), (2, "session"), "{e}");
+
     let e = err("name: demo\nwindows: [\n");
     assert!(e.line >= 2, "{e}");
 
