@@ -1582,6 +1582,14 @@ impl Choice {
     }
 }
 
+/// Another process than the pane's shell is in front, tmux names it a shell, yet its command line
+/// is no shell's (it is gone, or has just exec'd): a fork of the shell on its way to running a
+/// program (a prompt hook's command, a job), or a nested shell ending. A passing state: neither
+/// a nested shell to run markers in, nor a program that will stay.
+fn passing_front(p: &Probe) -> bool {
+    p.fg_is_root == Some(false) && p.fg_interactive.is_none() && shell_kind(&p.fg).is_some()
+}
+
 /// The automatic strategy (see the module docs). `state_file` is where this session's integrated
 /// shell would write its state.
 pub(crate) fn choose(
@@ -1603,6 +1611,12 @@ pub(crate) fn choose(
     };
     if nested && p.fg_interactive == Some(false) {
         return busy(format!("a '{}' script or command is running", p.fg));
+    }
+    if passing_front(p) {
+        return busy(format!(
+            "'{}' in front of the pane's shell is starting or ending",
+            p.fg
+        ));
     }
     if facts.lost || file.is_some_and(|f| f.lost) {
         return Choice::Marker(kind);
@@ -1700,7 +1714,8 @@ pub(crate) async fn decide(
         let due = (facts.last_mark == Some(b'C')
             && probe.fg_is_root != Some(false)
             && shell_kind(&probe.fg).is_some())
-            || (choice.line_mode() && tokio::time::Instant::now() < line_mode_until);
+            || (choice.line_mode() && tokio::time::Instant::now() < line_mode_until)
+            || passing_front(probe);
         // A marker is only a fallback while the shell may still be starting.
         if matches!(choice, Choice::Marker(_)) && !starting {
             return Ok(choice);
@@ -2795,10 +2810,19 @@ mod tests {
             choose(&probe("bash", Some(true)), &running, None, None),
             Busy(_)
         ));
+        let mut nested = probe("bash", Some(false));
+        nested.fg_interactive = Some(true);
         assert_eq!(
-            choose(&probe("bash", Some(false)), &running, None, None),
+            choose(&nested, &running, None, None),
             Marker(ShellKind::Bash)
         );
+        // A fork of the shell in front, on its way to a hook's program (its command line is no
+        // interactive shell's by the time it is read): passing, not a nested shell. It was
+        // taken for one, and the run after a nested shell's `exit` got markers.
+        assert!(matches!(
+            choose(&probe("bash", Some(false)), &running, None, None),
+            Busy(_)
+        ));
         assert_eq!(
             choose(&probe("bash", Some(true)), &none, Some(&bash_file), None),
             Integration(ShellKind::Bash)
