@@ -526,6 +526,51 @@ fn panes_moved_or_renamed_by_hand_never_block_the_next_open() {
     );
 }
 
+#[test]
+fn a_main_pane_made_again_takes_its_place_in_the_layout() {
+    // The main pane of main-vertical, and the first of a split tree, killed by hand: the next
+    // open makes them again in the window's shape (they came back as a top-left quarter).
+    let env = Env::new();
+    env.write(
+        "lay",
+        "windows:
+  - name: mv
+    layout: main-vertical
+    panes: [{name: m1}, {name: m2}, {name: m3}]
+  - name: tree
+    layout:
+      split: horizontal
+      children:
+        - {pane: ed, size: 60%}
+        - split: vertical
+          children: [{pane: t1}, {pane: t2}]
+",
+    );
+    env.json(&["project", "open", "lay"]);
+    let shape = |w: &str| {
+        env.srv.tmux(&[
+            "list-panes",
+            "-t",
+            &format!("=lay:{w}"),
+            "-F",
+            "#{@termloom_name} #{pane_left},#{pane_top} #{pane_width}x#{pane_height}",
+        ])
+    };
+    let before = (shape("mv"), shape("tree"));
+    for name in ["lay/m1", "lay/ed"] {
+        let pane = env
+            .srv
+            .tmux(&["list-panes", "-a", "-F", "#{pane_id} #{@termloom_name}"])
+            .lines()
+            .find_map(|l| l.strip_suffix(&format!(" {name}")).map(str::to_string))
+            .unwrap();
+        env.srv.tmux(&["kill-pane", "-t", &pane]);
+    }
+    let r = env.json(&["project", "open", "lay"]);
+    assert_eq!(r["created"], 2, "{r}");
+    assert_eq!((shape("mv"), shape("tree")), before);
+}
+
 #[tokio::test]
 async fn a_pane_killed_by_hand_is_split_back_into_its_window() {
     let env = Env::new();

@@ -294,6 +294,24 @@ impl Layout {
         Ok(())
     }
 
+    /// The panes in the tree's order: depth first, children left to right and top to bottom (the
+    /// order a terminal lists the panes of a window built from this layout).
+    pub fn leaves(&self) -> Vec<&PaneSpec> {
+        fn walk<'a>(node: &'a LayoutNode, out: &mut Vec<&'a PaneSpec>) {
+            match node {
+                LayoutNode::Pane(p) => out.push(p),
+                LayoutNode::Split { children, .. } => {
+                    for c in children {
+                        walk(&c.node, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out);
+        out
+    }
+
     /// The split steps that build this layout from one pane: siblings are created before their
     /// children are divided, so each split only ever divides the area of one subtree.
     pub fn plan(&self) -> Result<LayoutPlan> {

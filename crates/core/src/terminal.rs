@@ -189,6 +189,24 @@ pub trait Terminal: Send + Sync {
         ))
     }
 
+    /// Gives the panes of an existing window the layout's shape: `panes` are the window's panes in
+    /// the order of [`Layout::leaves`], and become those leaves, sized as the layout says. For a
+    /// window whose panes were filled in one by one (a project pane made again): a backend that
+    /// cannot, or a window holding other panes too, is left as it is.
+    async fn fit_layout(
+        &self,
+        window_id: &str,
+        layout: &Layout,
+        panes: &[SessionInfo],
+    ) -> Result<()> {
+        let _ = (window_id, layout, panes);
+        Err(Error::unsupported(
+            self.kind(),
+            "reshape a window to a layout",
+            "not implemented by this backend",
+        ))
+    }
+
     /// Sets (`Some`) or removes (`None`) a workspace tag: a small value stored in the backend itself
     /// (tmux: the session user option `@termloom_KEY`), so it is found again by any termloom, after
     /// any restart of termloom. Keys are `[a-z0-9_]+` ([`crate::project::check_tag_key`]).

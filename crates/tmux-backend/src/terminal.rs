@@ -944,6 +944,73 @@ impl Terminal for TmuxTerminal {
         self.pane_info(&pane).await
     }
 
+    async fn fit_layout(
+        &self,
+        window_id: &str,
+        layout: &Layout,
+        panes: &[SessionInfo],
+    ) -> Result<()> {
+        if !window_id.starts_with('@') {
+            return Err(Error::InvalidArgument(format!(
+                "'{window_id}' is not a tmux window id (@N)"
+            )));
+        }
+        let listed = self
+            .run(vec![Cmd::new("list-panes").opt("-t", window_id).opt(
+                "-F",
+                format::format(&["#{pane_id}", "#{window_width}", "#{window_height}"]),
+            )])
+            .await?;
+        let rows: Vec<Vec<&str>> = listed
+            .lines()
+            .map(|l| l.split(format::SEP).collect::<Vec<_>>())
+            .filter(|f| f.len() == 3)
+            .collect();
+        let mut order: Vec<String> = rows.iter().map(|f| f[0].to_string()).collect();
+        let size = |i: usize| rows.first().and_then(|f| f[i].parse::<u32>().ok());
+        let (Some(width), Some(height)) = (size(1), size(2)) else {
+            return Ok(());
+        };
+        let wanted: Vec<String> = panes.iter().map(|s| s.native.id.clone()).collect();
+        let mut sorted_now = order.clone();
+        let mut sorted_wanted = wanted.clone();
+        sorted_now.sort();
+        sorted_wanted.sort();
+        // Other panes in the window too (or some elsewhere): its shape is a person's business.
+        if sorted_now != sorted_wanted
+            || panes.iter().any(|s| s.native.backend != BackendKind::Tmux)
+        {
+            return Ok(());
+        }
+        let ids: Option<Vec<u32>> = wanted
+            .iter()
+            .map(|p| p.strip_prefix('%').and_then(|n| n.parse().ok()))
+            .collect();
+        let Some(text) =
+            ids.and_then(|ids| crate::control::layout::layout_string(layout, width, height, &ids))
+        else {
+            return Ok(());
+        };
+        // tmux gives a layout's leaves the window's panes in list order: swap them into the
+        // leaves' order first (ids and processes stay), then shape the window in the same list.
+        let mut cmds = Vec::new();
+        for i in 0..wanted.len() {
+            if order[i] != wanted[i] {
+                let j = order.iter().position(|p| *p == wanted[i]).unwrap_or(i);
+                cmds.push(
+                    Cmd::new("swap-pane")
+                        .arg("-d")
+                        .opt("-s", &wanted[i])
+                        .opt("-t", &order[i]),
+                );
+                order.swap(i, j);
+            }
+        }
+        cmds.push(Cmd::new("select-layout").opt("-t", window_id).arg(text));
+        self.run(cmds).await?;
+        Ok(())
+    }
+
     async fn kill_window(&self, window: &WindowRef) -> Result<()> {
         let id = self.window_id(window).await?;
         self.run(vec![Cmd::new("kill-window").opt("-t", id)])

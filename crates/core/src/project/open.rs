@@ -17,7 +17,7 @@
 //! closes, kills and reports it its own way, usually by running [`reconcile`] over a terminal of
 //! its own; hooks still run here.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -615,6 +615,36 @@ impl WindowBuild<'_> {
             }
             claimed.insert(info.id);
             slots[slot] = Some((info, None));
+        }
+        // Panes made one by one into a window that had others rarely end up in the layout's
+        // shape (a main pane made again is split from a neighbour): reshape the window.
+        if status == ItemStatus::Completed {
+            let by_name: HashMap<&str, &SessionInfo> = plan
+                .panes
+                .iter()
+                .filter_map(|(slot, spec)| {
+                    slots[*slot].as_ref().map(|(s, _)| (spec.name.as_str(), s))
+                })
+                .collect();
+            let ordered: Option<Vec<SessionInfo>> = self
+                .w
+                .layout
+                .leaves()
+                .iter()
+                .map(|l| by_name.get(l.name.as_str()).map(|s| (*s).clone()))
+                .collect();
+            if let Some(ordered) = ordered {
+                match self
+                    .t
+                    .fit_layout(&window_id, &self.w.layout, &ordered)
+                    .await
+                {
+                    Ok(()) | Err(Error::Unsupported { .. }) => {}
+                    Err(e) => {
+                        tracing::warn!(window = %self.w.name, error = %e, "window not reshaped to its layout");
+                    }
+                }
+            }
         }
         // Type the commands of the panes created now, in layout order; never into a found pane.
         let mut panes = Vec::new();

@@ -172,6 +172,90 @@ pub fn layout_checksum(cells: &str) -> u16 {
     })
 }
 
+/// The layout string (`select-layout`'s argument, checksum included) that gives a window of
+/// `width`×`height` cells the shape of `layout`, its leaves taking `pane_ids` (numbers of `%N`)
+/// in [`Layout::leaves`](termloom_core::Layout::leaves) order. Shares are split as the percents
+/// say, one cell going to each border; `None` when the ids do not match the leaves or a share
+/// would get no cell.
+pub fn layout_string(
+    layout: &termloom_core::Layout,
+    width: u32,
+    height: u32,
+    pane_ids: &[u32],
+) -> Option<String> {
+    use termloom_core::layout::{Direction, LayoutNode};
+    fn cell(
+        node: &LayoutNode,
+        (w, h, x, y): (u32, u32, u32, u32),
+        ids: &mut std::slice::Iter<'_, u32>,
+        out: &mut String,
+    ) -> Option<()> {
+        use std::fmt::Write;
+        let _ = write!(out, "{w}x{h},{x},{y}");
+        let LayoutNode::Split {
+            direction,
+            children,
+        } = node
+        else {
+            let _ = write!(out, ",{}", ids.next()?);
+            return Some(());
+        };
+        let k = u32::try_from(children.len()).ok()?;
+        let along = if *direction == Direction::Horizontal {
+            w
+        } else {
+            h
+        };
+        let room = along.checked_sub(k - 1)?;
+        let total: u32 = children.iter().map(|c| u32::from(c.percent)).sum();
+        out.push(if *direction == Direction::Horizontal {
+            '{'
+        } else {
+            '['
+        });
+        let mut at = if *direction == Direction::Horizontal {
+            x
+        } else {
+            y
+        };
+        let mut left = room;
+        for (i, c) in children.iter().enumerate() {
+            let size = if i + 1 == children.len() {
+                left
+            } else {
+                (room * u32::from(c.percent) / total.max(1)).max(1)
+            };
+            if size == 0 || size > left {
+                return None;
+            }
+            left -= size;
+            if i > 0 {
+                out.push(',');
+            }
+            let area = if *direction == Direction::Horizontal {
+                (size, h, at, y)
+            } else {
+                (w, size, x, at)
+            };
+            cell(&c.node, area, ids, out)?;
+            at += size + 1;
+        }
+        out.push(if *direction == Direction::Horizontal {
+            '}'
+        } else {
+            ']'
+        });
+        Some(())
+    }
+    if pane_ids.len() != layout.leaves().len() {
+        return None;
+    }
+    let mut body = String::new();
+    let mut ids = pane_ids.iter();
+    cell(&layout.root, (width, height, 0, 0), &mut ids, &mut body)?;
+    Some(format!("{:04x},{body}", layout_checksum(&body)))
+}
+
 /// Parses a tmux layout string into a tree of cells.
 ///
 /// The `xxxx,` checksum prefix that tmux always writes is optional here; when
@@ -353,6 +437,25 @@ mod tests {
 
     // All layouts below were captured from tmux 3.3a (`%layout-change` lines
     // and `display -p '#{window_layout}'`) on a private server.
+
+    #[test]
+    fn layout_strings_follow_the_tree_and_parse_back() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let named = |n: &str| termloom_core::Layout::predefined(n, &names).unwrap();
+        let s = layout_string(&named("main-vertical"), 80, 24, &[4, 5, 6]).unwrap();
+        let root = parse_layout(&s).unwrap();
+        assert_eq!((root.width, root.height), (80, 24));
+        assert_eq!(root.pane_ids(), vec![4, 5, 6]);
+        let g = root.panes();
+        // The main pane is the full-height left column; the two others stack on the right.
+        assert_eq!((g[0].x, g[0].y, g[0].height), (0, 0, 24));
+        assert_eq!((g[1].x, g[2].x), (g[0].width + 1, g[0].width + 1));
+        assert_eq!(g[1].height + 1 + g[2].height, 24);
+        assert_eq!(g[0].width + 1 + g[1].width, 80);
+        // Ids that do not match the leaves, or no room: nothing.
+        assert!(layout_string(&named("main-vertical"), 80, 24, &[1, 2]).is_none());
+        assert!(layout_string(&named("horizontal"), 2, 24, &[1, 2, 3]).is_none());
+    }
 
     #[test]
     fn single_pane() {
