@@ -63,7 +63,9 @@ pub fn describe(e: &Error) -> String {
         Error::Timeout { .. } => {
             "; the terminal did not answer in time (tmux or iTerm2 stopped or overloaded?): retry the call, and if it keeps timing out, tell the person"
         }
-        Error::ConnectionLost { .. } => "; retry the call: the next call reconnects",
+        Error::ConnectionLost { .. } => {
+            "; the next call reconnects, so it can be retried (failing the same way again, the server or host is down: tell the person)"
+        }
         _ => "",
     };
     format!("{e}{hint}")

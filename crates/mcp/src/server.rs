@@ -171,7 +171,7 @@ impl TermloomServer {
             }
             let Some(connect) = &self.cfg().connect_host else {
                 return Err(ToolError::new(format!(
-                    "refused: host '{host}' was not allowed when this server was started (no --allow-host); it only reaches {}. Omit `host`, or ask the person to restart the server with --allow-host",
+                    "refused: host '{host}' was not allowed when this server was started (no --allow-host); it only reaches {}. Omit `host` (for a project, it is its file's `host:`), or ask the person to restart the server with --allow-host",
                     self.known_terminals()
                 )));
             };
