@@ -31,7 +31,13 @@ fn run(cli: args::Cli) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(cmd::run(cli))
+    rt.block_on(async {
+        let code = cmd::run(cli).await;
+        // What the command's connections leave behind (a control client leaving tmux under the
+        // attach gate) finishes before the runtime ends.
+        termloom_core::cleanup::settle(std::time::Duration::from_secs(3)).await;
+        code
+    })
 }
 
 fn clap_exit(e: &clap::Error) -> ExitCode {

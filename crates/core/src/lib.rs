@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod cleanup;
 pub mod error;
 pub mod ids;
 pub mod key;

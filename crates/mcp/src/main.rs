@@ -183,7 +183,10 @@ fn run(args: Args) -> Result<()> {
                     .serve(rmcp::transport::io::stdio_pipes())
                     .await
                     .context("MCP handshake over stdio failed")?;
-                running.waiting().await.context("MCP session over stdio")?;
+                let ended = running.waiting().await.context("MCP session over stdio");
+                // The server is gone with the session: let its connections leave cleanly.
+                termloom_core::cleanup::settle(std::time::Duration::from_secs(3)).await;
+                ended?;
                 Ok(())
             }
             Some(addr) => {

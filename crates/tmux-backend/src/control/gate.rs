@@ -38,10 +38,17 @@ use crate::client::TmuxOptions;
 
 /// How long a command or an attach waits for another process's hold on the file lock before it
 /// goes ahead without it.
+#[cfg(not(test))]
 pub const FILE_WAIT: Duration = Duration::from_secs(2);
+/// (Shorter in unit tests.)
+#[cfg(test)]
+pub const FILE_WAIT: Duration = Duration::from_millis(200);
 
 /// After the lock file could not be opened, how long before it is tried again.
 const REOPEN_AFTER: Duration = Duration::from_secs(1);
+
+/// After a wait for the file lock ran out, how long it is left alone.
+const SKIP_AFTER_WAIT: Duration = Duration::from_secs(5);
 
 /// One tmux server's gate in this process.
 pub struct Gate {
@@ -58,8 +65,15 @@ struct FileGate {
 #[derive(Default)]
 struct FileState {
     file: Option<File>,
+    /// The turnstile (`…-gate.turn`): an attach holds it exclusively while it waits for the gate,
+    /// and a command passes through it (shared, for a moment) before taking the gate, so that a
+    /// stream of commands from other processes cannot keep an attach waiting.
+    turn: Option<File>,
     /// When opening the file last failed.
     failed_at: Option<Instant>,
+    /// After a wait ran out ([`FILE_WAIT`]): the file lock is left alone until then, so that a
+    /// lock held for good costs one wait, not one per command.
+    skip_until: Option<Instant>,
     /// Commands and leavings of this process in flight.
     holders: usize,
     /// Whether this process holds the shared lock (it may go without, see [`FILE_WAIT`]).
@@ -138,38 +152,54 @@ impl Drop for AttachGuard {
 }
 
 impl FileGate {
-    /// The lock file, opened (created) on first use; `None` when it cannot be had now.
-    fn open<'a>(&self, st: &'a mut FileState) -> Option<&'a File> {
-        if st.file.is_none() {
-            if st.failed_at.is_some_and(|t| t.elapsed() < REOPEN_AFTER) {
-                return None;
+    /// Opens (creates) the lock files on first use; `false` when they cannot be had now.
+    fn open(&self, st: &mut FileState) -> bool {
+        if st.skip_until.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        if st.file.is_some() && st.turn.is_some() {
+            return true;
+        }
+        if st.failed_at.is_some_and(|t| t.elapsed() < REOPEN_AFTER) {
+            return false;
+        }
+        let turn_path = PathBuf::from(format!("{}.turn", self.path.display()));
+        let open = |path: &PathBuf| -> std::io::Result<File> {
+            // Anything but a regular file (a FIFO would block the open for good) is not used.
+            if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+                return Err(std::io::Error::other("not a regular file"));
             }
-            match OpenOptions::new()
+            OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .open(&self.path)
-            {
-                Ok(f) => st.file = Some(f),
-                Err(e) => {
-                    tracing::debug!(path = %self.path.display(), error = %e, "no cross-process attach gate");
-                    st.failed_at = Some(Instant::now());
-                    return None;
-                }
+                .open(path)
+        };
+        match (open(&self.path), open(&turn_path)) {
+            (Ok(f), Ok(t)) => {
+                st.file = Some(f);
+                st.turn = Some(t);
+                true
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(path = %self.path.display(), error = %e, "no cross-process attach gate");
+                st.failed_at = Some(Instant::now());
+                false
             }
         }
-        st.file.as_ref()
     }
 }
 
 /// Tries `attempt` until it says done or [`FILE_WAIT`] runs out, sleeping a little longer each
-/// time (0.2 ms up to 5 ms): another process holds the lock for one command or one attach.
-async fn retry(mut attempt: impl FnMut() -> bool) {
+/// time (0.2 ms up to 5 ms): another process holds the lock for one command or one attach. A
+/// wait that runs out leaves the file lock alone for [`SKIP_AFTER_WAIT`].
+async fn retry(f: &FileGate, mut attempt: impl FnMut() -> bool) {
     let deadline = Instant::now() + FILE_WAIT;
     let mut pause = Duration::from_micros(200);
     while !attempt() {
         if Instant::now() >= deadline {
-            tracing::debug!("attach gate: another process held the lock too long; going ahead");
+            tracing::warn!(path = %f.path.display(), "attach gate: another process held the lock for over {FILE_WAIT:?}; going ahead without it for {SKIP_AFTER_WAIT:?}");
+            lock(&f.state).skip_until = Some(Instant::now() + SKIP_AFTER_WAIT);
             return;
         }
         tokio::time::sleep(pause).await;
@@ -182,28 +212,43 @@ pub async fn command(gate: &Arc<Gate>) -> CommandGuard {
     let local = gate.local.clone().read_owned().await;
     if let Some(f) = &gate.file {
         let mut joined = false;
-        retry(|| {
+        retry(f, || {
             let mut st = lock(&f.state);
-            if st.held {
-                st.holders += 1;
-                joined = true;
+            if !f.open(&mut st) {
                 return true;
             }
-            let taken = match f.open(&mut st) {
-                Some(file) => match file.try_lock_shared() {
-                    Ok(()) => true,
-                    Err(TryLockError::WouldBlock) => false,
-                    // Locks unsupported here: go without.
-                    Err(TryLockError::Error(_)) => return true,
-                },
-                None => return true,
+            // Through the turnstile: an attach waiting in another process holds it.
+            match st.turn.as_ref().map(File::try_lock_shared) {
+                Some(Ok(())) => {}
+                Some(Err(TryLockError::WouldBlock)) => return false,
+                // Locks unsupported here: go without.
+                _ => return true,
+            }
+            let done = if st.held {
+                true
+            } else {
+                match st.file.as_ref().map(File::try_lock_shared) {
+                    Some(Ok(())) => {
+                        st.held = true;
+                        true
+                    }
+                    Some(Err(TryLockError::WouldBlock)) => false,
+                    _ => {
+                        if let Some(t) = st.turn.as_ref() {
+                            let _ = t.unlock();
+                        }
+                        return true;
+                    }
+                }
             };
-            if taken {
-                st.held = true;
+            if done {
                 st.holders += 1;
                 joined = true;
             }
-            taken
+            if let Some(t) = st.turn.as_ref() {
+                let _ = t.unlock();
+            }
+            done
         })
         .await;
         if !joined {
@@ -223,21 +268,33 @@ pub async fn attach(gate: &Arc<Gate>) -> AttachGuard {
     let local = gate.local.clone().write_owned().await;
     let mut held = false;
     if let Some(f) = &gate.file {
-        retry(|| {
+        let mut turn = false;
+        retry(f, || {
             let mut st = lock(&f.state);
-            match f.open(&mut st) {
-                Some(file) => match file.try_lock() {
-                    Ok(()) => {
-                        held = true;
-                        true
-                    }
-                    Err(TryLockError::WouldBlock) => false,
-                    Err(TryLockError::Error(_)) => true,
-                },
-                None => true,
+            if !f.open(&mut st) {
+                return true;
+            }
+            // First the turnstile (new commands wait), then the gate (the running ones end).
+            if !turn {
+                match st.turn.as_ref().map(File::try_lock) {
+                    Some(Ok(())) => turn = true,
+                    Some(Err(TryLockError::WouldBlock)) => return false,
+                    _ => return true,
+                }
+            }
+            match st.file.as_ref().map(File::try_lock) {
+                Some(Ok(())) => {
+                    held = true;
+                    true
+                }
+                Some(Err(TryLockError::WouldBlock)) => false,
+                _ => true,
             }
         })
         .await;
+        if turn && let Some(t) = lock(&f.state).turn.as_ref() {
+            let _ = t.unlock();
+        }
     }
     AttachGuard {
         gate: gate.clone(),
@@ -307,6 +364,46 @@ mod tests {
             attaching.await.unwrap(),
             "another process's command ran during the attach"
         );
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_for_good_costs_one_wait_not_one_per_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = gate(&opts(dir.path()));
+        drop(command(&g).await);
+        let other = other_process(dir.path());
+        other.lock().unwrap();
+        let started = Instant::now();
+        drop(attach(&g).await);
+        assert!(started.elapsed() >= FILE_WAIT, "the first waits");
+        let started = Instant::now();
+        for _ in 0..5 {
+            drop(command(&g).await);
+        }
+        assert!(
+            started.elapsed() < FILE_WAIT,
+            "the next go ahead: {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_fifo_where_the_gate_file_goes_is_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("s.termloom-gate"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let g = gate(&opts(dir.path()));
+        // Opening a FIFO for writing blocks until a reader comes: these would never return.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            drop(command(&g).await);
+            drop(attach(&g).await);
+        })
+        .await
+        .expect("no hang on a FIFO");
     }
 
     #[tokio::test]

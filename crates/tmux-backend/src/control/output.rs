@@ -152,23 +152,31 @@ impl HubRef {
         });
         clients.insert(workspace_id.to_string(), client.clone());
         // Watch for panes that go away: a layout change or a closed window may mean a pane died.
-        let watcher = client.clone();
+        // Weak: the client (and its connection) goes when the hub lets it go, so that it leaves
+        // tmux while the process can still do it under the attach gate.
+        let watcher = Arc::downgrade(&client);
         let hub = self.clone();
         let mut events = client.conn.subscribe();
         tokio::spawn(async move {
             loop {
-                match events.recv().await {
+                let prune_now = match events.recv().await {
                     Ok(ev) => match ev.as_ref() {
                         Event::LayoutChange { .. }
                         | Event::WindowClose { .. }
                         | Event::UnlinkedWindowClose { .. }
                         | Event::SessionChanged { .. }
-                        | Event::SessionsChanged => prune(&watcher, &hub).await,
+                        | Event::SessionsChanged => true,
                         Event::Exit { .. } => break,
-                        _ => {}
+                        _ => false,
                     },
-                    Err(broadcast::error::RecvError::Lagged(_)) => prune(&watcher, &hub).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => true,
                     Err(broadcast::error::RecvError::Closed) => break,
+                };
+                if prune_now {
+                    let Some(watcher) = watcher.upgrade() else {
+                        break;
+                    };
+                    prune(&watcher, &hub).await;
                 }
             }
         });

@@ -117,7 +117,9 @@ impl Shared {
 
 /// One live `tmux -C` client.
 pub struct Connection {
-    stdin: tokio::sync::Mutex<ChildStdin>,
+    /// Shared with the leaving (see `Drop`): closing it makes tmux let the client go, which must
+    /// not happen before the leaving holds the attach gate.
+    stdin: Arc<tokio::sync::Mutex<ChildStdin>>,
     shared: Arc<Shared>,
     child: Mutex<Option<Child>>,
     sentinel: AtomicU64,
@@ -312,7 +314,7 @@ impl Connection {
         }
         drop(attaching);
         let conn = Connection {
-            stdin: tokio::sync::Mutex::new(stdin),
+            stdin: Arc::new(tokio::sync::Mutex::new(stdin)),
             shared,
             child: Mutex::new(Some(child)),
             sentinel: AtomicU64::new(0),
@@ -462,28 +464,27 @@ impl Drop for Connection {
         let Some(mut child) = self.child.lock().ok().and_then(|mut c| c.take()) else {
             return;
         };
-        // Leaving sends `%client-detached` to every control client: not while one of ours
-        // attaches ([`gate`]). Without a runtime (process exit) nobody attaches any more.
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                let gate = self.gate.clone();
-                let mut ended = self.ended.clone();
-                rt.spawn(async move {
-                    let _leaving = gate::command(&gate).await;
-                    let _ = child.start_kill();
-                    // Gone once the process has exited and the server has closed its end of
-                    // the output pipe (having queued `%client-detached` before).
-                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                        let _ = child.wait().await;
-                        let _ = ended.wait_for(|e| *e).await;
-                    })
-                    .await;
-                });
-            }
-            Err(_) => {
-                let _ = child.start_kill();
-            }
-        }
+        // Leaving sends `%client-detached` to every control client: not while one attaches
+        // ([`gate`]), in this process or another. The work is the process's to finish before it
+        // ends (`termloom_core::cleanup::settle`). Without a runtime the future is dropped, and
+        // the child with it (killed on drop): all that can be done then.
+        let gate = self.gate.clone();
+        let mut ended = self.ended.clone();
+        // The client's stdin stays open until then: tmux lets a control client go as soon as
+        // its stdin ends (it reads that pipe itself), and that is a leaving too.
+        let stdin = self.stdin.clone();
+        termloom_core::cleanup::spawn(async move {
+            let _leaving = gate::command(&gate).await;
+            drop(stdin);
+            let _ = child.start_kill();
+            // Gone once the process has exited and the server has closed its end of the
+            // output pipe (having queued `%client-detached` before).
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                let _ = child.wait().await;
+                let _ = ended.wait_for(|e| *e).await;
+            })
+            .await;
+        });
     }
 }
 
