@@ -453,6 +453,47 @@ async fn a_nested_plain_shell_inside_an_integrated_one_gets_markers() {
     assert_eq!(r.output, "outer");
 }
 
+#[tokio::test]
+async fn a_subshell_in_front_is_busy_not_a_nested_shell() {
+    // `( read … )` is a fork of the pane's shell: its command line is the shell's own, so it
+    // looked like a nested interactive shell, and the run's marker line was typed into `read`.
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    s.send_text(
+        "( read -r x; echo \"GOT:[$x]\"; sleep 30 )",
+        termloom_core::SendOpts::default(),
+    )
+    .await
+    .unwrap();
+    wait_until("the subshell in front", || async {
+        let st = s.status().await.ok()?;
+        (st.state == termloom_core::BusyState::Busy).then_some(())
+    })
+    .await;
+    let e = s
+        .run(&RunOpts::new("echo typed-in"))
+        .await
+        .expect_err("a run into a subshell is refused");
+    assert!(e.to_string().contains("subshell"), "{e}");
+    s.send_keys(&["C-c".parse().unwrap()]).await.unwrap();
+    let r = run(&s, "echo after").await;
+    assert_eq!(
+        (r.strategy, r.output.as_str()),
+        (Strategy::ShellIntegration, "after")
+    );
+    let text = s
+        .capture(&termloom_core::CaptureOpts::default())
+        .await
+        .unwrap()
+        .text;
+    assert!(
+        !text.lines().any(|l| l.starts_with("GOT:")),
+        "the run's line reached the subshell: {text}"
+    );
+}
+
 /// A plain bash (no integration) with its own prompt, started from a session's shell.
 const NESTED_BASH: &str = "PS1='inner> ' bash --norc --noprofile";
 

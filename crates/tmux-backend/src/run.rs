@@ -1239,6 +1239,10 @@ pub(crate) struct Probe {
     /// Whether the foreground process looks like an interactive shell rather than a script or a
     /// `-c` command (Linux `/proc`, only asked when it is not the pane's own shell).
     pub fg_interactive: Option<bool>,
+    /// The foreground process is a fork of the pane's own shell (its command line is the
+    /// shell's, byte for byte): a subshell `( … )`, or a fork on its way to run a program. Not a
+    /// nested shell a person started (Linux `/proc`).
+    pub fg_fork: bool,
     /// `TERMLOOM_STATE_FILE` from the environment the pane's shell was started with (Linux
     /// `/proc`; read by `decide` only when it matters): termloom started it with the
     /// integration, which may still be loading.
@@ -1410,6 +1414,11 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         Some(t) if t != pid => proc_interactive_shell(t),
         _ => None,
     };
+    let cmdline = |p: u32| std::fs::read(format!("/proc/{p}/cmdline")).ok();
+    let fg_fork = match tpgid {
+        Some(t) if t != pid => cmdline(t).is_some_and(|c| Some(c) == cmdline(pid)),
+        _ => false,
+    };
     let fg = f[4].to_string();
     let starting = fg == "tmux"
         || (local
@@ -1419,6 +1428,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
     Ok(Probe {
         pid,
         ws: f[1].trim().to_string(),
+        fg_fork,
         in_mode: f[2].trim() == "1",
         dead: f[3].trim() == "1",
         fg,
@@ -1582,12 +1592,15 @@ impl Choice {
     }
 }
 
-/// Another process than the pane's shell is in front, tmux names it a shell, yet its command line
-/// is no shell's (it is gone, or has just exec'd): a fork of the shell on its way to running a
-/// program (a prompt hook's command, a job), or a nested shell ending. A passing state: neither
-/// a nested shell to run markers in, nor a program that will stay.
+/// Another process than the pane's shell is in front and tmux names it a shell, yet its command
+/// line is no shell's (it is gone, or has just exec'd), or is the pane's shell's own (a fork): a
+/// fork on its way to running a program (a prompt hook's command, a job), a subshell `( … )`, or
+/// a nested shell ending. Not a nested shell to run markers in (a subshell's `read` took the
+/// marker line as data): waited out a moment, then busy.
 fn passing_front(p: &Probe) -> bool {
-    p.fg_is_root == Some(false) && p.fg_interactive.is_none() && shell_kind(&p.fg).is_some()
+    p.fg_is_root == Some(false)
+        && (p.fg_interactive.is_none() || p.fg_fork)
+        && shell_kind(&p.fg).is_some()
 }
 
 /// The automatic strategy (see the module docs). `state_file` is where this session's integrated
@@ -1613,10 +1626,14 @@ pub(crate) fn choose(
         return busy(format!("a '{}' script or command is running", p.fg));
     }
     if passing_front(p) {
-        return busy(format!(
-            "'{}' in front of the pane's shell is starting or ending",
-            p.fg
-        ));
+        return busy(if p.fg_fork {
+            "a subshell or job of the pane's shell runs in front".to_string()
+        } else {
+            format!(
+                "'{}' in front of the pane's shell is starting or ending",
+                p.fg
+            )
+        });
     }
     if facts.lost || file.is_some_and(|f| f.lost) {
         return Choice::Marker(kind);
@@ -2823,6 +2840,11 @@ mod tests {
             choose(&probe("bash", Some(false)), &running, None, None),
             Busy(_)
         ));
+        // A subshell `( read x )`: the shell's own command line, forked; interactive by its
+        // arguments, but no shell a person started (a marker line typed there was read as data).
+        let mut subshell = nested.clone();
+        subshell.fg_fork = true;
+        assert!(matches!(choose(&subshell, &running, None, None), Busy(_)));
         assert_eq!(
             choose(&probe("bash", Some(true)), &none, Some(&bash_file), None),
             Integration(ShellKind::Bash)
