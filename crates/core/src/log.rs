@@ -1564,6 +1564,22 @@ mod tests {
         );
     }
 
+    /// Ends the fake session's output stream and waits until the logger's watcher is done.
+    async fn close_and_wait(
+        tx: &mpsc::UnboundedSender<OutputEvent>,
+        logger: &SessionLogger,
+        id: SessionId,
+    ) {
+        tx.send(OutputEvent::Closed {
+            reason: "gone".into(),
+        })
+        .unwrap();
+        eventually("the watcher to end", || {
+            (!logger.is_watching(id)).then_some(())
+        })
+        .await;
+    }
+
     #[tokio::test]
     async fn a_state_dir_removed_while_logging_is_not_brought_back() {
         let dir = tempfile::tempdir().unwrap();
@@ -1581,14 +1597,7 @@ mod tests {
         .await;
         fs::remove_dir_all(&state).unwrap();
         tx.send(out("after\n")).unwrap();
-        tx.send(OutputEvent::Closed {
-            reason: "gone".into(),
-        })
-        .unwrap();
-        eventually("the watcher to end", || {
-            (!logger.is_watching(id)).then_some(())
-        })
-        .await;
+        close_and_wait(&tx, &logger, id).await;
         assert!(!state.exists(), "the removed state dir was created again");
     }
 
@@ -1608,14 +1617,7 @@ mod tests {
             .unwrap();
         session.rename("x").await.unwrap();
         tx.send(out("some output\n")).unwrap();
-        tx.send(OutputEvent::Closed {
-            reason: "gone".into(),
-        })
-        .unwrap();
-        eventually("the watcher to end", || {
-            (!logger.is_watching(id)).then_some(())
-        })
-        .await;
+        close_and_wait(&tx, &logger, id).await;
         assert!(cfg.log_files(id).is_empty());
         assert!(!cfg.snapshot_path(id).exists());
     }
