@@ -19,7 +19,10 @@
 //!
 //! Within a process the gate is a [`RwLock`]. Between processes it is an advisory file lock
 //! (`flock`) on a file beside a local server's socket (`<socket>.termloom-gate`): shared while any
-//! command or leaving of this process is in flight, exclusive while attaching. Waiting for the
+//! command or leaving of this process is in flight, exclusive while attaching; an attach first
+//! takes a turnstile (`<socket>.termloom-gate.turn`) that commands pass through, so that other
+//! processes' commands cannot keep it waiting. A leaving client's stdin stays open until it holds
+//! the gate (tmux lets a control client go when its stdin ends). Waiting for the
 //! file lock is bounded ([`FILE_WAIT`]): a process that holds it too long (or a socket directory
 //! where the file cannot be made) costs the protection, never progress. Remote servers (over ssh)
 //! and other programs (iTerm2's `tmux -CC`, a person's `tmux attach -C`) are not covered: tmux
@@ -224,31 +227,32 @@ pub async fn command(gate: &Arc<Gate>) -> CommandGuard {
                 // Locks unsupported here: go without.
                 _ => return true,
             }
-            let done = if st.held {
-                true
+            let taken = if st.held {
+                Some(true)
             } else {
                 match st.file.as_ref().map(File::try_lock_shared) {
                     Some(Ok(())) => {
                         st.held = true;
-                        true
+                        Some(true)
                     }
-                    Some(Err(TryLockError::WouldBlock)) => false,
-                    _ => {
-                        if let Some(t) = st.turn.as_ref() {
-                            let _ = t.unlock();
-                        }
-                        return true;
-                    }
+                    Some(Err(TryLockError::WouldBlock)) => Some(false),
+                    _ => None,
                 }
             };
-            if done {
-                st.holders += 1;
-                joined = true;
-            }
+            // Out of the turnstile, whatever came of the gate.
             if let Some(t) = st.turn.as_ref() {
                 let _ = t.unlock();
             }
-            done
+            match taken {
+                Some(true) => {
+                    st.holders += 1;
+                    joined = true;
+                    true
+                }
+                Some(false) => false,
+                // Locks unsupported here: go without.
+                None => true,
+            }
         })
         .await;
         if !joined {
