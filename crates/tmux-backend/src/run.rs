@@ -1322,9 +1322,9 @@ pub(crate) fn intended_id(pid: u32) -> Option<SessionId> {
     name.parse().ok()
 }
 
-/// Whether `/proc/PID/cmdline` is a shell started to be interactive (no script, no `-c`).
-fn proc_interactive_shell(pid: u32) -> Option<bool> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+/// Whether a command line (`/proc/PID/cmdline`: words ending in NUL) is a shell started to be
+/// interactive (no script, no `-c`).
+fn interactive_shell(raw: &[u8]) -> Option<bool> {
     let args: Vec<String> = raw
         .split(|b| *b == 0)
         .filter(|a| !a.is_empty())
@@ -1410,15 +1410,11 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
     let fg_is_root = tpgid
         .filter(|t| *t == pid || proc_running(*t))
         .map(|t| t == pid);
-    let fg_interactive = match tpgid {
-        Some(t) if t != pid => proc_interactive_shell(t),
-        _ => None,
-    };
+    // Of a foreground process that is not the pane's own shell: its command line, read once.
     let cmdline = |p: u32| std::fs::read(format!("/proc/{p}/cmdline")).ok();
-    let fg_fork = match tpgid {
-        Some(t) if t != pid => cmdline(t).is_some_and(|c| Some(c) == cmdline(pid)),
-        _ => false,
-    };
+    let fg_cmdline = tpgid.filter(|t| *t != pid).and_then(cmdline);
+    let fg_interactive = fg_cmdline.as_deref().and_then(interactive_shell);
+    let fg_fork = fg_cmdline.is_some_and(|c| Some(c) == cmdline(pid));
     let fg = f[4].to_string();
     let starting = fg == "tmux"
         || (local

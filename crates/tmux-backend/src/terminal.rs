@@ -961,12 +961,8 @@ impl Terminal for TmuxTerminal {
                 format::format(&["#{pane_id}", "#{window_width}", "#{window_height}"]),
             )])
             .await?;
-        let rows: Vec<Vec<&str>> = listed
-            .lines()
-            .map(|l| l.split(format::SEP).collect::<Vec<_>>())
-            .filter(|f| f.len() == 3)
-            .collect();
-        let mut order: Vec<String> = rows.iter().map(|f| f[0].to_string()).collect();
+        let rows = format::rows(&listed, 3);
+        let mut order: Vec<String> = rows.iter().map(|f| f[0].clone()).collect();
         let size = |i: usize| rows.first().and_then(|f| f[i].parse::<u32>().ok());
         let (Some(width), Some(height)) = (size(1), size(2)) else {
             return Ok(());
