@@ -340,7 +340,7 @@ pub(crate) async fn run(s: &ItermSession, opts: &RunOpts) -> Result<RunResult> {
         // One command for the shell, as tmux runs it: line by line, each line would end at its
         // own prompt, and the run would report the first line's status.
         Plan::Shell(..) if command.contains(['\n', '\r']) => {
-            let fish = matches!(s.get_variable("jobName").await?, serde_json::Value::String(j) if j.trim_start_matches('-').ends_with("fish"));
+            let fish = matches!(s.get_variable("jobName").await?, serde_json::Value::String(j) if crate::session::job_base(&j) == "fish");
             if fish {
                 format!("begin\n{command}\nend")
             } else {

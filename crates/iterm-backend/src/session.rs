@@ -77,9 +77,13 @@ pub(crate) fn chunks(text: &str, max: usize) -> Vec<&str> {
 /// Whether a job name (iTerm2's `jobName`, maybe a login shell's `-bash`) is a shell whose line
 /// editor takes a bracketed paste.
 pub(crate) fn is_shell(job: &str) -> bool {
+    matches!(job_base(job), "bash" | "zsh" | "fish")
+}
+
+/// A job name without a login shell's leading `-` and without its directory.
+pub(crate) fn job_base(job: &str) -> &str {
     let name = job.trim_start_matches('-');
-    let name = name.rsplit('/').next().unwrap_or(name);
-    matches!(name, "bash" | "zsh" | "fish")
+    name.rsplit('/').next().unwrap_or(name)
 }
 
 /// `text` inside bracketed-paste marks (what a terminal sends for a paste when the program asked

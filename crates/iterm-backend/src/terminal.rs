@@ -708,6 +708,9 @@ impl ItermTerminal {
             .collect();
         let mut tab_ids: Vec<String> = Vec::new();
         let mut guids: Vec<String> = Vec::new();
+        // The sessions of `tmux -CC` tabs, and their connections.
+        let mut conn_of_guid: HashMap<String, String> = HashMap::new();
+        let mut connections: Vec<String> = Vec::new();
         for w in windows {
             for t in &w.tabs {
                 tab_ids.push(t.tab_id.clone().unwrap_or_default());
@@ -715,9 +718,21 @@ impl ItermTerminal {
                 if let Some(root) = &t.root {
                     leaves(root, &mut l);
                 }
-                guids.extend(l.into_iter().filter_map(|s| s.unique_identifier));
+                let tab_guids = l.into_iter().filter_map(|s| s.unique_identifier);
+                match &t.tmux_connection_id {
+                    Some(c) => {
+                        for g in tab_guids {
+                            conn_of_guid.insert(g.clone(), c.clone());
+                            guids.push(g);
+                        }
+                        connections.push(c.clone());
+                    }
+                    None => guids.extend(tab_guids),
+                }
             }
         }
+        connections.sort();
+        connections.dedup();
         let wvars = join_all(window_ids.iter().map(|id| async move {
             get_vars(
                 conn,
@@ -732,7 +747,19 @@ impl ItermTerminal {
         let svars = join_all(guids.iter().map(|id| async move {
             get_vars(conn, &VariableTarget::Session(id.clone()), &SESSION_VARS).await
         }));
-        let (wvars, tvars, svars) = futures_util::join!(wvars, tvars, svars);
+        // A session showing a tmux pane (`tmuxRole` client) is that pane: its id and name are
+        // the pane's `@termloom_id` and `@termloom_name`, which outlive every attach (iTerm2 gives
+        // the session a new GUID each time). The panes of each connection, asked once, along with
+        // the variables.
+        let panes = join_all(connections.iter().map(|c| async move {
+            let out = conn.tmux_send_command(c, TMUX_PANES).await;
+            (
+                c.clone(),
+                out.map(|o| parse_tmux_panes(&o)).unwrap_or_default(),
+            )
+        }));
+        let (wvars, tvars, svars, panes) = futures_util::join!(wvars, tvars, svars, panes);
+        let pane_tags: HashMap<String, HashMap<String, TmuxPaneTag>> = panes.into_iter().collect();
         let soft = |r: std::result::Result<Vec<Value>, ItermError>, n: usize| match r {
             Ok(v) => Ok(v),
             Err(ItermError::Rpc { .. }) | Err(ItermError::SessionNotFound(_)) => {
@@ -747,38 +774,6 @@ impl ItermTerminal {
         let mut tvar_map = HashMap::new();
         for (id, r) in tab_ids.iter().zip(tvars) {
             tvar_map.insert(id.clone(), soft(r, 1)?);
-        }
-        // A session showing a tmux pane (`tmuxRole` client) is that pane: its id and name are
-        // the pane's `@termloom_id` and `@termloom_name`, which outlive every attach (iTerm2 gives
-        // the session a new GUID each time). The panes of each connection, asked once.
-        let mut connections: Vec<String> = windows
-            .iter()
-            .flat_map(|w| w.tabs.iter().filter_map(|t| t.tmux_connection_id.clone()))
-            .collect();
-        connections.sort();
-        connections.dedup();
-        let pane_tags: HashMap<String, HashMap<String, TmuxPaneTag>> =
-            join_all(connections.iter().map(|c| async move {
-                let out = conn.tmux_send_command(c, TMUX_PANES).await;
-                (
-                    c.clone(),
-                    out.map(|o| parse_tmux_panes(&o)).unwrap_or_default(),
-                )
-            }))
-            .await
-            .into_iter()
-            .collect();
-        let mut conn_of_guid: HashMap<String, String> = HashMap::new();
-        for w in windows {
-            for t in &w.tabs {
-                if let (Some(c), Some(root)) = (&t.tmux_connection_id, &t.root) {
-                    let mut l = Vec::new();
-                    leaves(root, &mut l);
-                    for g in l.into_iter().filter_map(|s| s.unique_identifier) {
-                        conn_of_guid.insert(g, c.clone());
-                    }
-                }
-            }
         }
         let pane_of = |guid: &str, v: &[Value]| -> Option<TmuxPaneTag> {
             if v.get(7).and_then(str_of).as_deref() != Some("client") {
