@@ -984,9 +984,14 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // The name rule's own words (`check_project_name`), and what to do.
+        let why = super::check_project_name(&stem)
+            .err()
+            .map(|e| super::strip_invalid(&e))
+            .unwrap_or_default();
         out.push(ProjectSummary {
             error: Some(format!(
-                "'{stem}' is not a project name (letters, digits, '.', '_' and '-', not starting with '-'): rename the file to open it"
+                "'{stem}' is not a project name ({why}); rename the file to open it"
             )),
             name: stem,
             file: file.display().to_string(),
