@@ -515,6 +515,51 @@ async fn mcp_concurrent_creates_keep_names_unique() {
 }
 
 #[tokio::test]
+async fn mcp_ends_when_its_client_closes_stdout_and_carries_out_nothing_after() {
+    // A client that closed its read end can see no result: the server ends instead of creating
+    // panes and typing for nobody (before, it logged "fail to response message" and went on
+    // until stdin closed too).
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let srv = TmuxServer::start();
+    let mut cmd = mcp_command(&srv, &[]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn termloom-mcp");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    stdin
+        .write_all(format!("{init}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).await.unwrap();
+    assert!(line.contains("\"id\":1"), "{line}");
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .unwrap();
+    drop(stdout);
+    // Sent after the close: it must not run (the server may be gone already; then the write
+    // fails, which is as good).
+    let late = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"create_session","arguments":{"name":"late","workspace":"late"}}}"#;
+    let _ = stdin.write_all(format!("{late}\n").as_bytes()).await;
+    let status = tokio::time::timeout(termloom_tests::timeout(), child.wait())
+        .await
+        .expect("the server ends once its stdout is closed, stdin still open")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    assert!(
+        !srv.tmux(&["list-sessions", "-F", "#{session_name}"])
+            .lines()
+            .any(|l| l == "late"),
+        "a call sent after the close was carried out"
+    );
+}
+
+#[tokio::test]
 async fn mcp_send_text_keys_and_read_output() {
     let srv = TmuxServer::start();
     let c = start(&srv, &[]).await;

@@ -334,6 +334,20 @@ async fn python_repl_through_the_prompt_strategy() {
         .await
         .unwrap();
     assert!(r.output.ends_with("n 0\nn 1\nn 2"), "{r:?}");
+    // By a quiet period: the output ends before the REPL's next `>>> ` (it kept it before).
+    let r = s
+        .run(&RunOpts {
+            quiet: Some(Duration::from_millis(500)),
+            timeout: termloom_tests::timeout(),
+            ..RunOpts::new("print(6 * 8)")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.strategy, r.output.as_str()),
+        (Strategy::Quiet, "48"),
+        "{r:?}"
+    );
     // A plain run refuses: python is in the foreground.
     let err = s.run(&opts("echo x")).await.unwrap_err().to_string();
     assert!(err.contains("busy") && err.contains("python"), "{err}");
@@ -360,7 +374,8 @@ async fn quiet_strategy_waits_for_silence() {
         .await
         .unwrap();
     assert_eq!(r.strategy, Strategy::Quiet);
-    assert!(r.output.starts_with("a\nb"), "{r:?}");
+    // Only the command's output: the shell's next prompt is not part of it.
+    assert_eq!(r.output, "a\nb", "{r:?}");
 }
 
 fn plain_terminal(srv: &TmuxServer, shell: &[&str]) -> TmuxTerminal {

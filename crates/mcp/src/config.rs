@@ -90,6 +90,9 @@ impl FromStr for Scope {
 /// message says why). The binary decides which hosts are allowed (`--allow-host`).
 pub type HostConnector = Arc<dyn Fn(&str) -> Result<Loom, String> + Send + Sync>;
 
+/// True once the client can no longer see results (see [`Config::client_gone`]).
+pub type ClientGone = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// The default cap on a tool result, in characters.
 pub const DEFAULT_MAX_CHARS: usize = 50_000;
 
@@ -114,6 +117,9 @@ pub struct Config {
     pub transport: String,
     /// Reaches per-call hosts; `None` refuses every `host` parameter.
     pub connect_host: Option<HostConnector>,
+    /// Tells when the client can no longer read results (stdio: it closed the server's stdout);
+    /// every call is then refused, with nothing done.
+    pub client_gone: Option<ClientGone>,
 }
 
 impl Config {
@@ -128,6 +134,7 @@ impl Config {
             audit_log: None,
             transport: "stdio".into(),
             connect_host: None,
+            client_gone: None,
         }
     }
 }

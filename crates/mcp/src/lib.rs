@@ -26,6 +26,7 @@ pub mod monitor;
 mod prompts;
 pub mod resources;
 mod server;
+pub mod stdio;
 mod tools_io;
 mod tools_monitor;
 mod tools_projects;

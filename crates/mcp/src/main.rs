@@ -14,7 +14,7 @@ use termloom::{GlobalOpts, connect_host, connect_with, host_allowed};
 use termloom_core::{BackendKind, LogConfig, Loom, NativeId, SessionLogger, TerminalKey};
 use termloom_mcp::audit::AUDIT_FILE;
 use termloom_mcp::http::{HttpOptions, generate_token, parse_addr};
-use termloom_mcp::{Config, Scope, TermloomServer, Tier};
+use termloom_mcp::{Config, Scope, TermloomServer, Tier, stdio};
 
 /// termloom's MCP server: drive terminals (tmux, iTerm2) from an MCP client
 #[derive(Debug, Parser)]
@@ -161,6 +161,15 @@ fn run(args: Args) -> Result<()> {
     } else {
         Some(args.global.state_dir()?.join(AUDIT_FILE))
     };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // Over stdio, a client that stops reading stdout ends the session (see `stdio`).
+    let stdout = args.http.is_none().then(|| {
+        let _in_runtime = rt.enter();
+        stdio::StdoutWatch::new()
+    });
     let cfg = Config {
         looms,
         tier: args.tier,
@@ -170,20 +179,33 @@ fn run(args: Args) -> Result<()> {
         audit_log,
         transport: if args.http.is_some() { "http" } else { "stdio" }.into(),
         connect_host: host_connector,
+        client_gone: stdout.clone().map(|w| {
+            let gone: termloom_mcp::config::ClientGone = Arc::new(move || w.is_gone());
+            gone
+        }),
     };
     let server = TermloomServer::new(cfg);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     rt.block_on(async move {
         match &args.http {
             None => {
+                // A client that stops reading (stdout closed, or a write to it failed) ends the
+                // session: calls it can no longer see are not carried out.
+                let Some(stdout) = stdout else {
+                    anyhow::bail!("stdout is not watched");
+                };
+                let (reader, writer) = rmcp::transport::io::stdio_pipes();
                 let running = server
-                    .serve(rmcp::transport::io::stdio_pipes())
+                    .serve((reader, stdio::Closing::new(writer, stdout.clone())))
                     .await
                     .context("MCP handshake over stdio failed")?;
+                let stop = running.cancellation_token();
+                let watch = tokio::spawn(async move {
+                    stdout.gone().await;
+                    tracing::info!("the client closed stdout: ending the MCP session");
+                    stop.cancel();
+                });
                 let ended = running.waiting().await.context("MCP session over stdio");
+                watch.abort();
                 // The server is gone with the session: let its connections leave cleanly.
                 termloom_core::cleanup::settle(std::time::Duration::from_secs(3)).await;
                 ended?;

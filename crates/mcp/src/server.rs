@@ -326,6 +326,11 @@ impl TermloomServer {
     // -----------------------------------------------------------------------------------------
 
     fn refusal(&self, name: &str) -> Option<String> {
+        if self.cfg().client_gone.as_ref().is_some_and(|gone| gone()) {
+            return Some(format!(
+                "refused: the client stopped reading this server's output, so '{name}' was not carried out"
+            ));
+        }
         if router().get(name).is_none() {
             let offered: Vec<&str> = self
                 .visible_tools()

@@ -824,8 +824,10 @@ impl PaneTracker {
         }
     }
 
-    /// Takes the finished capture and renders it.
-    fn finish(&self, id: u64, strategy: Strategy) -> (String, bool) {
+    /// Takes the finished capture and renders it. `prompt` is what stood left of the cursor
+    /// when the command was typed: an unfinished last line that shows it again is the program's
+    /// next prompt, not output.
+    fn finish(&self, id: u64, strategy: Strategy, prompt: Option<&str>) -> (String, bool) {
         let mut g = self.lock();
         let Some(c) = g.data.capture.take_if(|c| c.id == id) else {
             return (String::new(), false);
@@ -834,7 +836,7 @@ impl PaneTracker {
             // The line the cursor is on is the prompt itself.
             Strategy::Prompt => None,
             Strategy::ShellIntegration => Some(c.sink.final_partial()),
-            _ => Some(c.sink.partial_text()),
+            _ => Some(c.sink.partial_text()).filter(|l| !is_prompt_again(l, prompt)),
         };
         c.sink.render(last)
     }
@@ -1843,6 +1845,15 @@ async fn at_cursor(term: &TmuxTerminal, pane: &str) -> Option<AtCursor> {
     Some(AtCursor { fg, x, left })
 }
 
+/// Whether an unfinished last line of output is the prompt that stood left of the cursor when
+/// the command was typed (`>>> `, `$ `), printed again: blanks at the end aside, and never an
+/// empty prompt.
+fn is_prompt_again(line: &str, prompt: Option<&str>) -> bool {
+    prompt
+        .map(str::trim_end)
+        .is_some_and(|p| !p.trim_start().is_empty() && line.trim_end() == p)
+}
+
 /// The part of a screen row left of cursor column `x` (in cells: a wide character takes two, a
 /// combining mark none), padded with the blanks tmux trims from the row's end.
 fn left_of_cursor(row: &str, x: usize) -> String {
@@ -2169,7 +2180,8 @@ impl Drive {
     }
 
     fn result(&self, exit_code: Option<i32>) -> RunResult {
-        let (output, truncated) = self.tracker.finish(self.capture, self.strategy);
+        let prompt = self.prompt_before.as_ref().map(|p| p.left.as_str());
+        let (output, truncated) = self.tracker.finish(self.capture, self.strategy, prompt);
         // Output turned back on during the run (or followed to the pane's new workspace): what
         // came before that is not in the stream.
         let lost = self.moved
@@ -2372,6 +2384,8 @@ pub(crate) async fn run(
     let prompt_before = match strategy {
         Strategy::Marker => at_cursor(term, pane).await,
         Strategy::ShellIntegration if state_before.is_none() => at_cursor(term, pane).await,
+        // What a quiet run's output ends with when the program printed its prompt again.
+        Strategy::Quiet => at_cursor(term, pane).await,
         _ => None,
     };
     let started = Instant::now();
@@ -2604,6 +2618,19 @@ mod tests {
             "e\u{301}e\u{301}e\u{301}e\u{301}"
         );
         assert_eq!(left_of_cursor("", 0), "");
+    }
+
+    #[test]
+    fn a_last_line_showing_the_prompt_again_is_told_apart() {
+        assert!(is_prompt_again(">>> ", Some(">>> ")));
+        assert!(is_prompt_again("$", Some("$ ")));
+        assert!(!is_prompt_again("48>>> ", Some(">>> ")));
+        assert!(!is_prompt_again("48", Some(">>> ")));
+        assert!(
+            !is_prompt_again("", Some("   ")),
+            "an empty prompt is no prompt"
+        );
+        assert!(!is_prompt_again(">>> ", None));
     }
 
     #[test]
