@@ -206,7 +206,7 @@ pub async fn run(cfg: &Config) -> Result<Section> {
             json!({}),
         ),
         (
-            "list_persistent_sessions (a tool, no tmux: the registry only)",
+            "list_persistent_sessions (the registry, after a pane listing that tells live from dead)",
             "list_persistent_sessions",
             json!({}),
         ),
