@@ -535,6 +535,7 @@ pub fn import_str(text: &str, file: &Path, name: Option<&str>) -> Result<Importe
             project.session = None;
         }
     }
+    anchor_dirs(&mut project, file, &mut ctx.notes);
     if let Some(p) = project.problems().first() {
         return Err(Error::InvalidArgument(format!(
             "{}: the imported project is not valid: {}: {}",
@@ -548,6 +549,50 @@ pub fn import_str(text: &str, file: &Path, name: Option<&str>) -> Result<Importe
         format,
         notes: ctx.notes,
     })
+}
+
+/// Makes relative directories absolute against the imported file's directory, as tmuxp reads
+/// them (tmuxinator reads them against the directory it runs in, which is usually the same): a
+/// project's directories may not depend on where termloom runs. Only the outermost relative
+/// directory is changed; the ones under it stay relative to it.
+fn anchor_dirs(p: &mut Project, file: &Path, notes: &mut Vec<String>) {
+    let Some(base) = std::path::absolute(file)
+        .ok()
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+    else {
+        return;
+    };
+    let mut fix = |d: &mut Option<PathBuf>, what: &str| {
+        if let Some(rel) = d.as_ref().filter(|d| !super::anchored(d)) {
+            let abs: PathBuf = base
+                .components()
+                .chain(
+                    rel.components()
+                        .filter(|c| *c != std::path::Component::CurDir),
+                )
+                .collect();
+            notes.push(format!(
+                "{what} {} is relative: made {} (against the imported file's directory)",
+                rel.display(),
+                abs.display()
+            ));
+            *d = Some(abs);
+        }
+    };
+    let root_given = p.root.is_some();
+    fix(&mut p.root, "root");
+    if root_given {
+        return;
+    }
+    for w in &mut p.windows {
+        let window_given = w.cwd.is_some();
+        fix(&mut w.cwd, &format!("window '{}': cwd", w.name));
+        if !window_given {
+            for pane in &mut w.panes {
+                fix(&mut pane.cwd, &format!("window '{}': a pane's cwd", w.name));
+            }
+        }
+    }
 }
 
 /// Reads and converts a tmuxp or tmuxinator file (see the module docs).

@@ -679,10 +679,35 @@ impl Project {
                 "a project needs at least one window",
             ));
         }
+        // A relative directory with nothing absolute under it would depend on the directory
+        // termloom happens to run in (the CLI's, the MCP server's): refused.
+        let relative = |d: &Option<PathBuf>| d.as_deref().is_some_and(|d| !anchored(d));
+        if relative(&self.root) {
+            out.push(Problem::new(
+                "root",
+                "the root must be an absolute path or start with ~/ (a relative one would depend on the directory termloom runs in)",
+            ));
+        }
         let mut window_names = HashSet::new();
         let mut pane_names: BTreeMap<String, String> = BTreeMap::new();
         for (wi, w) in self.windows.iter().enumerate() {
             let wf = format!("windows[{wi}]");
+            let no_base = self.root.is_none();
+            if no_base && relative(&w.cwd) {
+                out.push(Problem::new(
+                    format!("{wf}.cwd"),
+                    "a relative cwd needs a root to start from: give the project a root, or write the path in full",
+                ));
+            }
+            let pane_base = !no_base || w.cwd.is_some();
+            for (pi, p) in w.panes.iter().enumerate() {
+                if !pane_base && relative(&p.cwd) {
+                    out.push(Problem::new(
+                        format!("{wf}.panes[{pi}].cwd"),
+                        "a relative cwd needs a root (or the window's cwd) to start from: give the project a root, or write the path in full",
+                    ));
+                }
+            }
             check_text(&format!("{wf}.name"), "a window name", &w.name, &mut out);
             if !window_names.insert(w.name.as_str()) {
                 out.push(Problem::new(
@@ -927,6 +952,11 @@ fn strip_invalid(e: &Error) -> String {
         Error::InvalidArgument(m) => m.clone(),
         e => e.to_string(),
     }
+}
+
+/// Whether a project path names one directory wherever termloom runs: absolute, or under `~`.
+pub(crate) fn anchored(p: &Path) -> bool {
+    p.is_absolute() || p.starts_with("~")
 }
 
 fn join_dir(base: Option<&Path>, rel: Option<&Path>) -> Option<PathBuf> {

@@ -345,3 +345,48 @@ fn pane_names_that_sessions_cannot_have_are_problems_of_the_file() {
     assert!(e.message.contains("cannot contain '/'"), "{e}");
     assert!(load("name: demo\nwindows:\n  - name: a:b\n    panes:\n      - name: x\n").is_ok());
 }
+
+#[test]
+fn directories_that_would_depend_on_where_termloom_runs_are_problems_of_the_file() {
+    // A relative root (or a relative cwd with no root above it) would be one directory for the
+    // CLI and another for an MCP server started elsewhere.
+    let e = err("name: demo\nroot: src/demo\nwindows:\n  - name: a\n");
+    assert_eq!(e.field, "root", "{e}");
+    assert!(e.message.contains("absolute"), "{e}");
+    let e = err("name: demo\nwindows:\n  - name: a\n    cwd: web\n");
+    assert_eq!(e.field, "windows[0].cwd", "{e}");
+    let e = err("name: demo\nwindows:\n  - name: a\n    panes:\n      - cwd: web\n");
+    assert_eq!(e.field, "windows[0].panes[0].cwd", "{e}");
+    // Under an absolute or `~` root, relative cwds are fine; so are absolute ones anywhere.
+    for ok in [
+        "name: demo\nroot: ~/src/demo\nwindows:\n  - name: a\n    cwd: web\n",
+        "name: demo\nroot: /srv/demo\nwindows:\n  - name: a\n    panes:\n      - cwd: web\n",
+        "name: demo\nwindows:\n  - name: a\n    cwd: /srv\n    panes:\n      - cwd: web\n",
+        "name: demo\nwindows:\n  - name: a\n    panes:\n      - cwd: ~/web\n",
+    ] {
+        assert!(load(ok).is_ok(), "{ok}: {:?}", load(ok).err());
+    }
+}
+
+#[test]
+fn imported_relative_directories_start_at_the_imported_file() {
+    let t = "session_name: dev\nstart_directory: ./app\nwindows:\n  - window_name: a\n    start_directory: web\n";
+    let i = import_str(t, Path::new("/home/u/proj/.tmuxp.yaml"), None).unwrap();
+    assert_eq!(
+        i.project.root.as_deref(),
+        Some(Path::new("/home/u/proj/app"))
+    );
+    // Below the root, directories stay relative to it.
+    assert_eq!(i.project.windows[0].cwd.as_deref(), Some(Path::new("web")));
+    assert!(
+        i.notes.iter().any(|n| n.contains("/home/u/proj/app")),
+        "{:?}",
+        i.notes
+    );
+    let t = "name: dev\nwindows:\n  - a:\n      root: ../web\n      panes:\n        - ls\n";
+    let i = import_str(t, Path::new("/home/u/proj/dev.yml"), None).unwrap();
+    assert_eq!(
+        i.project.windows[0].cwd.as_deref(),
+        Some(Path::new("/home/u/proj/../web"))
+    );
+}
