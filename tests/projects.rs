@@ -887,6 +887,23 @@ fn validation_errors_name_the_file_the_line_and_the_field() {
             .contains("not a project name"),
         "{odd}"
     );
+    // A project on an ssh host is listed with its host and no state (no host is contacted to
+    // list), and the table says where to ask.
+    env.write(
+        "far",
+        "host: build1\nroot: /srv/far\nwindows:\n  - name: a\n",
+    );
+    let ls = env.json(&["project", "ls"]);
+    let far = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "far")
+        .unwrap_or_else(|| panic!("not listed: {ls}"));
+    assert_eq!(far["host"], "build1", "{far}");
+    assert!(far.get("status").is_none(), "{far}");
+    let table = String::from_utf8_lossy(&env.cli(&["project", "ls"]).stdout).into_owned();
+    assert!(table.contains("--host build1 project ls"), "{table}");
 }
 
 #[test]

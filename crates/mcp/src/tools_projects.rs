@@ -41,8 +41,9 @@ pub struct ProjectParams {
 pub struct ProjectsOut {
     /// Where the project files are.
     pub dir: String,
-    /// One entry a file: name, file, backend, workspace, windows, status (open, attached,
-    /// windows, sessions) and, for a file that does not load, the error.
+    /// One entry a file: name, file, backend, workspace, host (for a project on an ssh host),
+    /// windows, status (open, attached, windows, sessions; none for a project on a host) and,
+    /// for a file that does not load, the error.
     pub projects: Vec<serde_json::Value>,
 }
 
@@ -93,7 +94,9 @@ impl TermloomServer {
 #[tool_router(router = project_tools, vis = "pub(crate)")]
 impl TermloomServer {
     /// List the person's projects (saved workspace definitions in ~/.config/termloom/projects or
-    /// $TERMLOOM_CONFIG_DIR) with whether each is open in this server's terminal. Changes nothing.
+    /// $TERMLOOM_CONFIG_DIR) with whether each is open in this server's terminal. A project on an
+    /// ssh host (`host` in its entry) has no status here (no host is contacted to list); opening
+    /// it is idempotent, so open_project tells. Changes nothing.
     #[tool(annotations(
         title = "List projects",
         read_only_hint = true,

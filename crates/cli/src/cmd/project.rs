@@ -204,7 +204,10 @@ async fn ls(ctx: &mut Ctx) -> Result<ExitCode> {
     for p in &all {
         let state = match (&p.error, &p.status) {
             (Some(e), _) => format!("error: {e}"),
-            (None, None) => "-".into(),
+            (None, None) => match &p.host {
+                Some(h) => format!("- (on {h}: termloom --host {h} project ls)"),
+                None => "-".into(),
+            },
             (None, Some(s)) if s.open && s.attached => "open, attached".into(),
             (None, Some(s)) if s.open => "open".into(),
             (None, Some(s)) => match &s.conflict {

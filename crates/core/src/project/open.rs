@@ -275,9 +275,12 @@ pub struct ProjectSummary {
     /// Its workspace name, when the file loads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
+    /// The ssh host it lives on, when the file names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// How many windows the file defines.
     pub windows: usize,
-    /// The live state, when the terminal asked is the project's kind.
+    /// The live state, when the terminal asked is the project's kind (and on its host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<ProjectStatus>,
     /// Why the file does not load.
@@ -962,6 +965,7 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
             file: file.display().to_string(),
             backend: None,
             workspace: None,
+            host: None,
             windows: 0,
             status: None,
             error: None,
@@ -970,6 +974,7 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
             Ok(p) => {
                 s.backend = Some(p.backend);
                 s.workspace = Some(p.workspace());
+                s.host = p.host.clone();
                 s.windows = p.windows.len();
                 if hosted(t, &p).is_some() || check_terminal(t, &p).is_ok() {
                     s.status = Some(status(t, &p).await?);
@@ -997,6 +1002,7 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
             file: file.display().to_string(),
             backend: None,
             workspace: None,
+            host: None,
             windows: 0,
             status: None,
         });
