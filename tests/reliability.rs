@@ -424,6 +424,75 @@ async fn failing_log_writes_never_fail_a_call() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// `cmd` run under a file-size limit of `bytes` (util-linux's `prlimit`, as `ulimit -f` would).
+fn under_file_size_limit(cmd: &std::process::Command, bytes: u64) -> std::process::Command {
+    let mut w = std::process::Command::new("prlimit");
+    w.arg(format!("--fsize={bytes}"))
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    w
+}
+
+#[tokio::test]
+async fn writes_past_the_file_size_limit_are_warnings_not_a_killed_process() {
+    // By default SIGXFSZ kills a process whose write goes past `ulimit -f`: the CLI died in the
+    // middle of writing the registry (exit 153, the new session's id never printed, a temp file
+    // left), the MCP server at its first long session log line.
+    let srv = TmuxServer::start();
+    for name in ["one", "two"] {
+        let out = srv
+            .cli()
+            .args(["new", "--name", name, "--workspace", "fs"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let mut new = srv.cli();
+    new.args(["new", "--name", "three", "--workspace", "fs"]);
+    let out = under_file_size_limit(&new, 100).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        id.parse::<SessionId>().is_ok(),
+        "the new id is printed: {id:?}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&srv.state)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let mcp = crate::mcp::mcp_command(&srv, &[]);
+    let mcp = under_file_size_limit(mcp.as_std(), 100);
+    let c = crate::mcp::start_with(tokio::process::Command::from(mcp)).await;
+    let made = ok(
+        &c,
+        "create_session",
+        json!({"name": "four", "workspace": "fs"}),
+    )
+    .await;
+    let four = made["id"].as_str().unwrap().to_string();
+    ok(
+        &c,
+        "send_text",
+        json!({"session": four, "text": format!("echo {}", "x".repeat(300))}),
+    )
+    .await;
+    let all = ok(&c, "list_sessions", json!({})).await;
+    assert_eq!(all["count"], 4, "{all}");
+    c.cancel().await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Load
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,21 @@ use anyhow::{Context, Result};
 use termloom_core::{BackendKind, Loom, Registry, Terminal, default_state_dir};
 use termloom_tmux::{TmuxOptions, TmuxTerminal};
 
+/// Keeps this process alive through a write past the file-size limit (`ulimit -f`), which by
+/// default kills it with SIGXFSZ in the middle of writing the registry or a session log. With a
+/// handler installed the write fails with `EFBIG` instead, and is reported like any other write
+/// error. A handler, not an ignore: children inherit an ignored signal (a tmux server started
+/// from here, and the shells it starts), while a handler goes back to the default at `exec`.
+/// Call it inside the runtime; the handler stays for the life of the process.
+pub fn survive_file_size_limit() {
+    #[cfg(unix)]
+    if let Err(e) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ))
+    {
+        tracing::debug!(error = %e, "cannot catch SIGXFSZ");
+    }
+}
+
 /// Options every termloom program takes: which terminal, which state dir, how to print.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct GlobalOpts {

@@ -32,6 +32,7 @@ fn run(cli: args::Cli) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async {
+        termloom::survive_file_size_limit();
         let code = cmd::run(cli).await;
         // What the command's connections leave behind (a control client leaving tmux under the
         // attach gate) finishes before the runtime ends.

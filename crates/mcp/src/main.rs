@@ -165,6 +165,10 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    {
+        let _in_runtime = rt.enter();
+        termloom::survive_file_size_limit();
+    }
     // Over stdio, a client that stops reading stdout ends the session (see `stdio`).
     let stdout = args.http.is_none().then(|| {
         let _in_runtime = rt.enter();
