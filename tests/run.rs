@@ -509,6 +509,44 @@ async fn a_subshell_in_front_is_busy_not_a_nested_shell() {
     );
 }
 
+#[tokio::test]
+async fn a_pipeline_whose_first_program_ended_is_busy_with_the_program_still_in_front() {
+    // `seq 5 | less`: the foreground group's leader (seq) is gone, so tmux names the pane's
+    // shell as its current command. A process that had not seen the run start (the CLI, a
+    // second server) said "idle, bash", and a run typed into less.
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    s.send_text("seq 1 5 | less", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    crate::tmux_backend::wait_line(s.as_ref(), "(END)").await;
+    let other = TmuxTerminal::new(control(&srv));
+    let info = s.info().await.unwrap();
+    let s2 = other.open(&info).await.unwrap();
+    let st = s2.status().await.unwrap();
+    assert_eq!(
+        (st.state, st.command.as_str()),
+        (termloom_core::BusyState::Busy, "less"),
+        "{st:?}"
+    );
+    let e = s2
+        .run(&RunOpts::new("echo typed-in"))
+        .await
+        .expect_err("a run into less is refused");
+    assert!(e.to_string().contains("'less' is running"), "{e}");
+    let text = s
+        .capture(&termloom_core::CaptureOpts::default())
+        .await
+        .unwrap()
+        .text;
+    assert!(
+        !text.contains("typed-in") && !text.contains("HELP"),
+        "{text}"
+    );
+}
+
 /// A plain bash (no integration) with its own prompt, started from a session's shell.
 const NESTED_BASH: &str = "PS1='inner> ' bash --norc --noprofile";
 

@@ -1289,6 +1289,24 @@ fn proc_tpgid(pid: u32) -> Option<u32> {
     u32::try_from(tpgid).ok().filter(|t| *t > 0)
 }
 
+/// A child of `shell` still running in process group `pgid`, and its name (Linux `/proc`): what
+/// is in front when the group's leader has ended.
+fn live_group_member(shell: u32, pgid: u32) -> Option<(u32, String)> {
+    let list = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+    list.split_whitespace()
+        .filter_map(|c| c.parse::<u32>().ok())
+        .find_map(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            let open = stat.find('(')?;
+            let close = stat.rfind(')')?;
+            let name = stat.get(open + 1..close)?.to_string();
+            let mut rest = stat.get(close + 1..)?.split_whitespace();
+            let state = rest.next()?;
+            let group: u32 = rest.nth(1)?.parse().ok()?;
+            (group == pgid && !matches!(state, "Z" | "X" | "x")).then_some((child, name))
+        })
+}
+
 /// Whether process `pid` exists and has not exited (a zombie, `Z`, has exited but is not reaped
 /// yet).
 fn proc_running(pid: u32) -> bool {
@@ -1406,18 +1424,30 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
     } else {
         None
     };
-    // A foreground group whose leader is gone or a zombie is a passing state (a job just ended
-    // and the shell has not taken the terminal back yet; tmux then names the pane's own program
-    // as the current command): unknown.
-    let fg_is_root = tpgid
-        .filter(|t| *t == pid || proc_running(*t))
-        .map(|t| t == pid);
+    // A foreground group whose leader is gone or a zombie: a pipeline whose first program ended
+    // (`seq 5 | less`: tmux then names the pane's own program as the current command, as it
+    // cannot read the leader) when another of the shell's children is still in the group;
+    // otherwise a passing state (a job just ended and the shell has not taken the terminal back
+    // yet): unknown.
+    let member = tpgid
+        .filter(|t| *t != pid && !proc_running(*t))
+        .and_then(|t| live_group_member(pid, t));
+    let fg_is_root = match member {
+        Some(_) => Some(false),
+        None => tpgid
+            .filter(|t| *t == pid || proc_running(*t))
+            .map(|t| t == pid),
+    };
     // Of a foreground process that is not the pane's own shell: its command line, read once.
     let cmdline = |p: u32| std::fs::read(format!("/proc/{p}/cmdline")).ok();
-    let fg_cmdline = tpgid.filter(|t| *t != pid).and_then(cmdline);
+    let front = member.as_ref().map(|(p, _)| *p).or(tpgid);
+    let fg_cmdline = front.filter(|t| *t != pid).and_then(cmdline);
     let fg_interactive = fg_cmdline.as_deref().and_then(interactive_shell);
     let fg_fork = fg_cmdline.is_some_and(|c| Some(c) == cmdline(pid));
-    let fg = f[4].to_string();
+    let fg = match member {
+        Some((_, name)) => name,
+        None => f[4].to_string(),
+    };
     let starting = fg == "tmux"
         || (local
             && pid > 0
