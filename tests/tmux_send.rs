@@ -132,6 +132,66 @@ async fn text_and_keys_reach_a_pane_left_in_copy_mode() {
     assert_eq!(display(&srv, pane, "#{pane_in_mode}"), "0");
 }
 
+#[tokio::test]
+async fn nothing_is_typed_while_tmux_would_copy_it_to_the_other_panes_of_the_window() {
+    // synchronize-panes makes tmux type every key into every pane of the window: a run or a
+    // send meant for one session ran in all of them.
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (info, a) = new_session(&t, "w", "a").await;
+    let b_info = a
+        .split(&termloom_core::SplitSpec {
+            direction: termloom_core::Direction::Vertical,
+            percent: None,
+            name: Some("b".into()),
+            before: false,
+            cwd: None,
+            command: None,
+        })
+        .await
+        .unwrap();
+    let b = t.open(&b_info).await.unwrap();
+    let sink = raw_sink(&srv, b.as_ref(), "other").await;
+    wait_prompt(a.as_ref()).await;
+    srv.tmux(&[
+        "set-option",
+        "-w",
+        "-t",
+        &info.native.id,
+        "synchronize-panes",
+        "on",
+    ]);
+    let e = a
+        .send_text("echo typed-for-a", SendOpts::default())
+        .await
+        .expect_err("send is refused");
+    assert!(e.to_string().contains("synchronize-panes"), "{e}");
+    let e = a
+        .send_keys(&["C-c".parse().unwrap()])
+        .await
+        .expect_err("keys are refused");
+    assert!(e.to_string().contains("synchronize-panes"), "{e}");
+    let e = a
+        .run(&termloom_core::RunOpts::new("echo ran-for-a"))
+        .await
+        .expect_err("a run is refused");
+    assert!(e.to_string().contains("synchronize-panes"), "{e}");
+    srv.tmux(&[
+        "set-option",
+        "-w",
+        "-t",
+        &info.native.id,
+        "synchronize-panes",
+        "off",
+    ]);
+    // Nothing reached the other pane; typing works again once it is off.
+    assert_eq!(drain_sink(b.as_ref(), &sink, 0, "<<end>>").await, b"");
+    a.send_text("echo typed-for-a", SendOpts::default())
+        .await
+        .unwrap();
+    wait_line(a.as_ref(), "typed-for-a").await;
+}
+
 /// The input guard (one `if-shell -F` comparison per input) against option values a person or
 /// another tool could set by hand, each one character or one separator away from what the guard
 /// expects: only the exact state lets text through, and every refusal is one that sends the

@@ -620,6 +620,7 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
         return Err(gone());
     }
     probe.refuse_copy_mode()?;
+    probe.refuse_synchronized(pane)?;
     let kind = match shell_kind(&probe.fg) {
         Some(k) if k.has_integration() => k,
         _ => {

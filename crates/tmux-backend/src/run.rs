@@ -1249,6 +1249,9 @@ pub(crate) struct Probe {
     /// `/proc`; read by `decide` only when it matters): termloom started it with the
     /// integration, which may still be loading.
     pub started_with: Option<String>,
+    /// tmux's `synchronize-panes` is on for the pane: every key typed into it goes to the other
+    /// panes of its window too.
+    pub synchronized: bool,
     /// The pane's process is still starting: tmux's forked child has not run its program yet,
     /// or has no terminal yet.
     pub starting: bool,
@@ -1268,6 +1271,14 @@ impl Probe {
             return Err(Error::InvalidArgument(
                 "the pane is in copy mode, where typed text does not reach the program; leave it (q) first".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// Refuses typing while tmux copies every key to the other panes of the window.
+    pub(crate) fn refuse_synchronized(&self, pane: &str) -> Result<()> {
+        if self.synchronized {
+            return Err(crate::session::synchronized_error(pane));
         }
         Ok(())
     }
@@ -1383,6 +1394,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         "#{pane_current_command}",
         "#{pane_tty}",
         "#{@termloom_run}",
+        "#{synchronize-panes}",
         // Last: a path may hold any character, the separator too.
         "#{pane_current_path}",
     ]);
@@ -1395,7 +1407,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         ])
         .await?;
     let out = out.strip_suffix('\n').unwrap_or(&out);
-    let f: Vec<&str> = out.splitn(10, SEP).collect();
+    let f: Vec<&str> = out.splitn(11, SEP).collect();
     // display-message answers with empty fields when its target pane does not exist.
     if f.first().copied() != Some(pane) {
         return Err(Error::SessionDead {
@@ -1403,7 +1415,7 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
             name: NativeId::tmux(pane).to_string(),
         });
     }
-    if f.len() < 10 {
+    if f.len() < 11 {
         return Err(Error::backend(
             BackendKind::Tmux,
             format!("unexpected pane state from tmux: {out:?}"),
@@ -1460,7 +1472,8 @@ pub(crate) async fn probe(term: &TmuxTerminal, id: SessionId, pane: &str) -> Res
         in_mode: f[2].trim() == "1",
         dead: f[3].trim() == "1",
         fg,
-        path: f[7].to_string(),
+        path: f[8].to_string(),
+        synchronized: f[7].trim() == "1",
         fg_is_root,
         fg_interactive,
         started_with: None,
@@ -2359,6 +2372,7 @@ pub(crate) async fn run(
         return Err(gone());
     }
     probe.refuse_copy_mode()?;
+    probe.refuse_synchronized(pane)?;
     let tracker = st.tracker(term, pane, &probe.ws).await?;
     let token = uuid::Uuid::new_v4().simple().to_string();
     let sink = || {

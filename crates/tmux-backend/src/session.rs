@@ -460,6 +460,8 @@ struct PaneState {
     dead: bool,
     /// It is in a mode (copy mode after a scroll back, view mode): keys go to the mode then.
     in_mode: bool,
+    /// `synchronize-panes` is on for it: tmux copies typed keys to every pane of its window.
+    synchronized: bool,
 }
 
 /// Turns a broadcast receiver into an output stream: a lag becomes [`OutputEvent::Lagged`], the
@@ -532,6 +534,7 @@ impl TmuxSession {
             "#{@termloom_managed}",
             "#{history_limit}",
             "#{@termloom_name}",
+            "#{synchronize-panes}",
         ]);
         let out = self
             .run(vec![
@@ -546,12 +549,14 @@ impl TmuxSession {
         if write && self.managed_only && f.get(6).copied() != Some("1") {
             return Err(self.not_managed());
         }
+
         Ok(PaneState {
             history: number(&f, 3),
             height: number(&f, 4),
             limit: number(&f, 7),
             dead: f.get(2).copied() == Some("1"),
             in_mode: f.get(5).copied() == Some("1"),
+            synchronized: f.get(9).copied() == Some("1"),
         })
     }
 
@@ -597,6 +602,10 @@ impl TmuxSession {
         }
     }
 
+    fn synchronized(&self) -> Error {
+        synchronized_error(self.pane())
+    }
+
     fn dead_pane(&self) -> Error {
         Error::InvalidArgument(format!(
             "session {} cannot take input: its process has exited (dead pane {}, kept by remain-on-exit); read or close it",
@@ -623,6 +632,9 @@ impl TmuxSession {
             if st.dead {
                 return Err(self.dead_pane());
             }
+            if st.synchronized {
+                return Err(self.synchronized());
+            }
             let mut cmds = pre;
             if st.in_mode {
                 cmds.push(self.cancel_mode());
@@ -647,6 +659,7 @@ impl TmuxSession {
                 "#{@termloom_managed}",
                 "#{pane_in_mode}",
                 "#{@termloom_name}",
+                "#{synchronize-panes}",
             ]));
         let ops = if ops.is_empty() {
             // Nothing to type: the check alone.
@@ -681,6 +694,9 @@ impl TmuxSession {
             }
             if self.managed_only && f.get(4).copied() != Some("1") {
                 return Err(self.not_managed());
+            }
+            if f.get(7).copied() == Some("1") {
+                return Err(self.synchronized());
             }
             if f.get(5).copied() == Some("1") && !left_mode {
                 // The pane carries this session's id (just read): leave the mode, type again.
@@ -737,6 +753,7 @@ impl TmuxSession {
             limit: 0,
             dead: false,
             in_mode: false,
+            synchronized: false,
         };
         Ok((st, rest.to_string()))
     }
@@ -1336,6 +1353,13 @@ fn ends_a_line(k: &Key) -> bool {
 /// after U+001F, which neither the expected id nor a stored name ever holds (so a pane with one
 /// U+001F more or less in its options never compares equal). The expected name is escaped for
 /// tmux's format parser ([`compare_literal`]).
+/// The refusal to type into a pane whose keys tmux copies to every pane of its window.
+pub(crate) fn synchronized_error(pane: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "refused: synchronize-panes is on for pane {pane}, so tmux would type the same keys into every pane of its window; turn it off first (the tmux command `set-option -w synchronize-panes off`, or `set-option -p` for the pane)"
+    ))
+}
+
 fn guard_condition(pane: &str, id: SessionId, managed_only: bool, name: Option<&str>) -> String {
     let (managed, want) = if managed_only {
         (format!("#{{{OPT_MANAGED}}}"), "1")
@@ -1350,7 +1374,7 @@ fn guard_condition(pane: &str, id: SessionId, managed_only: bool, name: Option<&
         None => (String::new(), String::new()),
     };
     format!(
-        "#{{==:#{{pane_id}}#{{pane_dead}}#{{pane_in_mode}}/{managed}/#{{{OPT_ID}}}{name_field},{pane}00/{want}/{id}{name_want}}}"
+        "#{{==:#{{pane_id}}#{{pane_dead}}#{{pane_in_mode}}#{{synchronize-panes}}/{managed}/#{{{OPT_ID}}}{name_field},{pane}000/{want}/{id}{name_want}}}"
     )
 }
 
