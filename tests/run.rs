@@ -430,6 +430,31 @@ async fn marker_strategy_in_bash_without_integration() {
     let st = s.status().await.unwrap();
     assert!(!st.shell_integration);
     assert_eq!(st.state, BusyState::Idle);
+    // A builtin reading input: bash is still the program in front, but its terminal reads whole
+    // lines (readline turns that off at the prompt). The marker line went to `read`, and the
+    // command itself ran outside the markers.
+    s.send_text(
+        "read q; echo \"got:[$q]\"",
+        termloom_core::SendOpts::default(),
+    )
+    .await
+    .unwrap();
+    wait_until("read to take the terminal", || async {
+        let st = s.status().await.ok()?;
+        (st.state == BusyState::Busy).then_some(())
+    })
+    .await;
+    let e = s
+        .run(&RunOpts::new("echo typed-in"))
+        .await
+        .expect_err("a run into `read` is refused");
+    assert!(e.to_string().contains("not at its prompt"), "{e}");
+    s.send_text("answer", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    crate::tmux_backend::wait_line(s.as_ref(), "got:[answer]").await;
+    let r = run(&s, "echo after").await;
+    assert_eq!((r.strategy, r.output.as_str()), (Strategy::Marker, "after"));
 }
 
 #[tokio::test]

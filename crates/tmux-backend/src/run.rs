@@ -1663,6 +1663,16 @@ pub(crate) fn choose(
     let Some(kind) = kind else {
         return running();
     };
+    // Per-call markers are typed into whatever reads the terminal. A shell with a line editor
+    // (bash, zsh, fish) turns canonical mode off at its prompt: with it on, a builtin such as
+    // `read`, a loop or a function has the terminal, and would take the marker line as data.
+    let marker = |kind: ShellKind| {
+        if kind.has_integration() && p.line_mode == Some(true) {
+            busy(LINE_MODE_BUSY.into())
+        } else {
+            Choice::Marker(kind)
+        }
+    };
     if nested && p.fg_interactive == Some(false) {
         return busy(format!("a '{}' script or command is running", p.fg));
     }
@@ -1677,7 +1687,7 @@ pub(crate) fn choose(
         });
     }
     if facts.lost || file.is_some_and(|f| f.lost) {
-        return Choice::Marker(kind);
+        return marker(kind);
     }
     let file_names_fg = file.is_some_and(|f| shell_kind(&f.shell) == Some(kind));
     if facts.marks_seen {
@@ -1687,7 +1697,7 @@ pub(crate) fn choose(
             // plain shell: markers work there.
             let other_shell = file.is_some() && !file_names_fg;
             if nested || other_shell {
-                return Choice::Marker(kind);
+                return marker(kind);
             }
             return busy("a command is running (its end mark has not come yet)".into());
         }
@@ -1713,7 +1723,7 @@ pub(crate) fn choose(
     {
         return Choice::Integration(kind);
     }
-    Choice::Marker(kind)
+    marker(kind)
 }
 
 /// `choose` for a run, waiting out two passing states first: the pane's process is still
@@ -1736,7 +1746,7 @@ pub(crate) async fn decide(
         let file = integration::read_state(opts, id).await;
         let facts = tracker.facts();
         let mut choice = choose(probe, &facts, file.as_ref(), state_file.as_deref());
-        if matches!(choice, Choice::Marker(_))
+        if (matches!(choice, Choice::Marker(_)) || choice.line_mode())
             && probe.started_with.is_none()
             && probe.fg_is_root == Some(true)
             && !opts.is_remote()
