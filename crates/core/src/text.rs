@@ -299,6 +299,7 @@ where
     fn take_line(
         raw: &[u8],
         drop_input: bool,
+        first: &mut bool,
         held: &mut Option<String>,
         pending: &mut std::collections::VecDeque<LineEvent>,
     ) {
@@ -307,6 +308,16 @@ where
         {
             // Not followed by a command start: it was output after all.
             pending.push_back(LineEvent::Line(h));
+        }
+        // The stream's first line began before it was subscribed to: its prompt (and the mark
+        // that ends it) may have been printed earlier, with the typed command following now. It
+        // is held like text after a mark: a command start right after makes it input.
+        if std::mem::take(first) && drop_input && find_mark(raw, b'B').is_none() {
+            let text = clean_line(raw);
+            if !text.trim().is_empty() {
+                *held = Some(text);
+            }
+            return;
         }
         let before = if drop_input { before_input(raw) } else { raw };
         if before.len() < raw.len() {
@@ -325,13 +336,14 @@ where
         std::collections::VecDeque::<LineEvent>::new(),
         false,
         None::<String>,
+        true,
     );
     futures_util::stream::unfold(
         state,
-        move |(mut stream, mut buf, mut pending, mut done, mut held)| async move {
+        move |(mut stream, mut buf, mut pending, mut done, mut held, mut first)| async move {
             loop {
                 if let Some(ev) = pending.pop_front() {
-                    return Some((ev, (stream, buf, pending, done, held)));
+                    return Some((ev, (stream, buf, pending, done, held, first)));
                 }
                 if done {
                     return None;
@@ -357,7 +369,13 @@ where
                         }
                         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                             let raw: Vec<u8> = buf.drain(..=pos).collect();
-                            take_line(&raw[..raw.len() - 1], drop_input, &mut held, &mut pending);
+                            take_line(
+                                &raw[..raw.len() - 1],
+                                drop_input,
+                                &mut first,
+                                &mut held,
+                                &mut pending,
+                            );
                         }
                         // The command start often comes in the same chunk, after the line that
                         // set the held text: look again once the lines are taken.
@@ -367,14 +385,14 @@ where
                         // A runaway line with no newline is flushed so memory stays bounded.
                         if buf.len() > MAX_LINE_BYTES {
                             let raw = cut_runaway(&mut buf);
-                            take_line(&raw, drop_input, &mut held, &mut pending);
+                            take_line(&raw, drop_input, &mut first, &mut held, &mut pending);
                         }
                     }
                     Some(OutputEvent::Lagged(n)) => pending.push_back(LineEvent::Lagged(n)),
                     Some(OutputEvent::Closed { reason }) => {
                         if !buf.is_empty() {
                             let raw = std::mem::take(&mut buf);
-                            take_line(&raw, drop_input, &mut held, &mut pending);
+                            take_line(&raw, drop_input, &mut first, &mut held, &mut pending);
                         }
                         if let Some(h) = held.take() {
                             pending.push_back(LineEvent::Line(h));
@@ -385,7 +403,7 @@ where
                     None => {
                         if !buf.is_empty() {
                             let raw = std::mem::take(&mut buf);
-                            take_line(&raw, drop_input, &mut held, &mut pending);
+                            take_line(&raw, drop_input, &mut first, &mut held, &mut pending);
                         }
                         if let Some(h) = held.take() {
                             pending.push_back(LineEvent::Line(h));
@@ -567,6 +585,30 @@ mod tests {
         // Five times the hold: had the line been taken for output, it would be out by now.
         let echo = tokio::time::timeout(INPUT_GRACE * 5, out.next()).await;
         assert!(echo.is_err(), "the typed line came out as output: {echo:?}");
+    }
+
+    #[tokio::test]
+    async fn a_command_typed_before_the_stream_began_is_not_output() {
+        // Subscribed after the prompt (and its end mark) were printed: the stream starts with
+        // the typed command's echo. Waiting for READY must not match `echo READY`.
+        let typed: Vec<OutputEvent> = vec![
+            OutputEvent::Output(b"sleep 2; echo READY\r\n\x1b]133;C\x07".to_vec()),
+            OutputEvent::Output(b"READY\r\n".to_vec()),
+        ];
+        let got: Vec<LineEvent> = output_lines(futures_util::stream::iter(typed))
+            .collect()
+            .await;
+        assert_eq!(got, [LineEvent::Line("READY".into())]);
+        // A first line that is output (a program printing when the stream began) comes out,
+        // once the moment for a command start has passed.
+        let printing: Vec<OutputEvent> = vec![OutputEvent::Output(b"progress 50%\r\n".to_vec())];
+        let open = futures_util::stream::iter(printing).chain(futures_util::stream::pending());
+        let mut out = Box::pin(output_lines(open));
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), out.next()).await;
+        assert!(
+            matches!(first, Ok(Some(LineEvent::Line(ref l))) if l == "progress 50%"),
+            "{first:?}"
+        );
     }
 
     #[test]
