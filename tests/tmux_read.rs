@@ -626,3 +626,57 @@ async fn large_reads_through_a_spawned_capture_match_control_mode() {
     let after = std::fs::read_to_string(&calls).unwrap();
     assert!(!after.contains("capture-pane"), "{after:?}");
 }
+
+#[tokio::test]
+async fn reads_taken_while_the_pane_prints_number_their_lines_rightly() {
+    // tmux counts capture ranges from the screen's top, which moves while a pane prints: a
+    // range computed from a size read a moment before gave other lines under the asked numbers,
+    // and a read since a cursor skipped the first new lines. A spawned tmux per command (the
+    // CLI's transport) makes that moment long.
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (_, s) = new_session(&t, "w", "printing").await;
+    wait_prompt(s.as_ref()).await;
+    let before = s.capture(&tail(1)).await.unwrap().cursor;
+    s.send_text(
+        "for i in $(seq 1 4000); do echo n$i; [ $((i%20)) = 0 ] && sleep 0.01; done",
+        SendOpts::default(),
+    )
+    .await
+    .unwrap();
+    wait_line(s.as_ref(), "n40").await;
+    let all = s.capture(&everything()).await.unwrap();
+    let base = all.first_line
+        + all
+            .text
+            .lines()
+            .position(|l| l == "n1")
+            .expect("n1 is printed") as u64;
+    let mut since_checked = false;
+    for _ in 0..25 {
+        let r = s
+            .capture(&CaptureOpts {
+                range: ReadRange::Lines {
+                    from: base + 9,
+                    to: base + 9,
+                },
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.text, "n10", "line {} read while printing", base + 9);
+        if !since_checked {
+            let r = s
+                .capture(&CaptureOpts {
+                    range: ReadRange::Since(before.clone()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let first_new = r.text.lines().find(|l| l.starts_with('n'));
+            assert_eq!(first_new, Some("n1"), "{:?}: {r:?}", r.note);
+            since_checked = true;
+        }
+    }
+    s.send_keys(&["C-c".parse().unwrap()]).await.unwrap();
+}

@@ -724,6 +724,14 @@ impl TmuxSession {
     /// here, not in the format: display-message passes its format through strftime, which
     /// mangles a literal `%3` (`#{==:#{pane_id},%3}` was false for pane %3).
     async fn checked_read(&self, ops: Vec<Cmd>) -> Result<(PaneState, String)> {
+        self.checked_read_sized(ops, 0).await
+    }
+
+    /// [`checked_read`](Self::checked_read) of about `lines` lines: more than the control
+    /// client should carry go through a spawned tmux, with the check in the same command list
+    /// (tmux runs a list without reading any pane in between: the numbers and the text are of
+    /// one moment).
+    async fn checked_read_sized(&self, ops: Vec<Cmd>, lines: u64) -> Result<(PaneState, String)> {
         let pane = self.pane();
         let mut cmds =
             vec![
@@ -740,7 +748,15 @@ impl TmuxSession {
                     ])),
             ];
         cmds.extend(ops);
-        let out = self.run(cmds).await?;
+        let client = self.term.client();
+        let out = if client.control().is_some() && lines > client.options().spawn_read_lines {
+            client
+                .spawn(crate::command::chain(cmds), None)
+                .await
+                .map_err(|e| not_found_as(e.into(), self.gone()))?
+        } else {
+            self.run(cmds).await?
+        };
         let (first, rest) = out.split_once('\n').unwrap_or((&out, ""));
         let f: Vec<&str> = first.split(format::SEP).collect();
         if f.first().copied() != Some("S") {
@@ -771,6 +787,64 @@ impl TmuxSession {
                 end.map(|e| e.to_string())
                     .unwrap_or_else(|| "-".to_string()),
             )
+    }
+
+    /// `capture-pane` from the first line of the history (tmux's `-S -`, which does not move
+    /// while the pane prints, unlike a number counted from the screen's top) to the bottom.
+    fn capture_all_cmd(&self, opts: &CaptureOpts) -> Cmd {
+        Cmd::new("capture-pane")
+            .arg("-p")
+            .flag_if("-e", opts.ansi)
+            .flag_if("-J", opts.join_wrapped)
+            .opt("-t", self.pane())
+            .opt("-S", "-")
+            .opt("-E", "-")
+    }
+
+    /// Absolute lines `a..=b` (clamped to the pane) and the state, from one command list: tmux
+    /// counts `-S`/`-E` from the screen's top, which moves while the pane prints, so the range
+    /// reaches `slack` rows further up than `h0`, the history size seen before, says; the state
+    /// read in the same list then tells where the captured rows really are. More lines than
+    /// that printed in between, and it tries again. Rows only: joined lines cannot be counted.
+    async fn capture_lines(
+        &self,
+        a: u64,
+        b: u64,
+        before: &PaneState,
+        opts: &CaptureOpts,
+    ) -> Result<(PaneState, Vec<String>)> {
+        let mut h0 = before.history;
+        let height = before.height.max(1);
+        let mut slack: u64 = 64;
+        loop {
+            // A range to the last line reaches the bottom, wherever it is by then.
+            let to_bottom = b.saturating_add(1) >= h0 + height;
+            let start = a as i64 - (h0 + slack) as i64;
+            let end = (!to_bottom).then(|| b as i64 - h0 as i64);
+            let size = if to_bottom {
+                h0 + height - a.min(h0 + height)
+            } else {
+                b - a + 1
+            };
+            let (st, out) = self
+                .checked_read_sized(vec![self.capture_cmd(start, end, opts)], size + slack)
+                .await?;
+            let h1 = st.history;
+            if (h0..=h0 + slack).contains(&h1) || slack >= 1 << 20 {
+                // tmux starts at the history's top when asked for more.
+                let first_abs = (start.max(-(h1 as i64)) + h1 as i64).max(0) as u64;
+                let last = b.min(h1 + st.height.max(1) - 1);
+                let keep = (last + 1).saturating_sub(a.max(first_abs));
+                let lines = split_lines(&out)
+                    .into_iter()
+                    .skip(a.saturating_sub(first_abs) as usize)
+                    .take(keep as usize)
+                    .collect();
+                return Ok((st, lines));
+            }
+            h0 = h1;
+            slack *= 8;
+        }
     }
 
     async fn capture_raw(
@@ -840,14 +914,17 @@ impl TmuxSession {
                 Ok(self.finish(read, hist + height, opts, n.max(1), mark))
             }
             ReadRange::Tail(n) => {
+                // As above, through a spawned tmux for the size.
                 let n = *n;
-                let st = self.state().await?;
+                let (st, out) = self
+                    .checked_read_sized(
+                        vec![self.capture_cmd(-(n as i64) - 1, None, opts)],
+                        n as u64,
+                    )
+                    .await?;
                 let (hist, height) = (st.history, st.height);
                 let back = (n as u64 + 1).min(hist);
-                let lines = self
-                    .capture_raw(-(back as i64), None, back + height, opts)
-                    .await?;
-                let read = Read::tail(lines, hist - back, n);
+                let read = Read::tail(split_lines(&out), hist - back, n);
                 Ok(self.finish(read, hist + height, opts, n.max(1), mark))
             }
             ReadRange::Lines { from, to } => {
@@ -870,11 +947,24 @@ impl TmuxSession {
                 // From the line before, for the cursor (not when wrapped lines are joined: that
                 // line could be joined with the first one asked for).
                 let before = *from > 0 && !opts.join_wrapped;
-                let start = *from as i64 - i64::from(before) - hist as i64;
-                let end = (*to).min(total - 1) as i64 - hist as i64;
-                let lines = self
-                    .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
-                    .await?;
+                if opts.join_wrapped {
+                    let start = *from as i64 - hist as i64;
+                    let end = (*to).min(total - 1) as i64 - hist as i64;
+                    let lines = self
+                        .capture_raw(start, Some(end), (end - start + 1).max(0) as u64, opts)
+                        .await?;
+                    let read = Read::from(lines, *from, false);
+                    return Ok(self.finish(
+                        read,
+                        total,
+                        opts,
+                        termloom_core::DEFAULT_READ_CAP,
+                        mark,
+                    ));
+                }
+                let a = *from - u64::from(before);
+                let (st, lines) = self.capture_lines(a, *to, &st, opts).await?;
+                let total = st.history + st.height;
                 let read = Read::from(lines, *from, before);
                 Ok(self.finish(read, total, opts, termloom_core::DEFAULT_READ_CAP, mark))
             }
@@ -948,20 +1038,26 @@ impl TmuxSession {
             )));
         }
         let st = self.state().await?;
-        let (hist, total) = (st.history, st.history + st.height);
-        // The anchor is looked for in plain, unjoined lines: the numbering cursors use.
-        let plain = self
-            .capture_raw(
-                -(hist as i64),
-                None,
-                total,
-                &CaptureOpts {
-                    ansi: false,
-                    join_wrapped: false,
-                    ..opts.clone()
-                },
+        // The anchor is looked for in plain, unjoined lines: the numbering cursors use. From the
+        // history's first line, with the sizes of the same moment (a start counted from the
+        // screen's top would move while the pane prints, and lines would be skipped).
+        let plain_opts = CaptureOpts {
+            ansi: false,
+            join_wrapped: false,
+            ..opts.clone()
+        };
+        let (now_st, out) = self
+            .checked_read_sized(
+                vec![self.capture_all_cmd(&plain_opts)],
+                st.history + st.height,
             )
             .await?;
+        let st = PaneState {
+            limit: st.limit,
+            ..now_st
+        };
+        let (hist, total) = (st.history, st.history + st.height);
+        let plain = split_lines(&out);
         let now = self.term.hub().line_mark(self.pane());
         let scrolled_to = data.scrolled_to(now, total, st.height, st.limit);
         let scrolled_out = data.scrolled_out(now, total, st.height);
@@ -984,7 +1080,7 @@ impl TmuxSession {
                 Some("the previous read position is gone (scrollback trimmed, cleared, or the pane restarted); returning everything".to_string()),
             ),
         };
-        let lines: Vec<String> = if opts.ansi || opts.join_wrapped {
+        let lines: Vec<String> = if opts.join_wrapped {
             self.capture_raw(
                 start as i64 - hist as i64,
                 None,
@@ -992,6 +1088,12 @@ impl TmuxSession {
                 opts,
             )
             .await?
+        } else if opts.ansi {
+            // Rows as in `plain`, from the same first line; what printed since comes after.
+            let (_, out) = self
+                .checked_read_sized(vec![self.capture_all_cmd(opts)], total)
+                .await?;
+            split_lines(&out).into_iter().skip(start).collect()
         } else {
             plain.iter().skip(start).cloned().collect()
         };
