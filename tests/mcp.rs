@@ -515,6 +515,32 @@ async fn mcp_concurrent_creates_keep_names_unique() {
 }
 
 #[tokio::test]
+async fn mcp_keeps_answering_when_its_stderr_is_closed() {
+    // A log line written to a closed stderr made tracing's error report (`eprintln!`) panic the
+    // task that logged: the call, or the whole session, was never answered.
+    let srv = TmuxServer::start();
+    let (t, stderr) = TokioChildProcess::builder(mcp_command(&srv, &["--tier", "destructive"]))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn termloom-mcp");
+    drop(stderr);
+    let c = Seen::default().serve(t).await.expect("initialize");
+    for _ in 0..3 {
+        // Each logs a warning (an error response) on the way.
+        let r = tokio::time::timeout(
+            termloom_tests::timeout(),
+            c.read_resource(ReadResourceRequestParams::new("file:///nope")),
+        )
+        .await
+        .expect("answered");
+        assert!(r.is_err(), "{r:?}");
+    }
+    let made = ok(&c, "create_session", json!({"name": "still"})).await;
+    assert_eq!(made["name"], "still", "{made}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn mcp_ends_when_its_client_closes_stdout_and_carries_out_nothing_after() {
     // A client that closed its read end can see no result: the server ends instead of creating
     // panes and typing for nobody (before, it logged "fail to response message" and went on

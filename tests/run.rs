@@ -535,6 +535,53 @@ async fn a_subshell_in_front_is_busy_not_a_nested_shell() {
 }
 
 #[tokio::test]
+async fn a_run_never_joins_text_left_on_the_command_line_nor_types_into_vi_command_mode() {
+    // Typed text left on the line (a person typing, or an earlier send without Enter) ran with
+    // the run's command as one line, whose result was reported as the run's; in vi command
+    // mode the command was taken as editing commands.
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    let victim = srv.dir().join("VICTIM_");
+    let left = format!("touch {}", victim.display());
+    s.send_text(&left, termloom_core::SendOpts { enter: false })
+        .await
+        .unwrap();
+    wait_until("the text on the line", || async {
+        let text = s
+            .capture(&termloom_core::CaptureOpts::default())
+            .await
+            .ok()?
+            .text;
+        text.contains(&left).then_some(())
+    })
+    .await;
+    let e = s
+        .run(&RunOpts::new("echo hello"))
+        .await
+        .expect_err("a run onto a half-typed line is refused");
+    assert!(e.to_string().contains("typed character"), "{e}");
+    assert!(
+        !srv.dir().join("VICTIM_echo").exists() && !victim.exists(),
+        "the joined line ran"
+    );
+    s.send_keys(&["C-u".parse().unwrap()]).await.unwrap();
+    assert_eq!(run(&s, "echo hello").await.output, "hello");
+    // vi command mode (Escape pressed in a vi-mode shell).
+    assert_eq!(run(&s, "set -o vi").await.exit_code, Some(0));
+    s.send_keys(&["Escape".parse().unwrap()]).await.unwrap();
+    let e = s
+        .run(&RunOpts::new("echo o-hello; (exit 3)"))
+        .await
+        .expect_err("a run into vi command mode is refused");
+    assert!(e.to_string().contains("vi command mode"), "{e}");
+    s.send_keys(&["i".parse().unwrap()]).await.unwrap();
+    let r = run(&s, "echo vi-hello; (exit 3)").await;
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(3), "vi-hello"));
+}
+
+#[tokio::test]
 async fn a_pipeline_whose_first_program_ended_is_busy_with_the_program_still_in_front() {
     // `seq 5 | less`: the foreground group's leader (seq) is gone, so tmux names the pane's
     // shell as its current command. A process that had not seen the run start (the CLI, a

@@ -59,7 +59,7 @@ fn report(e: &anyhow::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // One line, whatever the message holds (names may contain newlines).
-    eprintln!("termloom: {}", output::one_line(&format!("{e:#}")));
+    output::stderr_line(format!("termloom: {}", output::one_line(&format!("{e:#}"))));
     ExitCode::from(1)
 }
 
@@ -72,6 +72,7 @@ fn init_logging() {
         _ => EnvFilter::new("warn"),
     };
     let _ = tracing_subscriber::fmt()
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

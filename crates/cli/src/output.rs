@@ -40,6 +40,12 @@ pub fn line(s: impl AsRef<str>) -> Result<()> {
 }
 
 /// Prints a note for people on stderr (`termloom: note: …`), keeping stdout for the data.
+/// Writes one line to stderr, as is. A stderr that cannot be written (closed, full, over the
+/// file-size limit) is no reason to fail: `eprintln!` would panic there.
+pub fn stderr_line(s: impl AsRef<str>) {
+    let _ = writeln!(io::stderr().lock(), "{}", s.as_ref());
+}
+
 pub fn note(s: impl AsRef<str>) {
     let _ = writeln!(
         io::stderr().lock(),

@@ -231,11 +231,11 @@ fn run(args: Args) -> Result<()> {
                     server,
                     opts,
                     |bound| {
-                        eprintln!("termloom-mcp: serving MCP at http://{bound}/mcp");
+                        say(&format!("termloom-mcp: serving MCP at http://{bound}/mcp"));
                         if generated {
-                            eprintln!("termloom-mcp: bearer token: {token}");
+                            say(&format!("termloom-mcp: bearer token: {token}"));
                         } else {
-                            eprintln!("termloom-mcp: using the bearer token from --token / TERMLOOM_MCP_TOKEN");
+                            say("termloom-mcp: using the bearer token from --token / TERMLOOM_MCP_TOKEN");
                         }
                     },
                     async {
@@ -249,8 +249,18 @@ fn run(args: Args) -> Result<()> {
     })
 }
 
+/// One line to stderr; a stderr that cannot be written is no reason to fail (`eprintln!` would
+/// panic).
+fn say(s: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{s}");
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        // A stderr that cannot be written (closed by the client, over the file-size limit)
+        // must not panic the task that logs (the call would never be answered).
+        .log_internal_errors(false)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_env_filter(
@@ -261,7 +271,7 @@ fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("termloom-mcp: {e:#}");
+            say(&format!("termloom-mcp: {e:#}"));
             ExitCode::from(2)
         }
     }

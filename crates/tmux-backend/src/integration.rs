@@ -229,6 +229,9 @@ pub struct FileState {
     /// The pane's shell no longer runs the integration (it was replaced by `exec`, or its hooks
     /// were removed): runs use per-call markers until an integrated shell writes the file again.
     pub lost: bool,
+    /// The shell answers termloom's line query (bash with readline): see
+    /// [`crate::run::LINE_QUERY`].
+    pub line_query: bool,
 }
 
 /// Parses a state file's text.
@@ -242,11 +245,13 @@ pub fn parse_state(text: &str) -> Option<FileState> {
         _ => return None,
     };
     let last_exit = it.next().and_then(|c| c.parse().ok());
+    let line_query = it.next() == Some("L");
     Some(FileState {
         shell,
         busy,
         last_exit,
         lost,
+        line_query,
     })
 }
 
@@ -857,8 +862,10 @@ mod tests {
                 busy: false,
                 last_exit: Some(127),
                 lost: false,
+                line_query: false,
             })
         );
+        assert!(parse_state("bash idle - L\n").unwrap().line_query);
         assert!(parse_state("bash lost\n").unwrap().lost);
         assert_eq!(parse_state("zsh busy -").unwrap().last_exit, None);
         assert_eq!(parse_state("junk"), None);

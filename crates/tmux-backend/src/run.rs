@@ -470,6 +470,20 @@ pub(crate) struct Facts {
     pub lost: bool,
 }
 
+/// What an integrated shell's line editor held when asked ([`LINE_QUERY`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LineAnswer {
+    /// Characters on the command line.
+    pub len: u64,
+    /// readline is in vi command mode: typed text would be taken as commands.
+    pub command_mode: bool,
+}
+
+/// The key sequence an integrated bash answers with termloom's `L` mark (its line length and
+/// editing mode), bound by the integration in every readline keymap to a function that changes
+/// nothing. Sent only to a shell whose state file says it is bound.
+pub(crate) const LINE_QUERY: &str = "\x1b[6973~";
+
 #[derive(Default)]
 struct TrackData {
     facts: Facts,
@@ -480,6 +494,9 @@ struct TrackData {
     dead: bool,
     capture: Option<Capture>,
     next_id: u64,
+    /// How many line-query answers came, and the last one.
+    line_answers: u64,
+    line: Option<LineAnswer>,
 }
 
 fn parse_code(s: &[u8]) -> Option<i32> {
@@ -593,6 +610,16 @@ impl TrackData {
             .strip_prefix(MARKER_OSC.as_bytes())
             .and_then(|r| r.strip_prefix(b";"))
         {
+            if let Some(answer) = rest.strip_prefix(b"L;") {
+                let mut it = answer.splitn(2, |b| *b == b';');
+                let len = it.next().and_then(parse_code).unwrap_or(0);
+                self.line = Some(LineAnswer {
+                    len: u64::try_from(len).unwrap_or(0),
+                    command_mode: it.next() == Some(b"c"),
+                });
+                self.line_answers += 1;
+                return true;
+            }
             let Some(c) = &mut self.capture else {
                 return false;
             };
@@ -696,6 +723,12 @@ impl PaneTracker {
 
     pub(crate) fn alive(&self) -> bool {
         !self.lock().data.dead
+    }
+
+    /// How many line-query answers came so far, and the last one.
+    fn line_answer(&self) -> (u64, Option<LineAnswer>) {
+        let g = self.lock();
+        (g.data.line_answers, g.data.line)
     }
 
     /// A new tap for this tracker after its stream ended while the pane lives on (the pane moved
@@ -1931,6 +1964,64 @@ fn has_children(pid: u32) -> Option<bool> {
     Some(!list.trim().is_empty())
 }
 
+/// How long a run waits for the answer to the line query ([`LINE_QUERY`]).
+const LINE_QUERY_WAIT: Duration = Duration::from_millis(500);
+
+/// Asks an integrated shell what its line editor holds ([`LINE_QUERY`]) and refuses a run when
+/// typed text is on the command line (it would run as part of the command, whose result would
+/// be reported) or readline is in vi command mode (the command would be taken as editing
+/// commands). A shell with no query bound, or no answer in time, passes as before.
+async fn check_line(
+    term: &TmuxTerminal,
+    id: SessionId,
+    pane: &str,
+    tracker: &PaneTracker,
+) -> Result<()> {
+    let opts = term.client().options();
+    if !integration::read_state(opts, id)
+        .await
+        .is_some_and(|f| f.line_query)
+    {
+        return Ok(());
+    }
+    let mut rx = tracker.watch();
+    let (before, _) = tracker.line_answer();
+    term.run(vec![
+        Cmd::new("send-keys")
+            .arg("-l")
+            .opt("-t", pane)
+            .arg(LINE_QUERY),
+    ])
+    .await?;
+    let deadline = tokio::time::Instant::now() + LINE_QUERY_WAIT;
+    loop {
+        rx.borrow_and_update();
+        let (n, answer) = tracker.line_answer();
+        if n > before {
+            return match answer {
+                Some(a) if a.command_mode => Err(busy_error(
+                    pane,
+                    "its line editor is in vi command mode, where the command would be taken as editing commands; press the key i first",
+                )),
+                Some(a) if a.len > 0 => Err(busy_error(
+                    pane,
+                    &format!(
+                        "its command line holds {} typed character{}, which would run as part of the command; clear them (the key C-u) or run them (Enter) first",
+                        a.len,
+                        if a.len == 1 { "" } else { "s" }
+                    ),
+                )),
+                _ => Ok(()),
+            };
+        }
+        let waited = tokio::time::timeout_at(deadline, rx.changed()).await;
+        if !matches!(waited, Ok(Ok(()))) {
+            tracing::debug!(pane, "no answer to the line query: typing anyway");
+            return Ok(());
+        }
+    }
+}
+
 /// Types a run's text into `pane` and presses Enter (one command list for text up to 16 KiB: no
 /// spawned process, which costs ~2 ms locally and ~20 ms over ssh).
 async fn type_line(term: &TmuxTerminal, pane: &str, text: &str) -> Result<()> {
@@ -2421,6 +2512,9 @@ pub(crate) async fn run(
             ),
         }
     };
+    if strategy == Strategy::ShellIntegration {
+        check_line(term, id, pane, &tracker).await?;
+    }
     let sink = if mode == Mode::Raw {
         sink().expect_echo(command)
     } else {
@@ -2890,6 +2984,7 @@ mod tests {
             busy: false,
             last_exit: Some(0),
             lost: false,
+            line_query: true,
         };
         use Choice::*;
         assert_eq!(

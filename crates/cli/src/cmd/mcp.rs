@@ -316,10 +316,7 @@ fn install(ctx: &mut Ctx, a: McpInstallArgs) -> Result<ExitCode> {
         Ok(x) => x,
         Err(e) => {
             // The entry goes to stderr so the person can add it by hand; stdout stays empty.
-            eprintln!(
-                "{}",
-                serde_json::to_string_pretty(&snippet).unwrap_or_default()
-            );
+            output::stderr_line(serde_json::to_string_pretty(&snippet).unwrap_or_default());
             return Err(e.context(format!(
                 "cannot update {} (add the entry printed above by hand)",
                 path.display()

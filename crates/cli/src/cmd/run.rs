@@ -68,12 +68,12 @@ pub async fn run(ctx: &mut Ctx, a: RunArgs) -> Result<ExitCode> {
         output::text(&r.output)?;
     }
     if r.timed_out {
-        let handle = r.handle.as_ref().map_or("none", |h| h.0.as_str());
-        eprintln!(
-            "termloom: timed out after {}: the command is still running (handle {})",
+        // The run's handle lives in this process only (the JSON still gives it): say what a
+        // person can do instead.
+        output::stderr_line(format!(
+            "termloom: timed out after {}: the command is still running; `termloom status` tells when it ends, `termloom read` shows its output",
             seconds(a.timeout),
-            output::one_line(handle)
-        );
+        ));
     }
     Ok(ExitCode::from(code))
 }

@@ -92,9 +92,12 @@ if [[ $- == *i* ]]; then
                 _termloom_last=$_termloom_s
             fi
         fi
-        # The state file first: whoever sees D finds it up to date.
+        # The state file first: whoever sees D finds it up to date. `L`: the line query below
+        # is bound (readline on).
         if [ -n "${TERMLOOM_STATE_FILE-}" ]; then
-            { printf 'bash idle %s\n' "$_termloom_last" >|"$TERMLOOM_STATE_FILE"; } 2>/dev/null
+            local _termloom_l=
+            if [[ -o emacs || -o vi ]]; then _termloom_l=' L'; fi
+            { printf 'bash idle %s%s\n' "$_termloom_last" "$_termloom_l" >|"$TERMLOOM_STATE_FILE"; } 2>/dev/null
         fi
         if ((_termloom_cmd)) && [ -n "$_termloom_first" ]; then
             printf '\e]133;D;%s\a' "$_termloom_s"
@@ -128,6 +131,17 @@ if [[ $- == *i* ]]; then
         _termloom_in_prompt=
         _termloom_return "$_termloom_s"
     }
+
+    # termloom's L, the line query: before a run is typed, termloom sends this key sequence,
+    # bound in every keymap to a function that changes nothing and tells what the line editor
+    # holds: the length of the line, and `c` in vi command mode (where typed text would be taken
+    # as commands). Typed text left on the line would run with termloom's command.
+    _termloom_line() {
+        printf '\e]6973;L;%s;%s\a' "${#READLINE_LINE}" "${1-i}"
+    }
+    bind -m emacs -x '"\e[6973~": _termloom_line' 2>/dev/null
+    bind -m vi-insert -x '"\e[6973~": _termloom_line' 2>/dev/null
+    bind -m vi-command -x '"\e[6973~": _termloom_line c' 2>/dev/null
 
     if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) &&
         [[ ${PROMPT_COMMAND@a} == *a* ]]; then
