@@ -515,6 +515,52 @@ async fn mcp_concurrent_creates_keep_names_unique() {
 }
 
 #[tokio::test]
+async fn mcp_keeps_what_was_typed_readable_by_its_owner_only() {
+    // The audit log holds every call's arguments (environment values, text sent), the session
+    // logs what was typed and printed: they were 0644 in 0755 directories.
+    use std::os::unix::fs::PermissionsExt;
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    let made = ok(
+        &c,
+        "create_session",
+        json!({"name": "secret", "env": {"API_KEY": "sekret-env-123"}}),
+    )
+    .await;
+    let id = made["id"].as_str().unwrap().to_string();
+    ok(
+        &c,
+        "send_text",
+        json!({"session": id, "text": "export PW=hunter2"}),
+    )
+    .await;
+    read_until(&c, &id, "the export echoed", |t| t.contains("PW=hunter2")).await;
+    c.cancel().await.unwrap();
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let logs = srv.state.join("logs");
+    assert_eq!(mode(&logs), 0o700, "logs/");
+    let log = logs.join(format!("{id}.log"));
+    wait_until("the session log", || async { log.exists().then_some(()) }).await;
+    assert_eq!(mode(&log), 0o600, "{}", log.display());
+    assert_eq!(
+        mode(&srv.state.join("mcp-audit.jsonl")),
+        0o600,
+        "the audit log"
+    );
+    assert_eq!(
+        mode(&srv.state.join("registry.json")),
+        0o600,
+        "the registry"
+    );
+}
+
+#[tokio::test]
 async fn mcp_keeps_answering_when_its_stderr_is_closed() {
     // A log line written to a closed stderr made tracing's error report (`eprintln!`) panic the
     // task that logged: the call, or the whole session, was never answered.

@@ -23,6 +23,7 @@ pub mod layout;
 pub mod log;
 pub mod loom;
 pub mod model;
+pub mod private;
 pub mod project;
 pub mod registry;
 pub mod target;

@@ -73,7 +73,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -408,9 +408,9 @@ static DIRS_SEEN: std::sync::LazyLock<Mutex<HashSet<PathBuf>>> =
 fn make_dir(dir: &Path) -> std::io::Result<()> {
     let seen = lock(&DIRS_SEEN).contains(dir);
     let made = if seen {
-        fs::create_dir(dir)
+        crate::private::create_dir(dir)
     } else {
-        fs::create_dir_all(dir)
+        crate::private::create_dir_all(dir)
     };
     match made {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
@@ -495,7 +495,11 @@ impl LogFile {
             return false;
         }
         let path = cfg.log_path(self.id);
-        match OpenOptions::new().create(true).append(true).open(&path) {
+        match crate::private::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
             Ok(f) => {
                 self.len = f.metadata().map(|m| m.len()).unwrap_or(0);
                 self.records = u64::from(self.len > 0);
@@ -849,7 +853,7 @@ impl OutputLog {
             text.push('\n');
         }
         let result = make_dir(&cfg.dir)
-            .and_then(|()| fs::write(&tmp, text.as_bytes()))
+            .and_then(|()| crate::private::write(&tmp, text.as_bytes()))
             .and_then(|()| fs::rename(&tmp, &path));
         match result {
             Ok(()) => self.snapshot_failed = false,

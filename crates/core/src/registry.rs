@@ -145,7 +145,7 @@ impl Registry {
     /// Opens (creating the directory if needed) the registry in `state_dir`.
     pub fn open(state_dir: impl Into<PathBuf>) -> Result<Registry> {
         let dir = state_dir.into();
-        fs::create_dir_all(&dir)
+        crate::private::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("cannot create state dir {}", dir.display()), e))?;
         Ok(Registry {
             path: dir.join("registry.json"),
@@ -322,7 +322,7 @@ impl Registry {
         let body =
             serde_json::to_vec_pretty(data).map_err(|e| self.err(format!("cannot encode: {e}")))?;
         let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
+            let mut f = crate::private::create(&tmp)?;
             f.write_all(&body)?;
             f.write_all(b"\n")?;
             f.sync_data()?;

@@ -8,7 +8,7 @@
 //! process (only a machine crash can lose the last lines), and an fsync would cost more than the
 //! whole tool call.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -107,9 +107,13 @@ impl Audit {
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
+                let _ = termloom_core::private::create_dir_all(dir);
             }
-            match OpenOptions::new().create(true).append(true).open(path) {
+            match termloom_core::private::options()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
                 Ok(f) => *guard = Some(f),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "cannot open the audit log");
