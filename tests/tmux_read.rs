@@ -680,3 +680,34 @@ async fn reads_taken_while_the_pane_prints_number_their_lines_rightly() {
     }
     s.send_keys(&["C-c".parse().unwrap()]).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_read_since_a_cursor_sees_a_screen_cleared_and_drawn_again() {
+    // A test re-runner or a `watch` loop clears the screen and draws the same layout with other
+    // results: the cursor's anchor ("end", after "footer") is where it was, and a read since it
+    // returned nothing new.
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    let (_, s) = new_session(&t, "w", "redraw").await;
+    wait_prompt(s.as_ref()).await;
+    s.send_text(
+        "for k in 1 2; do printf '\\033[H\\033[2J\\033[3J'; echo \"run $k\"; echo \"result: value$k\"; echo footer; echo end; [ $k = 1 ] && read -r go; done",
+        SendOpts::default(),
+    )
+    .await
+    .unwrap();
+    wait_line(s.as_ref(), "result: value1").await;
+    wait_line(s.as_ref(), "end").await;
+    let cursor = s.capture(&tail(5)).await.unwrap().cursor;
+    s.send_text("", SendOpts::default()).await.unwrap();
+    wait_line(s.as_ref(), "result: value2").await;
+    wait_prompt(s.as_ref()).await;
+    let r = s
+        .capture(&CaptureOpts {
+            range: ReadRange::Since(cursor),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.text.contains("result: value2"), "{r:?}");
+}

@@ -238,6 +238,23 @@ struct CursorData {
     /// How many lines the pane had printed by then, when this process was counting them
     /// ([`OutputHub::line_mark`](crate::control::output::OutputHub::line_mark)).
     mark: Option<LineMark>,
+    /// The lines before the anchor that the read returned (up to [`WINDOW`]): how many, and the
+    /// hash of their text. A screen cleared and drawn again (a test re-runner, a `watch` loop)
+    /// can put the anchor's text at its old place after the same line, with other lines above.
+    window: (u8, u64),
+}
+
+/// How many lines before a cursor's anchor it keeps a hash of.
+const WINDOW: usize = 8;
+
+/// The hash of `lines`, joined.
+fn window_hash<'a>(lines: impl Iterator<Item = &'a str>) -> u64 {
+    let mut joined = String::new();
+    for l in lines {
+        joined.push_str(l.trim_end());
+        joined.push('\n');
+    }
+    line_hash(&joined)
 }
 
 /// How a line relates to a cursor's anchor text.
@@ -259,6 +276,8 @@ impl CursorData {
         match lines.iter().rposition(|l| !l.trim().is_empty()) {
             Some(i) => {
                 let anchor = text(i);
+                let from = i.saturating_sub(WINDOW);
+                let above: Vec<String> = (from..i).map(text).collect();
                 CursorData {
                     pane: pane.to_string(),
                     line: first_line + i as u64,
@@ -271,6 +290,10 @@ impl CursorData {
                     },
                     total: 0,
                     mark: None,
+                    window: match above.len() {
+                        0 => (0, 0),
+                        n => (n as u8, window_hash(above.iter().map(String::as_str))),
+                    },
                 }
             }
             None => CursorData {
@@ -281,6 +304,7 @@ impl CursorData {
                 prev: 0,
                 total: 0,
                 mark: None,
+                window: (0, 0),
             },
         }
     }
@@ -302,6 +326,12 @@ impl CursorData {
     /// scrollback is full, lines leave it at the top as they come, and where repeated output
     /// puts the anchor's text again at its old place, only the count tells the places apart.
     fn find(&self, plain: &[String], scrolled_to: Option<u64>) -> Option<(usize, AnchorMatch)> {
+        let window_ok = |i: usize| {
+            let n = usize::from(self.window.0);
+            n == 0
+                || (i >= n
+                    && window_hash(plain[i - n..i].iter().map(String::as_str)) == self.window.1)
+        };
         let prev_ok = |i: usize| self.prev == 0 || (i > 0 && line_hash(&plain[i - 1]) == self.prev);
         let at = |i: usize| plain.get(i).and_then(|l| self.matches(l));
         if let Some(i) = scrolled_to.and_then(|i| usize::try_from(i).ok())
@@ -309,8 +339,10 @@ impl CursorData {
         {
             return Some((i, m));
         }
+        // Where it was, nothing having moved: the lines above it are where they were too,
+        // unless the screen was drawn again.
         let expected = usize::try_from(self.line).ok()?;
-        if let Some(m) = at(expected).filter(|_| prev_ok(expected)) {
+        if let Some(m) = at(expected).filter(|_| prev_ok(expected) && window_ok(expected)) {
             return Some((expected, m));
         }
         (0..expected.min(plain.len()))
@@ -319,6 +351,17 @@ impl CursorData {
                 Some(m) if prev_ok(i) && (m == AnchorMatch::Same || self.prev != 0) => Some((i, m)),
                 _ => None,
             })
+    }
+
+    /// Whether the anchor's text is where it was, after the same line, but the lines above it
+    /// changed: the screen was cleared and drawn again in place.
+    fn redrawn(&self, plain: &[String]) -> bool {
+        let Ok(i) = usize::try_from(self.line) else {
+            return false;
+        };
+        self.window.0 > 0
+            && plain.get(i).and_then(|l| self.matches(l)).is_some()
+            && (self.prev == 0 || (i > 0 && line_hash(&plain[i - 1]) == self.prev))
     }
 
     /// Where the anchor is now if every one of the lines printed since (counted by this
@@ -372,17 +415,25 @@ impl CursorData {
             self.hash,
             self.prev
         );
-        Cursor(match self.mark {
-            Some(m) => format!("t3.{base}.{}.{:x}.{}", self.total, m.epoch, m.newlines),
-            None => format!("t2.{base}"),
+        let (n, w) = self.window;
+        Cursor(match (self.mark, n) {
+            (Some(m), 0) => format!("t3.{base}.{}.{:x}.{}", self.total, m.epoch, m.newlines),
+            (None, 0) => format!("t2.{base}"),
+            (Some(m), n) => format!(
+                "t5.{base}.{}.{:x}.{}.{n}.{w:x}",
+                self.total, m.epoch, m.newlines
+            ),
+            (None, n) => format!("t4.{base}.{n}.{w:x}"),
         })
     }
 
     fn decode(c: &Cursor) -> Option<CursorData> {
         let mut it = c.0.split('.');
-        let v3 = match it.next()? {
-            "t2" => false,
-            "t3" => true,
+        let (v3, windowed) = match it.next()? {
+            "t2" => (false, false),
+            "t3" => (true, false),
+            "t4" => (false, true),
+            "t5" => (true, true),
             _ => return None,
         };
         let pane = format!("%{}", it.next()?.parse::<u32>().ok()?);
@@ -398,6 +449,13 @@ impl CursorData {
         } else {
             (0, None)
         };
+        let window = if windowed {
+            let n: u8 = it.next()?.parse().ok()?;
+            let w = u64::from_str_radix(it.next()?, 16).ok()?;
+            (n.min(WINDOW as u8), w)
+        } else {
+            (0, 0)
+        };
         if it.next().is_some() {
             return None;
         }
@@ -409,6 +467,7 @@ impl CursorData {
             prev,
             total,
             mark,
+            window,
         })
     }
 }
@@ -1066,6 +1125,7 @@ impl TmuxSession {
         } else {
             data.find(&plain, scrolled_to)
         };
+        let redrawn = found.is_none() && !scrolled_out && data.redrawn(&plain);
         let (start, note) = match found {
             Some((i, AnchorMatch::Same)) => (i + 1, None),
             // The anchor line grew (a command typed on a prompt): return it again.
@@ -1074,6 +1134,10 @@ impl TmuxSession {
             None if scrolled_out => (
                 0,
                 Some("more lines were printed since the previous read than the scrollback holds: the first of them are gone; returning everything left".to_string()),
+            ),
+            None if redrawn => (
+                0,
+                Some("the screen was cleared and drawn again since the previous read (the lines above its position changed): returning everything".to_string()),
             ),
             None => (
                 0,
@@ -1502,8 +1566,13 @@ mod tests {
             epoch: 0xfeed,
             newlines: 77,
         });
-        assert!(m.encode().0.starts_with("t3."), "{}", m.encode().0);
-        assert_eq!(CursorData::decode(&m.encode()), Some(m));
+        assert!(m.encode().0.starts_with("t5."), "{}", m.encode().0);
+        assert_eq!(CursorData::decode(&m.encode()), Some(m.clone()));
+        // Without lines above the anchor: the older forms.
+        let bare = CursorData::after("%12", &lines(&["a"]), 7, None);
+        assert!(bare.encode().0.starts_with("t2."), "{}", bare.encode().0);
+        assert_eq!(CursorData::decode(&bare.encode()), Some(bare));
+        assert!(c.encode().0.starts_with("t4."), "{}", c.encode().0);
     }
 
     #[test]
@@ -1528,8 +1597,9 @@ mod tests {
         let to = c.scrolled_to(now, after.len() as u64, 4, 2);
         assert_eq!(to, Some(2));
         assert_eq!(c.find(&lines(&after), to), Some((2, AnchorMatch::Same)));
-        // Without the count the text alone finds the new "$" at the old place: nothing new.
-        assert_eq!(c.find(&lines(&after), None), Some((5, AnchorMatch::Same)));
+        // Without the count, the lines above the old place tell it apart too (they are not the
+        // ones the read saw above its anchor).
+        assert_eq!(c.find(&lines(&after), None), Some((2, AnchorMatch::Same)));
         // Another count epoch (another process, or output lost in between): not used.
         let other = Some(LineMark {
             epoch: 8,
@@ -1571,6 +1641,24 @@ mod tests {
             CursorData::after("%1", &lines(&["", " "]), 5, None).find(&cleared, None),
             None
         );
+    }
+
+    #[test]
+    fn a_screen_drawn_again_in_place_is_told_from_nothing_new() {
+        // A test re-runner: clear, then the same layout with other results. The anchor ("end")
+        // and the line before it ("footer") are where they were; the lines above are not.
+        let c = CursorData::after(
+            "%1",
+            &lines(&["run 1", "result: 1", "footer", "end"]),
+            0,
+            None,
+        );
+        let again = lines(&["run 2", "result: 2", "footer", "end"]);
+        assert_eq!(c.find(&again, None), None);
+        assert!(c.redrawn(&again));
+        let same = lines(&["run 1", "result: 1", "footer", "end", "more"]);
+        assert_eq!(c.find(&same, None), Some((3, AnchorMatch::Same)));
+        assert!(c.redrawn(&same), "only asked when the anchor is not found");
     }
 
     #[test]
