@@ -515,6 +515,51 @@ async fn mcp_concurrent_creates_keep_names_unique() {
 }
 
 #[tokio::test]
+async fn mcp_a_window_given_by_index_is_that_window_and_never_a_new_one_named_so() {
+    // `window: "0"` made a window named "0" at index 1; `ws:0.0` was ambiguous after that.
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    let first = ok(
+        &c,
+        "create_session",
+        json!({"name": "first", "workspace": "ws"}),
+    )
+    .await;
+    let r = ok(
+        &c,
+        "run_command",
+        json!({"workspace": "ws", "window": "0", "command": "echo in-zero"}),
+    )
+    .await;
+    assert_eq!(r["session"], first["id"], "{r}");
+    assert_eq!(r["output"], "in-zero", "{r}");
+    let split = ok(
+        &c,
+        "create_session",
+        json!({"name": "second", "workspace": "ws", "window": "0"}),
+    )
+    .await;
+    assert_eq!(split["window_index"], first["window_index"], "{split}");
+    let e = err(
+        &c,
+        "run_command",
+        json!({"workspace": "ws", "window": "7", "command": "true"}),
+    )
+    .await;
+    assert!(e.contains("no window 7"), "{e}");
+    let e = err(
+        &c,
+        "create_session",
+        json!({"name": "third", "workspace": "ws", "window": "7"}),
+    )
+    .await;
+    assert!(e.contains("no window 7"), "{e}");
+    let windows = srv.tmux(&["list-windows", "-t", "=ws", "-F", "#{window_index}"]);
+    assert_eq!(windows.lines().count(), 1, "{windows}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn mcp_keeps_what_was_typed_readable_by_its_owner_only() {
     // The audit log holds every call's arguments (environment values, text sent), the session
     // logs what was typed and printed: they were 0644 in 0755 directories.

@@ -193,7 +193,8 @@ impl TermloomServer {
         // Looked up and created in one turn: two runs naming a new window make it once.
         let changing = loom.changing().await;
         let all = loom.list_sessions().await?;
-        let sel = WindowSel::Name(window.to_string());
+        // As in targets: digits name the window at that index (or one named so).
+        let sel = WindowSel::parse(window);
         let in_window: Vec<&SessionInfo> = all
             .iter()
             .filter(|s| sel.matches(s.window_index, &s.window_name))
@@ -206,6 +207,15 @@ impl TermloomServer {
         windows.sort();
         windows.dedup();
         let info = match windows.len() {
+            0 if matches!(sel, WindowSel::Index(_)) => {
+                return Err(ToolError::new(format!(
+                    "no window {window}{}; a window named with digits would be taken for an index later, so none is made: give `window` a name, or call list_windows",
+                    workspace
+                        .as_ref()
+                        .map(|w| format!(" in workspace '{w}'"))
+                        .unwrap_or_default()
+                )));
+            }
             0 => {
                 loom.create_session_held(
                     &SessionSpec {

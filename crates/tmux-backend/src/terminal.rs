@@ -735,8 +735,25 @@ impl Terminal for TmuxTerminal {
         } else {
             let existing = match &spec.window {
                 Some(w) => {
-                    let wins = self.list_windows(Some(&ws)).await?;
-                    wins.into_iter().find(|x| x.name == *w)
+                    // As in targets: digits name the window at that index (or one named so).
+                    let sel = termloom_core::WindowSel::parse(w);
+                    let mut wins: Vec<_> = self
+                        .list_windows(Some(&ws))
+                        .await?
+                        .into_iter()
+                        .filter(|x| sel.matches(x.index, &x.name))
+                        .collect();
+                    if wins.len() > 1 {
+                        return Err(Error::InvalidArgument(format!(
+                            "window '{w}' of workspace '{ws}' is ambiguous: it is a window's index and another window's name; give the other window's name"
+                        )));
+                    }
+                    if wins.is_empty() && matches!(sel, termloom_core::WindowSel::Index(_)) {
+                        return Err(Error::InvalidArgument(format!(
+                            "workspace '{ws}' has no window {w}; a window named with digits would be taken for an index later, so none is made: give a name"
+                        )));
+                    }
+                    wins.pop()
                 }
                 None => None,
             };
