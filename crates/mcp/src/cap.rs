@@ -9,21 +9,64 @@ use serde_json::{Map, Value};
 const SLACK: usize = 256;
 
 /// Cuts `text` to at most `max` characters, keeping a third from the head and the rest from the
-/// tail (the end of terminal output is usually what matters), with a marker between them.
-/// Returns `None` when it already fits.
+/// tail (the end of terminal output is usually what matters), with a marker between them that
+/// says how many lines and characters were left out. Cuts fall between lines where the kept parts
+/// hold a line break, so no fragment of a line looks like a line. A marker of an earlier cut
+/// inside the part left out is carried over into the new one. Returns `None` when it already
+/// fits.
 pub fn cut_text(text: &str, max: usize) -> Option<(String, String)> {
     let n = text.chars().count();
     if n <= max {
         return None;
     }
-    let keep = max.saturating_sub(80);
-    let head = keep / 3;
-    let tail = keep - head;
-    let left_out = n - head - tail;
-    let note = format!("{left_out} of {n} characters left out to fit the {max}-character cap");
-    let head_s: String = text.chars().take(head).collect();
-    let tail_s: String = text.chars().skip(n - tail).collect();
-    Some((format!("{head_s}\n[… {note} …]\n{tail_s}"), note))
+    let keep = max.saturating_sub(200);
+    // Byte offsets of the character cuts, then moved back to line boundaries.
+    let at = |chars: usize| {
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(i, _)| i)
+    };
+    let mut head_end = at(keep / 3);
+    let mut tail_start = at(n - (keep - keep / 3));
+    if let Some(i) = text[..head_end].rfind('\n') {
+        head_end = i + 1;
+    }
+    if let Some(i) = text[tail_start..].find('\n')
+        && tail_start + i + 1 < text.len()
+    {
+        tail_start += i + 1;
+    }
+    let (head, gone, tail) = (
+        &text[..head_end],
+        &text[head_end..tail_start],
+        &text[tail_start..],
+    );
+    let lines = gone.matches('\n').count();
+    let earlier = gone
+        .lines()
+        .filter(|l| l.starts_with("[… ") && l.ends_with(" …]"))
+        .map(|l| {
+            l.trim_start_matches("[… ")
+                .trim_end_matches(" …]")
+                .to_string()
+        })
+        .collect::<Vec<_>>();
+    let mut note = format!(
+        "{lines} lines ({} characters) of {n} left out to fit the {max}-character cap",
+        gone.chars().count()
+    );
+    if !earlier.is_empty() {
+        note.push_str(&format!(
+            ", besides what an earlier cut left out: {}",
+            earlier.join("; ")
+        ));
+    }
+    let sep = if head.is_empty() || head.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    Some((format!("{head}{sep}[… {note} …]\n{tail}"), note))
 }
 
 fn json_len(v: &Value) -> usize {
@@ -280,6 +323,30 @@ mod tests {
             assert_eq!(r["exit_code"], i);
             assert!(r["output"].as_str().unwrap().ends_with("2999\n"), "{r}");
         }
+    }
+
+    #[test]
+    fn a_cut_falls_between_lines_and_counts_what_it_leaves_out() {
+        // A run's output already cut once (its marker in the middle), then cut to the cap.
+        let mut text: String = (1..=3008).map(|i| format!("{i}\n")).collect();
+        text.push_str("[… lines 3009-35355 of 40000 left out …]\n");
+        text.extend((35356..=40000).map(|i| format!("{i}\n")));
+        let (cut, note) = cut_text(&text, 10_000).unwrap();
+        assert!(cut.chars().count() <= 10_000);
+        for l in cut.lines().filter(|l| !l.starts_with("[…")) {
+            let k: u32 = l
+                .parse()
+                .unwrap_or_else(|_| panic!("{l:?} is no whole line"));
+            assert!((1..=40000).contains(&k));
+        }
+        assert!(
+            note.contains("lines 3009-35355 of 40000 left out"),
+            "{note}"
+        );
+        let kept = cut.lines().filter(|l| !l.starts_with("[…")).count();
+        let said: usize = note.split(' ').next().unwrap().parse().unwrap();
+        // Every line is either kept or counted (the earlier marker line is one of the counted).
+        assert_eq!(kept + said, text.lines().count(), "{note}");
     }
 
     #[test]
