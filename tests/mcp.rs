@@ -1895,6 +1895,39 @@ mod control_mode {
         .await;
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
         ok(&c, "list_sessions", json!({})).await;
+
+        // A cancelled run keeps going, parked with a handle like one that timed out: the next
+        // run on the session is told so at once (it waited for the slot, then blamed tmux).
+        let params = CallToolRequestParams::new("run_command").with_arguments(
+            json!({"session": "p", "command": "sleep 30"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let handle = c
+            .send_cancellable_request(
+                rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+                    params,
+                )),
+                rmcp::service::PeerRequestOptions::no_options(),
+            )
+            .await
+            .unwrap();
+        wait_until("the sleep to start", || async {
+            let st = ok(&c, "get_status", json!({"session": "p"})).await;
+            (st["state"] == "busy").then_some(())
+        })
+        .await;
+        handle.cancel(Some("test".into())).await.unwrap();
+        let started = std::time::Instant::now();
+        let e = err(
+            &c,
+            "run_command",
+            json!({"session": "p", "command": "echo next", "timeout_ms": 20000}),
+        )
+        .await;
+        assert!(e.contains("an earlier run (`sleep 30`, handle run-"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
         c.cancel().await.unwrap();
     }
 

@@ -2577,7 +2577,7 @@ pub(crate) async fn run(
         capture,
         shared: shared.clone(),
     };
-    let (tx, mut rx) = oneshot::channel();
+    let (tx, rx) = oneshot::channel();
     let (claim_term, claim_pane) = (term.clone(), pane.to_string());
     let task = tokio::spawn(async move {
         let _guard = guard;
@@ -2588,34 +2588,48 @@ pub(crate) async fn run(
         let _ = tx.send(res);
     });
     *shared.abort.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
-    match tokio::time::timeout_at(deadline, &mut rx).await {
-        Ok(Ok(res)) => res,
-        Ok(Err(_)) => Err(Error::backend(
-            BackendKind::Tmux,
-            "the run's task ended without a result",
-        )),
+    // Until the result is in, the run is parked with a handle if this call goes away (a timeout
+    // below, or the caller cancelled: an MCP request cancelled drops this future): the next run
+    // on the session is then told "busy, an earlier run … is still going", not left waiting
+    // for the slot.
+    let mut parked = Parked(Some(ParkedRun {
+        term: term.clone(),
+        slot: slot.clone(),
+        id,
+        strategy,
+        started,
+        shared,
+        tracker,
+        capture,
+        ws: probe.ws.clone(),
+        restores_before,
+        rx,
+        abort: task.abort_handle(),
+    }));
+    let waited = match parked.0.as_mut() {
+        Some(p) => tokio::time::timeout_at(deadline, &mut p.rx).await,
+        None => return Err(Error::backend(BackendKind::Tmux, "the run vanished")),
+    };
+    match waited {
+        Ok(Ok(res)) => {
+            parked.0 = None;
+            res
+        }
+        Ok(Err(_)) => {
+            parked.0 = None;
+            Err(Error::backend(
+                BackendKind::Tmux,
+                "the run's task ended without a result",
+            ))
+        }
         Err(_) => {
-            let handle = format!("run-{}", uuid::Uuid::new_v4().simple());
-            *shared.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
-            *slot.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared.clone());
-            let (output, truncated) = tracker.snapshot(capture);
-            let lost = term.hub().restored_since(&probe.ws, restores_before);
-            st.add_pending(
-                handle.clone(),
-                Pending {
-                    session: id,
-                    strategy,
-                    started,
-                    created: Instant::now(),
-                    shared,
-                    tracker,
-                    capture,
-                    ws: probe.ws.clone(),
-                    restores_before,
-                    rx: tokio::sync::Mutex::new(Some(rx)),
-                    abort: task.abort_handle(),
-                },
-            );
+            let Some(p) = parked.0.take() else {
+                return Err(Error::backend(BackendKind::Tmux, "the run vanished"));
+            };
+            let (output, truncated) = p.tracker.snapshot(p.capture);
+            let lost = term.hub().restored_since(&p.ws, p.restores_before);
+            let (strategy, started) = (p.strategy, p.started);
+            let handle = p.park();
             Ok(RunResult {
                 exit_code: None,
                 output,
@@ -2625,6 +2639,59 @@ pub(crate) async fn run(
                 handle: Some(RunHandle(handle)),
                 truncated: truncated || lost,
             })
+        }
+    }
+}
+
+/// A run whose result has not come, as [`run`] holds it while waiting.
+struct ParkedRun {
+    term: TmuxTerminal,
+    slot: Arc<Slot>,
+    id: SessionId,
+    strategy: Strategy,
+    started: Instant,
+    shared: Arc<RunShared>,
+    tracker: Arc<PaneTracker>,
+    capture: u64,
+    ws: String,
+    restores_before: u64,
+    rx: oneshot::Receiver<Result<RunResult>>,
+    abort: tokio::task::AbortHandle,
+}
+
+impl ParkedRun {
+    /// Leaves the run going under a new handle, pending on its session; returns the handle.
+    fn park(self) -> String {
+        let handle = format!("run-{}", uuid::Uuid::new_v4().simple());
+        *self.shared.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+        *self.slot.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.shared.clone());
+        self.term.inner.run.add_pending(
+            handle.clone(),
+            Pending {
+                session: self.id,
+                strategy: self.strategy,
+                started: self.started,
+                created: Instant::now(),
+                shared: self.shared,
+                tracker: self.tracker,
+                capture: self.capture,
+                ws: self.ws,
+                restores_before: self.restores_before,
+                rx: tokio::sync::Mutex::new(Some(self.rx)),
+                abort: self.abort,
+            },
+        );
+        handle
+    }
+}
+
+/// Parks its run when dropped with it (the caller went away before the result).
+struct Parked(Option<ParkedRun>);
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            p.park();
         }
     }
 }
