@@ -1975,12 +1975,20 @@ async fn check_line(
     term: &TmuxTerminal,
     id: SessionId,
     pane: &str,
+    shell_pid: u32,
     tracker: &PaneTracker,
 ) -> Result<()> {
     let opts = term.client().options();
-    if !integration::read_state(opts, id)
-        .await
-        .is_some_and(|f| f.line_query)
+    // Only to the very shell termloom started with the integration: an unbound escape
+    // sequence is not harmless (readline takes its keys as editing commands). The integration
+    // stops exporting TERMLOOM_STATE_FILE, so a shell that replaced it (`exec bash`) has not
+    // got it in its environment, while the state file still says `L`.
+    let started_here = shell_pid > 0
+        && state_path(opts, id).is_some_and(|s| proc_state_file(shell_pid).as_deref() == Some(&s));
+    if !started_here
+        || !integration::read_state(opts, id)
+            .await
+            .is_some_and(|f| f.line_query)
     {
         return Ok(());
     }
@@ -2512,9 +2520,6 @@ pub(crate) async fn run(
             ),
         }
     };
-    if strategy == Strategy::ShellIntegration {
-        check_line(term, id, pane, &tracker).await?;
-    }
     let sink = if mode == Mode::Raw {
         sink().expect_echo(command)
     } else {
@@ -2523,6 +2528,14 @@ pub(crate) async fn run(
     let claimed = claim(term, pane, &probe.claim, &token)
         .await
         .map_err(|e| not_found_as(e, gone))?;
+    // Asked under the claim: no other termloom process types into the pane meanwhile (a query
+    // typed while another run's command reads the terminal would be that command's input).
+    if strategy == Strategy::ShellIntegration
+        && let Err(e) = check_line(term, id, pane, probe.pid, &tracker).await
+    {
+        release(term, pane, &claimed).await;
+        return Err(e);
+    }
     let capture = tracker.start(mode, token, sink);
     let state_before = state_written(term.client().options(), id);
     let restores_before = term.hub().restores(&probe.ws);

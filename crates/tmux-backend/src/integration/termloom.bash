@@ -35,6 +35,10 @@ fi
 
 # 2. Hooks, in interactive shells only.
 if [[ $- == *i* ]]; then
+    # The state file is this shell's only: not passed on to what it runs, nor to a shell that
+    # replaces it (`exec bash`), which would not keep the file up to date (nor answer the line
+    # query below).
+    if [ -n "${TERMLOOM_STATE_FILE-}" ]; then export -n TERMLOOM_STATE_FILE; fi
     _termloom_last=${_termloom_last--}
 
     _termloom_osc7() {
