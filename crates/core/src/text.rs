@@ -114,9 +114,11 @@ pub struct Capped {
     pub note: Option<String>,
 }
 
-/// Joins `lines`, keeping at most `max_lines` lines and `max_bytes` bytes. When cut, the first and last
-/// parts are kept (a third head, two thirds tail: the end is usually what matters) and a marker line
-/// names what was left out. `first_line` is the absolute number of `lines[0]`, for the note.
+/// Joins `lines`, keeping at most `max_lines` lines and `max_bytes` bytes, the marker included.
+/// When cut, the first and last parts are kept (a third head, two thirds tail: the end is usually
+/// what matters) and a marker line names what was left out. `first_line` is the absolute number
+/// of `lines[0]`, for the note. A cap too small for a marker keeps the text's last bytes (whole
+/// characters), the note saying so.
 pub fn cap(lines: &[String], first_line: u64, max_lines: usize, max_bytes: usize) -> Capped {
     let n = lines.len();
     let total_bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
@@ -132,8 +134,25 @@ pub fn cap(lines: &[String], first_line: u64, max_lines: usize, max_bytes: usize
     let tail_n = keep_lines - head_n;
     let mut head: Vec<&str> = lines[..head_n].iter().map(|s| s.as_str()).collect();
     let mut tail: Vec<&str> = lines[n - tail_n..].iter().map(|s| s.as_str()).collect();
-    // Then honour the byte cap: shrink the head to a third of it and the tail to the rest.
-    let budget = max_bytes.max(64);
+    // The marker takes its room from the byte cap: what is left is shared out, a third to the
+    // head and the rest to the tail.
+    const MARKER_ROOM: usize = 120;
+    if max_bytes < MARKER_ROOM {
+        let all = lines.join("\n");
+        let mut start = all.len().saturating_sub(max_bytes);
+        while !all.is_char_boundary(start) {
+            start += 1;
+        }
+        return Capped {
+            text: all[start..].to_string(),
+            truncated: true,
+            note: Some(format!(
+                "output cut to its last {} bytes (the {max_bytes}-byte cap)",
+                all.len() - start
+            )),
+        };
+    }
+    let budget = max_bytes - MARKER_ROOM;
     let head_budget = budget / 3;
     let mut used = 0;
     let mut keep = 0;
@@ -181,12 +200,13 @@ pub fn cap(lines: &[String], first_line: u64, max_lines: usize, max_bytes: usize
         text.push('\n');
         text.push_str(l);
     }
-    // A single line longer than the whole budget: keep its end.
+    // A single line longer than the whole budget: keep its end, in what the marker left.
     if head.is_empty()
         && tail.is_empty()
         && let Some(last) = lines.last()
     {
-        let mut start = last.len().saturating_sub(budget);
+        let room = max_bytes.saturating_sub(text.len() + 1);
+        let mut start = last.len().saturating_sub(room);
         while !last.is_char_boundary(start) {
             start += 1;
         }
@@ -657,8 +677,25 @@ mod tests {
     #[test]
     fn cap_honours_bytes() {
         let c = cap(&strs(100_000), 0, usize::MAX, 10_000);
-        assert!(c.text.len() <= 10_200, "{}", c.text.len());
+        assert!(c.text.len() <= 10_000, "{}", c.text.len());
         assert!(c.text.ends_with("line 99999"));
+        // Caps smaller than the marker: the last bytes, never more than asked (a 5-byte cap gave
+        // 82 bytes, more than the whole text).
+        let short = strs(20);
+        for max in [1, 5, 40, 119, 120, 130] {
+            let c = cap(&short, 0, usize::MAX, max);
+            assert!(c.text.len() <= max, "{max}: {:?}", c.text);
+            assert!(c.truncated && c.note.is_some(), "{max}");
+        }
+        assert_eq!(cap(&short, 0, usize::MAX, 5).text, "ne 19");
+        // A single line longer than the cap keeps its end within it.
+        let long = vec!["é".repeat(500)];
+        let c = cap(&long, 0, usize::MAX, 300);
+        assert!(
+            c.text.len() <= 300 && c.text.ends_with('é'),
+            "{}",
+            c.text.len()
+        );
     }
 
     #[test]
