@@ -582,6 +582,38 @@ async fn a_run_never_joins_text_left_on_the_command_line_nor_types_into_vi_comma
 }
 
 #[tokio::test]
+async fn a_pane_whose_process_exited_under_remain_on_exit_ends_waits_and_says_so() {
+    // tmux keeps the dead pane and says nothing in control mode: a wait for a pattern ran out
+    // its whole timeout, `watch` never ended, and status said the pane no longer existed.
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.exit_code, Some(0));
+    srv.tmux(&["set-option", "-t", "w", "remain-on-exit", "on"]);
+    let waiting = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let re = regex::Regex::new("NEVER-PRINTED").unwrap();
+            let started = Instant::now();
+            (
+                s.wait_for(&re, Duration::from_secs(60)).await,
+                started.elapsed(),
+            )
+        })
+    };
+    s.send_text("exit 4", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    let (waited, took) = waiting.await.unwrap();
+    let e = waited.expect_err("the wait ends with the pane's process");
+    assert!(e.to_string().contains("exited (status"), "{e}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let e = s.status().await.expect_err("no status of a dead pane");
+    assert!(e.to_string().contains("has ended"), "{e}");
+    assert!(!e.to_string().contains("no longer exists"), "{e}");
+}
+
+#[tokio::test]
 async fn a_pipeline_whose_first_program_ended_is_busy_with_the_program_still_in_front() {
     // `seq 5 | less`: the foreground group's leader (seq) is gone, so tmux names the pane's
     // shell as its current command. A process that had not seen the run start (the CLI, a

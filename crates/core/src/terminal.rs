@@ -421,6 +421,11 @@ pub trait Session: Send + Sync {
                     // The stream ends with the pane, or with the connection that carried it:
                     // only the pane itself can tell which.
                     return Err(match self.info().await {
+                        Ok(info) if info.dead => Error::InvalidArgument(format!(
+                            "session {} ('{}') ended while waiting: {reason}; read its last output or close it",
+                            self.id(),
+                            info.name
+                        )),
                         Ok(_) => Error::ConnectionLost {
                             backend: self.native().backend,
                             reason: format!(

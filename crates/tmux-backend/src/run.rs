@@ -2786,7 +2786,10 @@ pub(crate) async fn status(
         .await
         .map_err(|e| not_found_as(e, gone))?;
     if probe.dead {
-        return Err(gone());
+        // The pane is there, its process is not (remain-on-exit): not "no longer exists".
+        return Err(Error::InvalidArgument(format!(
+            "session {id} has ended: its process exited, and tmux keeps the dead pane {pane} (remain-on-exit); read its last output, or close it"
+        )));
     }
     // A long-lived process watches the pane from now on; a one-shot one only uses what it has.
     let tracker = if term.client().options().control {

@@ -200,13 +200,18 @@ impl HubRef {
             }
         });
         // Session logs and monitors have no run to notice silenced output: check it now and then.
+        // And panes whose process exited while tmux keeps them (remain-on-exit) send no more
+        // output and no notification: their subscribers are told, each second.
         let checker = Arc::downgrade(&client);
         let ws = workspace_id.to_string();
         let restores = self.restores.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(OUTPUT_CHECK_EVERY);
+            let mut tick = tokio::time::interval(DEAD_CHECK_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
+            let every = (OUTPUT_CHECK_EVERY.as_millis() / DEAD_CHECK_EVERY.as_millis()).max(1);
+            let mut n: u128 = 0;
+            let mut unsure = HashMap::new();
             loop {
                 tick.tick().await;
                 let Some(client) = checker.upgrade() else {
@@ -215,10 +220,79 @@ impl HubRef {
                 if !client.conn.is_alive() {
                     break;
                 }
-                let _ = restore(&client.conn, &ws, &restores).await;
+                n += 1;
+                if n.is_multiple_of(every) {
+                    let _ = restore(&client.conn, &ws, &restores).await;
+                }
+                close_dead(&client, &mut unsure).await;
             }
         });
         Ok(client)
+    }
+}
+
+/// How often an output client looks for dead panes among those it routes.
+pub const DEAD_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tells the subscribers (and taps) of every routed pane whose process has exited, tmux keeping
+/// the dead pane (`remain-on-exit`), that its output has ended.
+///
+/// tmux marks a pane dead when its terminal closes, a moment before it has the exit status:
+/// such a pane waits for the next look (three at most) to be reported with its status.
+async fn close_dead(client: &Client, unsure: &mut HashMap<u32, u8>) {
+    let routed = match client.routes.lock() {
+        Ok(r) => !r.panes.is_empty() || !r.taps.is_empty(),
+        Err(_) => false,
+    };
+    if !routed {
+        return;
+    }
+    let args = Cmd::new("list-panes")
+        .arg("-s")
+        .opt("-t", &client.workspace_id)
+        .opt(
+            "-F",
+            "#{pane_id} #{pane_dead} #{pane_dead_status}#{?pane_dead_signal,signal #{pane_dead_signal},}",
+        )
+        .into_args();
+    let Ok(blocks) = client.conn.request_blocks(&args).await else {
+        return;
+    };
+    let Some((true, body)) = blocks.first() else {
+        return;
+    };
+    for line in body {
+        let line = String::from_utf8_lossy(line);
+        let mut f = line.split(' ');
+        let (Some(id), Some("1")) = (f.next(), f.next()) else {
+            continue;
+        };
+        let Some(p) = id.strip_prefix('%').and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let status = f.collect::<Vec<_>>().join(" ");
+        let status = if status.is_empty() {
+            let seen = unsure.entry(p).or_insert(0);
+            *seen += 1;
+            if *seen < 3 {
+                continue;
+            }
+            "unknown".to_string()
+        } else {
+            status
+        };
+        unsure.remove(&p);
+        let (tx, _taps) = match client.routes.lock() {
+            Ok(mut r) => (r.panes.remove(&p), r.taps.remove(&p)),
+            Err(_) => return,
+        };
+        if let Some(tx) = tx {
+            let _ = tx.send(OutputEvent::Closed {
+                reason: format!(
+                    "the process of pane %{p} exited (status {status}); tmux keeps the dead pane (remain-on-exit)"
+                ),
+            });
+        }
     }
 }
 
