@@ -463,6 +463,16 @@ async fn marker_strategy_in_sh() {
     let t = plain_terminal(&srv, &["/bin/sh"]);
     let s = session(&t, "w", "a").await;
     marker_suite(&s).await;
+    // sh reads in canonical mode, which drops what a line holds past 4095 bytes: the cut
+    // command ran and was reported (exit 0) instead of the one asked for.
+    let long = format!("echo {} >/dev/null; echo END; (exit 5)", "x".repeat(4200));
+    let e = s
+        .run(&RunOpts::new(long.as_str()))
+        .await
+        .expect_err("a line sh cannot read whole is refused");
+    assert!(e.to_string().contains("longer than"), "{e}");
+    let r = run(&s, "echo still; (exit 5)").await;
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(5), "still"));
 }
 
 #[tokio::test]

@@ -1964,6 +1964,10 @@ fn has_children(pid: u32) -> Option<bool> {
     Some(!list.trim().is_empty())
 }
 
+/// The longest line a terminal in canonical mode passes on whole (Linux's 4096-byte line
+/// buffer, its newline included), less room for the marker wrapping.
+const CANONICAL_LINE_MAX: usize = 4000;
+
 /// How long a run waits for the answer to the line query ([`LINE_QUERY`]).
 const LINE_QUERY_WAIT: Duration = Duration::from_millis(500);
 
@@ -2513,11 +2517,22 @@ pub(crate) async fn run(
                 Mode::Integration,
                 wrap(&choice, command, &token),
             ),
-            Choice::Marker(_) => (
-                Strategy::Marker,
-                Mode::Marker,
-                wrap(&choice, command, &token),
-            ),
+            Choice::Marker(kind) => {
+                let text = wrap(&choice, command, &token);
+                // A shell with no line editor reads in the terminal's canonical mode, which
+                // keeps at most 4095 bytes of a line: the rest would be dropped, and the cut
+                // command run and reported.
+                if *kind == ShellKind::Posix
+                    && let Some(long) = text.split('\n').map(str::len).max()
+                    && long > CANONICAL_LINE_MAX
+                {
+                    return Err(Error::InvalidArgument(format!(
+                        "a command line of {long} bytes is longer than '{}' can read ({CANONICAL_LINE_MAX}: its terminal cuts longer lines); split it over several lines, or put it in a script and run that",
+                        probe.fg
+                    )));
+                }
+                (Strategy::Marker, Mode::Marker, text)
+            }
         }
     };
     let sink = if mode == Mode::Raw {
