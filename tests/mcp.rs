@@ -560,6 +560,34 @@ async fn mcp_a_window_given_by_index_is_that_window_and_never_a_new_one_named_so
 }
 
 #[tokio::test]
+async fn mcp_a_missing_working_directory_or_a_nul_in_an_env_value_is_named() {
+    // A cwd that is no directory was dropped without a word (the shell started in the server's
+    // own directory); a NUL in an env value was blamed on the variable's name.
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    let e = err(
+        &c,
+        "create_session",
+        json!({"name": "a", "cwd": "/nonexistent/dir"}),
+    )
+    .await;
+    assert!(
+        e.contains("/nonexistent/dir") && e.contains("not a directory"),
+        "{e}"
+    );
+    let e = err(
+        &c,
+        "create_session",
+        json!({"name": "b", "env": {"GOOD_NAME": "x\u{0}y"}}),
+    )
+    .await;
+    assert!(e.contains("GOOD_NAME") && e.contains("NUL"), "{e}");
+    let all = ok(&c, "list_sessions", json!({})).await;
+    assert_eq!(all["count"], 0, "nothing was made: {all}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn mcp_keeps_what_was_typed_readable_by_its_owner_only() {
     // The audit log holds every call's arguments (environment values, text sent), the session
     // logs what was typed and printed: they were 0644 in 0755 directories.
@@ -832,6 +860,16 @@ async fn mcp_send_text_keys_and_read_output() {
     assert_eq!(r[2]["ok"], false);
     assert!(r[2]["error"].as_str().unwrap().contains("list_sessions"));
     read_until(&c, "io2", "multi in io2", |t| t.contains("\nmulti-25")).await;
+    // Failed on every session: an error result (isError), the results still there.
+    let none = call(
+        &c,
+        "send_text",
+        json!({"sessions": ["nope", "nope2"], "text": "echo x"}),
+    )
+    .await;
+    assert_eq!(none.is_error, Some(true), "{}", text_of(&none));
+    let none = none.structured_content.expect("the results");
+    assert_eq!(none["results"].as_array().unwrap().len(), 2, "{none}");
 
     // Caps: a small max_chars cuts with a note.
     ok(&c, "send_text", json!({"session": "io", "text": "for i in $(seq 1 400); do echo line-$i-xxxxxxxxxxxxxxxxxxxx; done"})).await;
@@ -1107,6 +1145,20 @@ async fn mcp_resources_and_prompts() {
 async fn mcp_tiers_hide_and_refuse_tools() {
     let srv = TmuxServer::start();
     let ro = start(&srv, &["--tier", "read-only"]).await;
+    // The prompt that asks for writing tools is not offered either.
+    let prompts: Vec<String> = ro
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    assert_eq!(prompts, ["monitor_terminal"], "{prompts:?}");
+    assert!(
+        ro.get_prompt(GetPromptRequestParams::new("execute_command"))
+            .await
+            .is_err()
+    );
     let names: Vec<String> = ro
         .list_all_tools()
         .await
@@ -1201,6 +1253,7 @@ async fn mcp_managed_scope_refuses_writes_to_untagged_panes() {
             json!({"session": id, "direction": "vertical"}),
         ),
         ("focus_session", json!({"session": id})),
+        ("set_max_lines", json!({"session": id, "lines": 3})),
         ("run_command", json!({"session": id, "command": "true"})),
         (
             "rename_window",

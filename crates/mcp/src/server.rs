@@ -16,7 +16,7 @@ use rmcp::model::{
     ServerConfig, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 use termloom_core::{Loom, SessionInfo, Target};
 
@@ -139,6 +139,12 @@ impl TermloomServer {
                 })
                 .collect()
         }
+    }
+
+    /// Whether a prompt is offered at this server's tier: `execute_command` asks for tools that
+    /// write (create_session, run_command), not offered under read-only.
+    fn prompt_offered(&self, name: &str) -> bool {
+        name != "execute_command" || self.cfg().tier >= Tier::Write
     }
 
     pub(crate) fn prompts() -> &'static PromptRouter<TermloomServer> {
@@ -409,6 +415,20 @@ impl TermloomServer {
             }
             return result;
         }
+        // A call on several sessions that failed on every one of them is an error (a client
+        // that looks only at isError took a refused write for a success).
+        if let Some(items) = result
+            .structured_content
+            .as_ref()
+            .and_then(|v| v.get("results"))
+            .and_then(|r| r.as_array())
+            && !items.is_empty()
+            && items
+                .iter()
+                .all(|i| i.get("error").is_some_and(|e| !e.is_null()))
+        {
+            result.is_error = Some(true);
+        }
         // rmcp put the serialized JSON in the text content: when that fits (bytes ≥ chars), done.
         let fits = result
             .content
@@ -546,8 +566,54 @@ fn fix_argument_error(name: &str, text: &str, tools: &[Tool]) -> Option<String> 
     ))
 }
 
-#[prompt_handler(router = Self::prompts())]
 impl ServerHandler for TermloomServer {
+    async fn list_prompts(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, McpError> {
+        let prompts = Self::prompts()
+            .list_all()
+            .into_iter()
+            .filter(|p| self.prompt_offered(&p.name))
+            .collect();
+        let cache_hints = context
+            .protocol_version()
+            .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28);
+        Ok(rmcp::model::ListPromptsResult {
+            result_type: Some(rmcp::model::ResultType::COMPLETE),
+            prompts,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            cache_scope: cache_hints.then_some(rmcp::model::CacheScope::Public),
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, McpError> {
+        if !self.prompt_offered(&request.name) {
+            return Err(McpError::invalid_params(
+                format!(
+                    "prompt '{}' is not offered at --tier {} (it asks for tools this tier refuses); call prompts/list",
+                    request.name,
+                    self.cfg().tier
+                ),
+                None,
+            ));
+        }
+        let ctx = rmcp::handler::server::prompt::PromptContext::new(
+            self,
+            request.name,
+            request.arguments,
+            context,
+        );
+        Self::prompts().get_prompt(ctx).await
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()

@@ -486,6 +486,8 @@ impl TermloomServer {
         Parameters(p): Parameters<SetMaxLinesParams>,
     ) -> Result<Json<MaxLinesOut>, ToolError> {
         let (loom, info) = self.find(&p.place, &p.session).await?;
+        // A setting of the session's, changed like the others: only where this server writes.
+        self.check_write(&loom, &info)?;
         let Some(reg) = loom.registry() else {
             return Err(ToolError::new(
                 "this server keeps no registry (its state dir is not writable), so it cannot remember a read size",

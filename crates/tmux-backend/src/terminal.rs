@@ -334,14 +334,35 @@ impl TmuxTerminal {
     fn env_args(cmd: Cmd, env: &[(String, String)]) -> Result<Cmd> {
         let mut cmd = cmd;
         for (k, v) in env {
-            if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
                 return Err(Error::InvalidArgument(format!(
-                    "invalid environment variable name '{k}'"
+                    "invalid environment variable name '{}'",
+                    k.escape_debug()
+                )));
+            }
+            if v.contains('\0') {
+                return Err(Error::InvalidArgument(format!(
+                    "the value of environment variable '{k}' contains a NUL byte, which an environment cannot hold"
                 )));
             }
             cmd = cmd.opt("-e", format!("{k}={v}"));
         }
         Ok(cmd)
+    }
+
+    /// Refuses a working directory that is not one (tmux would start the shell in its own cwd
+    /// without a word). Only on this machine: a remote host's directories are its own.
+    fn check_cwd(&self, cwd: Option<&Path>) -> Result<()> {
+        if let Some(c) = cwd
+            && !self.inner.client.options().is_remote()
+            && !c.is_dir()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "the working directory {} is not a directory",
+                c.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Parses the `-P -F` output of a create command into the new pane's id.
@@ -385,6 +406,7 @@ impl TmuxTerminal {
             cwd,
             env,
         } = p;
+        self.check_cwd(cwd)?;
         check_workspace_name(name)?;
         let limit = history_limit.unwrap_or(self.inner.client.options().history_limit);
         let mut create = Cmd::new("new-session")
@@ -471,6 +493,7 @@ impl TmuxTerminal {
             cwd,
             env,
         } = p;
+        self.check_cwd(cwd)?;
         let create = Cmd::new("new-window")
             .flag_if("-d", !select)
             .arg("-P")
@@ -505,6 +528,7 @@ impl TmuxTerminal {
             cwd,
             env,
         } = p;
+        self.check_cwd(cwd)?;
         let create = Cmd::new("split-window")
             .arg("-d")
             .arg(if horizontal { "-h" } else { "-v" })
