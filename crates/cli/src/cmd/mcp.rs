@@ -190,7 +190,17 @@ pub fn merge(
     let servers = servers.as_object_mut().ok_or_else(|| {
         anyhow!("its \"{servers_key}\" is not a JSON object; nothing was changed")
     })?;
-    let replaced = servers.insert(name.to_string(), entry).is_some();
+    // An entry already there keeps what termloom does not write (the person's `env`,
+    // `disabled`, …): only the keys of the new entry are replaced.
+    let replaced = match (servers.get_mut(name), entry) {
+        (Some(Value::Object(old)), Value::Object(new)) => {
+            for (k, v) in new {
+                old.insert(k, v);
+            }
+            true
+        }
+        (_, entry) => servers.insert(name.to_string(), entry).is_some(),
+    };
     Ok((doc, replaced))
 }
 
@@ -373,6 +383,20 @@ mod tests {
         assert_eq!(doc["theme"], "dark");
         assert_eq!(doc["mcpServers"]["other"]["command"], "x");
         assert_eq!(doc["mcpServers"]["termloom"]["command"], "new");
+        // The person's own keys in the entry stay.
+        let old = r#"{"mcpServers":{"termloom":{"command":"old","args":["-x"],"env":{"TERMLOOM_MCP_SCOPE":"all"},"disabled":false}}}"#;
+        let (doc, _) = merge(
+            Some(old),
+            "mcpServers",
+            "termloom",
+            json!({"command": "new", "args": []}),
+        )
+        .unwrap();
+        let e = &doc["mcpServers"]["termloom"];
+        assert_eq!(e["command"], "new");
+        assert_eq!(e["args"], json!([]));
+        assert_eq!(e["env"]["TERMLOOM_MCP_SCOPE"], "all");
+        assert_eq!(e["disabled"], false);
     }
 
     #[test]
