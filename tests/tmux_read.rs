@@ -132,6 +132,27 @@ async fn ansi_is_kept_only_when_asked() {
         line.contains("\x1b[1m") || line.contains(";32m"),
         "{line:?}"
     );
+    // A colour set on a line before the ones read still colours them (tmux writes a colour
+    // only where it changes; the line that set it was read for the cursor and left out).
+    run(
+        s.as_ref(),
+        "printf '\\033[31mRED1\\nRED2\\nRED3\\033[0m\\nplain\\n'",
+        "plain",
+    )
+    .await;
+    let ansi = s
+        .capture(&CaptureOpts {
+            ansi: true,
+            ..tail(3)
+        })
+        .await
+        .unwrap();
+    let red3 = ansi
+        .text
+        .lines()
+        .find(|l| termloom_core::text::strip_ansi(l) == "RED3")
+        .unwrap_or_else(|| panic!("{:?}", ansi.text));
+    assert!(red3.starts_with("\x1b[31m"), "{:?}", ansi.text);
 }
 
 #[tokio::test]

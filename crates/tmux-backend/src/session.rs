@@ -485,6 +485,9 @@ impl Read {
     /// line before, read only for the cursor.
     fn from(mut lines: Vec<String>, first: u64, has_before: bool) -> Read {
         let before = (has_before && !lines.is_empty()).then(|| lines.remove(0));
+        if let Some(b) = &before {
+            carry_colours(std::slice::from_ref(b), &mut lines);
+        }
         Read {
             lines,
             first,
@@ -497,12 +500,42 @@ impl Read {
     fn tail(mut lines: Vec<String>, first: u64, n: usize) -> Read {
         trim_trailing_blank(&mut lines);
         let drop = lines.len().saturating_sub(n);
-        let shown = lines.split_off(drop);
+        let mut shown = lines.split_off(drop);
+        carry_colours(&lines, &mut shown);
         Read {
             lines: shown,
             first: first + drop as u64,
             before: lines.pop(),
         }
+    }
+}
+
+/// `capture-pane -e` writes a colour only where it changes: a line that starts in a colour set
+/// on a line left out (read only for the cursor) would lose it. The colour sequences (SGR) of
+/// the lines left out go in front of the first line kept. Plain captures have none.
+fn carry_colours(dropped: &[String], kept: &mut [String]) {
+    let Some(first) = kept.first_mut() else {
+        return;
+    };
+    let mut carry = String::new();
+    for line in dropped.iter().filter(|l| l.contains('\x1b')) {
+        let mut rest = line.as_str();
+        while let Some(i) = rest.find("\x1b[") {
+            let seq = &rest[i..];
+            match seq[2..].find(|c: char| ('\x40'..='\x7e').contains(&c)) {
+                Some(end) => {
+                    let len = 2 + end + 1;
+                    if seq[..len].ends_with('m') {
+                        carry.push_str(&seq[..len]);
+                    }
+                    rest = &seq[len..];
+                }
+                None => break,
+            }
+        }
+    }
+    if !carry.is_empty() {
+        first.insert_str(0, &carry);
     }
 }
 
@@ -894,11 +927,11 @@ impl TmuxSession {
                 let first_abs = (start.max(-(h1 as i64)) + h1 as i64).max(0) as u64;
                 let last = b.min(h1 + st.height.max(1) - 1);
                 let keep = (last + 1).saturating_sub(a.max(first_abs));
-                let lines = split_lines(&out)
-                    .into_iter()
-                    .skip(a.saturating_sub(first_abs) as usize)
-                    .take(keep as usize)
-                    .collect();
+                let mut all = split_lines(&out);
+                let skip = (a.saturating_sub(first_abs) as usize).min(all.len());
+                let mut lines = all.split_off(skip);
+                lines.truncate(keep as usize);
+                carry_colours(&all, &mut lines);
                 return Ok((st, lines));
             }
             h0 = h1;
@@ -1157,7 +1190,10 @@ impl TmuxSession {
             let (_, out) = self
                 .checked_read_sized(vec![self.capture_all_cmd(opts)], total)
                 .await?;
-            split_lines(&out).into_iter().skip(start).collect()
+            let mut all = split_lines(&out);
+            let mut lines = all.split_off(start.min(all.len()));
+            carry_colours(&all, &mut lines);
+            lines
         } else {
             plain.iter().skip(start).cloned().collect()
         };
@@ -1640,6 +1676,19 @@ mod tests {
         assert_eq!(
             CursorData::after("%1", &lines(&["", " "]), 5, None).find(&cleared, None),
             None
+        );
+    }
+
+    #[test]
+    fn colours_set_on_a_line_left_out_carry_over() {
+        let lines = lines(&["\x1b[31mRED1", "RED2", "\x1b[39mplain"]);
+        let r = Read::tail(lines.clone(), 0, 2);
+        assert_eq!(r.lines, ["\x1b[31mRED2", "\x1b[39mplain"]);
+        let r = Read::from(lines, 0, true);
+        assert_eq!(r.lines[0], "\x1b[31mRED2");
+        assert_eq!(
+            Read::tail(super::tests::lines(&["a", "b"]), 0, 1).lines,
+            ["b"]
         );
     }
 
