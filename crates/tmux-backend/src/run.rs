@@ -2470,11 +2470,18 @@ pub(crate) async fn run(
     }
     let slot = st.slot(id);
     refuse_if_pending(&slot)?;
+    // Runs of this process on one session take turns; one that waited its whole timeout for
+    // the one before it is told so (a timeout would blame the terminal).
     let guard = tokio::time::timeout_at(deadline, slot.lock.clone().lock_owned())
         .await
-        .map_err(|_| Error::Timeout {
-            op: "waiting for the run before it on this session".into(),
-            after: opts.timeout,
+        .map_err(|_| {
+            busy_error(
+                pane,
+                &format!(
+                    "another run on this session (from this process) went on for the whole {} ms this one could wait; wait for it, or interrupt it with the key C-c",
+                    opts.timeout.as_millis()
+                ),
+            )
         })?;
     refuse_if_pending(&slot)?;
     let typing = st.typing_by(id, deadline, opts.timeout).await?;
