@@ -778,6 +778,8 @@ async fn mcp_send_text_keys_and_read_output() {
     let text = found["text"].as_str().unwrap();
     assert!(text.contains("> row-1"), "{text}");
     let n = found["match_lines"][0].as_u64().unwrap();
+    // first_line numbers the text's first line: the context line before the first match.
+    assert_eq!(found["first_line"].as_u64(), Some(n - 1), "{found}");
     let range = ok(
         &c,
         "read_output",

@@ -388,7 +388,7 @@ impl TermloomServer {
     /// Read a session's output: the last `lines` (default 50 or the session's max_lines), an absolute
     /// range (`from_line`..`to_line`), what was printed `since` a cursor from an earlier read, or the
     /// `screen`. With `pattern`, search the whole scrollback instead and return each match with
-    /// `context_lines` around it. Every read returns a `cursor` for the next `since`. Long output keeps
+    /// `context_lines` around it. Every read but a search returns a `cursor` for the next `since`. Long output keeps
     /// its head and tail, with a note of what was left out.
     #[tool(annotations(
         title = "Read output",
@@ -480,7 +480,13 @@ impl TermloomServer {
             return Ok(Json(ReadOut {
                 session: id,
                 text,
-                first_line: res.matches.first().map(|m| m.line).unwrap_or(0),
+                // The first line of the text: the first block's first context line.
+                first_line: res
+                    .blocks()
+                    .first()
+                    .and_then(|b| b.first())
+                    .map(|(n, _, _)| *n)
+                    .unwrap_or(0),
                 total_lines: res.lines_searched,
                 truncated,
                 note: note.or_else(|| {

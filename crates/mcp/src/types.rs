@@ -898,7 +898,7 @@ pub struct ReadOut {
     /// What was left out, or why the read starts where it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// Pass as `since` to read only what is printed after this read.
+    /// Pass as `since` to read only what is printed after this read (empty for a search).
     pub cursor: String,
     /// Search: how many lines matched.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1174,7 +1174,7 @@ impl TmuxSession {
             ),
             None => (
                 0,
-                Some("the previous read position is gone (scrollback trimmed, cleared, or the pane restarted); returning everything".to_string()),
+                Some("the previous read position is gone (scrollback trimmed or cleared, lines re-wrapped by a resize, a full-screen program, or the pane restarted); returning everything".to_string()),
             ),
         };
         let lines: Vec<String> = if opts.join_wrapped {
