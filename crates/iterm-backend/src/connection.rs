@@ -788,13 +788,10 @@ impl Connection {
         }
     }
 
-    /// Types `text` into `session` (`\r` is Enter).
+    /// Types `text` into `session` (`\r` is Enter), and into no other session: see
+    /// [`send_text_request`].
     pub async fn send_text(&self, session: &str, text: &str) -> Result<(), ItermError> {
-        let request = proto::SendTextRequest {
-            session: Some(session.to_owned()),
-            text: Some(text.to_owned()),
-            suppress_broadcast: Some(false),
-        };
+        let request = send_text_request(session, text);
         match self.call(Req::SendTextRequest(request)).await? {
             Rep::SendTextResponse(r) => {
                 check::<proto::send_text_response::Status>("SendText", r.status, Some(session))
@@ -1398,8 +1395,30 @@ async fn read_loop(
     shared.close(&reason);
 }
 
+/// The request that types `text` into `session` only. iTerm2's "broadcast input" (Shell ▸
+/// Broadcast Input) would otherwise type it into every session of the tab or window as well:
+/// text meant for one session, run in others nobody named. `suppress_broadcast` keeps it to the
+/// one session.
+pub(crate) fn send_text_request(session: &str, text: &str) -> proto::SendTextRequest {
+    proto::SendTextRequest {
+        session: Some(session.to_owned()),
+        text: Some(text.to_owned()),
+        suppress_broadcast: Some(true),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn typed_text_never_goes_to_the_sessions_input_is_broadcast_to() {
+        let r = super::send_text_request("S1", "ls\r");
+        assert_eq!(r.suppress_broadcast, Some(true));
+        assert_eq!(
+            (r.session.as_deref(), r.text.as_deref()),
+            (Some("S1"), Some("ls\r"))
+        );
+    }
+
     use super::*;
 
     #[test]
