@@ -362,6 +362,38 @@ async fn python_repl_through_the_prompt_strategy() {
 }
 
 #[tokio::test]
+async fn a_repl_started_by_a_run_that_timed_out_is_driven_by_its_prompt() {
+    // `run python3` times out (python keeps running); the session was then refused to every
+    // later run, also by prompt, until python ended: C-c, the advice given, does not end it.
+    assert!(has("python3"), "python3 is needed for this test");
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.exit_code, Some(0));
+    let r = s
+        .run(&RunOpts {
+            timeout: Duration::from_millis(1500),
+            ..RunOpts::new("PYTHON_BASIC_REPL=1 python3 -q")
+        })
+        .await
+        .unwrap();
+    assert!(r.timed_out, "{r:?}");
+    let r = s
+        .run(&repl("print(6 * 7)", termloom_tests::timeout()))
+        .await
+        .unwrap();
+    assert_eq!(r.output, "42", "{r:?}");
+    s.send_text("exit()", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    wait_until("the shell back", || async {
+        (s.status().await.ok()?.command == "bash").then_some(())
+    })
+    .await;
+    assert_eq!(run(&s, "echo back").await.output, "back");
+}
+
+#[tokio::test]
 async fn quiet_strategy_waits_for_silence() {
     let srv = TmuxServer::start();
     let t = TmuxTerminal::new(control(&srv));

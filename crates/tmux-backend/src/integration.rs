@@ -595,7 +595,7 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
     };
     let st = &term.inner.run;
     let slot = st.slot(id);
-    crate::run::refuse_if_pending(&slot)?;
+    crate::run::refuse_if_pending(&slot, false)?;
     let _guard = tokio::time::timeout(INSTALL_TIMEOUT, slot.lock.clone().lock_owned())
         .await
         .map_err(|_| Error::Timeout {

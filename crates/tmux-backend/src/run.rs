@@ -1221,12 +1221,16 @@ pub(crate) fn busy_error(pane: &str, why: &str) -> Error {
 /// A run by prompt regex or quiet period that timed out is superseded instead (its task ends,
 /// and its handle says it was abandoned): nothing but a regex that never matched, or a program
 /// that never fell silent, may be keeping it, and C-c cannot end it.
-pub(crate) fn refuse_if_pending(slot: &Slot) -> Result<()> {
+///
+/// A run by prompt or quiet period (`repl`) supersedes a shell run too: that one waits for its
+/// command to end, and the command is what the new run types into (`python3` started by a run,
+/// then driven by its prompt). C-c would not end it.
+pub(crate) fn refuse_if_pending(slot: &Slot, repl: bool) -> Result<()> {
     let mut g = slot.pending.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(s) = g
         .as_ref()
         .filter(|s| !s.finished.load(Ordering::SeqCst))
-        .filter(|s| matches!(s.strategy, Strategy::Prompt | Strategy::Quiet))
+        .filter(|s| repl || matches!(s.strategy, Strategy::Prompt | Strategy::Quiet))
     {
         if let Some(a) = s.abort.lock().unwrap_or_else(|p| p.into_inner()).take() {
             a.abort();
@@ -1245,7 +1249,7 @@ pub(crate) fn refuse_if_pending(slot: &Slot) -> Result<()> {
         return Err(Error::backend(
             BackendKind::Tmux,
             format!(
-                "session is busy: an earlier run (`{}`, handle {handle}) is still going; wait for it (over MCP: wait_for with the session and handle), or interrupt it with the key C-c first",
+                "session is busy: an earlier run (`{}`, handle {handle}) is still going; wait for it (over MCP: wait_for with the session and handle), interrupt it with the key C-c first, or, when it started a program that reads input (a REPL), give a prompt regex or a quiet period to type into that program",
                 s.command
             ),
         ));
@@ -1557,6 +1561,11 @@ fn claim_held(p: &Probe) -> bool {
     let Some((at, pid)) = parse_claim(&p.claim) else {
         return false;
     };
+    // This process's own claim: its runs on a session take turns (the caller holds the slot),
+    // so the run that wrote it has ended or was superseded.
+    if pid == Some(std::process::id()) {
+        return false;
+    }
     claim_fresh(at)
         || pid
             .filter(|pid| *pid != std::process::id())
@@ -2469,7 +2478,8 @@ pub(crate) async fn run(
         return Err(Error::InvalidArgument("run needs a command".into()));
     }
     let slot = st.slot(id);
-    refuse_if_pending(&slot)?;
+    let repl = prompt.is_some() || quiet.is_some();
+    refuse_if_pending(&slot, repl)?;
     // Runs of this process on one session take turns; one that waited its whole timeout for
     // the one before it is told so (a timeout would blame the terminal).
     let guard = tokio::time::timeout_at(deadline, slot.lock.clone().lock_owned())
@@ -2483,7 +2493,7 @@ pub(crate) async fn run(
                 ),
             )
         })?;
-    refuse_if_pending(&slot)?;
+    refuse_if_pending(&slot, repl)?;
     let typing = st.typing_by(id, deadline, opts.timeout).await?;
     let mut probe = probe(term, id, pane)
         .await
