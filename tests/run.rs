@@ -533,6 +533,27 @@ async fn a_nested_plain_shell_inside_an_integrated_one_gets_markers() {
     let r = run(&s, "echo outer").await;
     assert_eq!(r.strategy, Strategy::ShellIntegration);
     assert_eq!(r.output, "outer");
+    // A run whose command exits the nested shell: its end marker never comes, the outer
+    // shell's end and prompt do (the run waited out its whole timeout).
+    s.send_text("sh", termloom_core::SendOpts::default())
+        .await
+        .unwrap();
+    wait_until("sh in front again", || async {
+        (s.status().await.unwrap().command == "sh").then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    let r = s
+        .run(&RunOpts {
+            timeout: Duration::from_secs(20),
+            ..RunOpts::new("echo leaving; exit 3")
+        })
+        .await
+        .unwrap();
+    assert!(!r.timed_out, "{r:?}");
+    assert_eq!(r.exit_code, Some(3), "{r:?}");
+    assert!(r.output.starts_with("leaving"), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test]

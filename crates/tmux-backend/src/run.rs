@@ -597,6 +597,23 @@ impl TrackData {
                     }
                     _ => {}
                 }
+            } else if let Some(c) = &mut self.capture
+                && c.mode == Mode::Marker
+                && matches!(c.phase, Phase::Waiting | Phase::Running)
+            {
+                // A marker run goes into a plain shell nested in an integrated one: the outer
+                // shell's end and prompt (`D`, then `A`) mean the nested shell ended (its
+                // command ran `exit`), and its end marker will never come.
+                match kind {
+                    b'D' => c.ending = Some(code),
+                    b'A' => {
+                        if let Some(code) = c.ending {
+                            c.phase = Phase::Done(code);
+                            c.marks_at_done = self.prompt_marks;
+                        }
+                    }
+                    _ => {}
+                }
             }
             return true;
         }
