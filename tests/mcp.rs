@@ -2168,6 +2168,9 @@ async fn mcp_lists_opens_and_closes_projects_idempotently() {
     let mut cmd = mcp_command(&srv, &[]);
     cmd.env("TERMLOOM_CONFIG_DIR", config.path());
     let c = start_with(cmd).await;
+    // Adopting takes over a person's workspace: not under --scope managed (the default).
+    let e = err(&c, "open_project", json!({"project": "mp", "adopt": true})).await;
+    assert!(e.contains("--scope managed") && e.contains("adopt"), "{e}");
     let l = ok(&c, "list_projects", json!({})).await;
     let projects = l["projects"].as_array().unwrap();
     assert_eq!(projects.len(), 2, "{l}");

@@ -134,6 +134,12 @@ impl TermloomServer {
         Parameters(p): Parameters<ProjectParams>,
     ) -> Result<Json<ProjectReportOut>, ToolError> {
         let project = self.load_project(&p.project)?;
+        if p.adopt == Some(true) && self.cfg().scope == crate::config::Scope::Managed {
+            return Err(ToolError::new(format!(
+                "refused: adopting takes over a workspace that no project opened (its panes are split and renamed), and this server was started with --scope managed, which writes only to sessions termloom made or a person tagged; open '{}' without adopt, or ask the person to adopt it (`termloom project open {} --adopt`)",
+                project.name, project.name
+            )));
+        }
         let loom = self.project_loom(&project)?;
         let report = project::open_in(
             &loom,
