@@ -394,6 +394,26 @@ async fn a_repl_started_by_a_run_that_timed_out_is_driven_by_its_prompt() {
 }
 
 #[tokio::test]
+async fn a_run_that_ends_its_shell_says_so_with_what_it_printed() {
+    // `exit 7` in the command: the pane closes, and the error said only "session is dead",
+    // losing what the command printed.
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let _keep = session(&t, "w", "keep").await;
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.exit_code, Some(0));
+    let e = s
+        .run(&RunOpts::new("echo bye-output; sleep 0.3; exit 7"))
+        .await
+        .expect_err("the shell is gone");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("ended during the run") && msg.contains("bye-output"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
 async fn quiet_strategy_waits_for_silence() {
     let srv = TmuxServer::start();
     let t = TmuxTerminal::new(control(&srv));

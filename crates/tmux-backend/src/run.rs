@@ -599,11 +599,13 @@ impl TrackData {
                 }
             } else if let Some(c) = &mut self.capture
                 && c.mode == Mode::Marker
-                && matches!(c.phase, Phase::Waiting | Phase::Running)
+                && c.phase == Phase::Running
             {
-                // A marker run goes into a plain shell nested in an integrated one: the outer
-                // shell's end and prompt (`D`, then `A`) mean the nested shell ended (its
-                // command ran `exit`), and its end marker will never come.
+                // A marker run goes into a plain shell nested in an integrated one: once its
+                // start marker came, the outer shell's end and prompt (`D`, then `A`) mean the
+                // nested shell ended (its command ran `exit`), and the end marker never will.
+                // (Before the start marker, they are a nested shell ending that was told to
+                // before the run's line: the outer shell reads that line then.)
                 match kind {
                     b'D' => c.ending = Some(code),
                     b'A' => {
@@ -2398,7 +2400,27 @@ impl Drive {
                     ));
                 }
                 Look::Dead => {
-                    self.check_pane().await?;
+                    if let Err(e) = self.check_pane().await {
+                        // The command ended its shell (`exit 7`, `set -e` and a failure): what
+                        // it printed is all the caller gets, so it goes with the error.
+                        if matches!(e, Error::SessionDead { .. }) {
+                            let (output, _) = self.tracker.snapshot(self.capture);
+                            if !output.trim().is_empty() {
+                                let shown: String = {
+                                    let n = output.chars().count();
+                                    output.chars().skip(n.saturating_sub(4000)).collect()
+                                };
+                                return Err(Error::backend(
+                                    BackendKind::Tmux,
+                                    format!(
+                                        "session {} ended during the run (its shell exited, or the pane was closed); the command printed:\n{shown}",
+                                        self.id
+                                    ),
+                                ));
+                            }
+                        }
+                        return Err(e);
+                    }
                     if self.follow_pane().await {
                         continue;
                     }
