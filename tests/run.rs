@@ -414,6 +414,43 @@ async fn a_run_that_ends_its_shell_says_so_with_what_it_printed() {
 }
 
 #[tokio::test]
+async fn an_incomplete_command_line_keeps_runs_out_of_the_continuation_prompt() {
+    // An open quote: bash asks for more (PS2). The run marked the integration lost, and the
+    // next run typed its marker lines into the quoted string.
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    let e = s
+        .run(&RunOpts {
+            timeout: Duration::from_secs(10),
+            ..RunOpts::new("echo 'unterminated")
+        })
+        .await
+        .expect_err("the line is not complete");
+    assert!(e.to_string().contains("not complete"), "{e}");
+    let e = s
+        .run(&RunOpts::new("echo second"))
+        .await
+        .expect_err("busy at the continuation prompt");
+    assert!(e.to_string().contains("continuation prompt"), "{e}");
+    // Another process (no marks seen) asks the shell, which says so too.
+    let other = TmuxTerminal::new(control(&srv));
+    let s2 = other.open(&s.info().await.unwrap()).await.unwrap();
+    let e = s2
+        .run(&RunOpts::new("echo third"))
+        .await
+        .expect_err("busy for another process too");
+    assert!(e.to_string().contains("continuation prompt"), "{e}");
+    s.send_keys(&["C-c".parse().unwrap()]).await.unwrap();
+    let r = run(&s, "echo after").await;
+    assert_eq!(
+        (r.strategy, r.output.as_str()),
+        (Strategy::ShellIntegration, "after")
+    );
+}
+
+#[tokio::test]
 async fn quiet_strategy_waits_for_silence() {
     let srv = TmuxServer::start();
     let t = TmuxTerminal::new(control(&srv));

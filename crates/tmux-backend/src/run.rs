@@ -468,6 +468,9 @@ pub(crate) struct Facts {
     /// The pane's shell stopped sending its integration's marks (see [`PaneTracker::lose`]);
     /// cleared by the next prompt mark.
     pub lost: bool,
+    /// The shell showed its continuation prompt (termloom's `2` mark): the line typed is not
+    /// complete. Cleared by the next prompt, command start or end mark.
+    pub continuation: bool,
 }
 
 /// What an integrated shell's line editor held when asked ([`LINE_QUERY`]).
@@ -477,6 +480,8 @@ pub(crate) struct LineAnswer {
     pub len: u64,
     /// readline is in vi command mode: typed text would be taken as commands.
     pub command_mode: bool,
+    /// The shell shows its continuation prompt: a line typed before is not complete.
+    pub continuation: bool,
 }
 
 /// The key sequence an integrated bash answers with termloom's `L` mark (its line length and
@@ -556,6 +561,9 @@ impl TrackData {
             }
             self.facts.marks_seen = true;
             self.facts.last_mark = Some(kind);
+            if matches!(kind, b'A' | b'C' | b'D') {
+                self.facts.continuation = false;
+            }
             if kind == b'A' {
                 self.facts.lost = false;
             }
@@ -630,13 +638,18 @@ impl TrackData {
             .and_then(|r| r.strip_prefix(b";"))
         {
             if let Some(answer) = rest.strip_prefix(b"L;") {
-                let mut it = answer.splitn(2, |b| *b == b';');
+                let mut it = answer.splitn(3, |b| *b == b';');
                 let len = it.next().and_then(parse_code).unwrap_or(0);
                 self.line = Some(LineAnswer {
                     len: u64::try_from(len).unwrap_or(0),
                     command_mode: it.next() == Some(b"c"),
+                    continuation: it.next() == Some(b"1"),
                 });
                 self.line_answers += 1;
+                return true;
+            }
+            if rest == b"2" {
+                self.facts.continuation = true;
                 return true;
             }
             let Some(c) = &mut self.capture else {
@@ -1672,6 +1685,9 @@ fn tty_line_mode(tty: &str) -> Option<bool> {
 }
 
 /// Why [`choose`] calls an idle-looking shell busy when its terminal reads whole lines.
+/// Why a shell at its continuation prompt takes no run.
+const CONTINUATION_BUSY: &str = "the shell waits for the rest of a command line typed before (its continuation prompt: an open quote or bracket); finish the line, or clear it with the key C-c";
+
 const LINE_MODE_BUSY: &str = "the shell is not at its prompt (a builtin such as `read`, a loop or a function runs: its terminal reads whole lines)";
 
 /// How long [`decide`] lets a shell whose terminal reads whole lines take to reach its line
@@ -1746,6 +1762,9 @@ pub(crate) fn choose(
                 p.fg
             )
         });
+    }
+    if facts.continuation {
+        return busy(CONTINUATION_BUSY.into());
     }
     if facts.lost || file.is_some_and(|f| f.lost) {
         return marker(kind);
@@ -2039,6 +2058,7 @@ async fn check_line(
         let (n, answer) = tracker.line_answer();
         if n > before {
             return match answer {
+                Some(a) if a.continuation => Err(busy_error(pane, CONTINUATION_BUSY)),
                 Some(a) if a.command_mode => Err(busy_error(
                     pane,
                     "its line editor is in vi command mode, where the command would be taken as editing commands; press the key i first",
@@ -2296,6 +2316,17 @@ impl Drive {
         let written = state_written(self.term.client().options(), self.id);
         if written.is_some() && written != self.state_before {
             return Ok(Some(self.result(None)));
+        }
+        if self.tracker.facts().continuation {
+            // The integration is there (it marked the continuation prompt): the line is not
+            // complete. Nothing ran; the session stays busy until the line is finished.
+            return Err(Error::backend(
+                BackendKind::Tmux,
+                format!(
+                    "the shell in {} did not start the command: the line is not complete (an open quote or bracket), and the shell shows its continuation prompt asking for more; the key C-c clears it",
+                    self.pane
+                ),
+            ));
         }
         self.tracker.lose();
         integration::mark_lost(self.term.client().options(), self.id, &p.fg);

@@ -83,6 +83,7 @@ if [[ $- == *i* ]]; then
     _termloom_prompt() {
         local _termloom_s=$? _termloom_first=
         _termloom_in_prompt=1
+        _termloom_cont=0
         case ${PROMPT_COMMAND[0]-} in
         _termloom_prompt | _termloom_prompt$'\n'*) _termloom_first=1 ;;
         esac
@@ -132,6 +133,15 @@ if [[ $- == *i* ]]; then
         *'\[\e]133;B\a\]') ;;
         *) PS1=$PS1'\[\e]133;B\a\]' ;;
         esac
+        # termloom's 2 before the continuation prompt: the line typed is not complete (an open
+        # quote or bracket), and the shell asks for more. `_termloom_cont` says so to the line
+        # query until the next prompt.
+        if shopt -q promptvars; then
+            case ${PS2-} in
+            *'6973;2'*) ;;
+            *) PS2='\[\e]6973;2\a${_termloom_c[_termloom_cont=1]-}\]'${PS2-'> '} ;;
+            esac
+        fi
         _termloom_in_prompt=
         _termloom_return "$_termloom_s"
     }
@@ -141,7 +151,7 @@ if [[ $- == *i* ]]; then
     # holds: the length of the line, and `c` in vi command mode (where typed text would be taken
     # as commands). Typed text left on the line would run with termloom's command.
     _termloom_line() {
-        printf '\e]6973;L;%s;%s\a' "${#READLINE_LINE}" "${1-i}"
+        printf '\e]6973;L;%s;%s;%s\a' "${#READLINE_LINE}" "${1-i}" "${_termloom_cont:-0}"
     }
     bind -m emacs -x '"\e[6973~": _termloom_line' 2>/dev/null
     bind -m vi-insert -x '"\e[6973~": _termloom_line' 2>/dev/null
