@@ -1803,6 +1803,24 @@ fn a_shell_replaced_by_exec_is_noticed_and_later_runs_use_markers() {
     let st = json(&srv, &["status", &id]);
     assert_eq!(st["shell_integration"], false, "{st}");
 
+    // Replaced by another kind of shell: sh reads its prompt in canonical mode, which is no
+    // line editor at work, so the run waited out its whole timeout (and later runs were
+    // refused while it was pending).
+    let id = new_session(&srv, &["--name", "execsh"]);
+    ok(&srv, &["run", &id, "--", "true"]);
+    let v = run_json(&srv, &["run", &id, "--timeout", "20", "--", "exec sh"]);
+    assert_eq!(
+        (v["timed_out"].as_bool(), v["exit_code"].as_i64()),
+        (Some(false), None),
+        "{v}"
+    );
+    let v = run_json(&srv, &["run", &id, "--", "echo in-sh; (exit 4)"]);
+    assert_eq!(
+        (v["exit_code"].as_i64(), v["strategy"].as_str()),
+        (Some(4), Some("marker")),
+        "{v}"
+    );
+
     // Replaced behind termloom's back (typed, not run): the next run's line starts nothing the
     // integration can see, and it says so instead of waiting out its timeout.
     let id = new_session(&srv, &["--name", "execd2"]);

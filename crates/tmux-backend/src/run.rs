@@ -2362,7 +2362,12 @@ impl Drive {
         }
         let prompt_came_back = written != self.state_before;
         let p = probe(&self.term, self.id, &self.pane).await.ok()?;
-        if p.at_editor().is_none() {
+        // Another kind of shell is now the pane's own process (`exec sh`): the integrated shell
+        // is gone, whatever the terminal's mode (sh reads its prompt in canonical mode).
+        let replaced = p.fg_is_root == Some(true)
+            && shell_kind(&p.fg).is_some()
+            && shell_kind(&p.fg) != shell_kind(&self.shell);
+        if p.at_editor().is_none() && !replaced {
             self.ended_since = None;
             return None;
         }
