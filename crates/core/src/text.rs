@@ -476,15 +476,51 @@ fn has_command_start(raw: &[u8]) -> bool {
     find_mark(raw, b'C').is_some()
 }
 
-/// One raw line of terminal output as text: ANSI stripped, `\r` overwrites honoured.
+/// One raw line of terminal output as text, as a terminal shows it: ANSI stripped, and a `\r`
+/// moves back to the line's start, where what follows overwrites what was there (`abcdef\rXY`
+/// shows `XYcdef`), up to an erase (`ESC [ K` clears to the end of the line, `ESC [ 2 K` all of
+/// it). A progress bar that rewrites itself ends as its last state.
 pub fn clean_line(raw: &[u8]) -> String {
     let s = String::from_utf8_lossy(raw);
     let s = s.strip_suffix('\r').unwrap_or(&s);
-    let last = s
-        .rsplit('\r')
-        .find(|seg| !strip_ansi(seg).is_empty())
-        .unwrap_or("");
-    strip_ansi(last)
+    if !s.contains('\r') {
+        return strip_ansi(s);
+    }
+    let mut cells: Vec<char> = Vec::new();
+    for seg in s.split('\r') {
+        let mut at = 0usize;
+        let mut rest = seg;
+        loop {
+            let erase = find_erase(rest);
+            let piece = erase.map_or(rest, |(i, _, _)| &rest[..i]);
+            for c in strip_ansi(piece).chars() {
+                if at < cells.len() {
+                    cells[at] = c;
+                } else {
+                    cells.resize(at, ' ');
+                    cells.push(c);
+                }
+                at += 1;
+            }
+            let Some((i, len, all)) = erase else { break };
+            if all {
+                cells.clear();
+            } else {
+                cells.truncate(at);
+            }
+            rest = &rest[i + len..];
+        }
+    }
+    cells.into_iter().collect::<String>().trim_end().to_string()
+}
+
+/// The first erase-in-line sequence in `s`: where, its length, and whether it erases the whole
+/// line (`ESC [ 2 K`) rather than to its end (`ESC [ K`, `ESC [ 0 K`).
+fn find_erase(s: &str) -> Option<(usize, usize, bool)> {
+    ["\x1b[2K", "\x1b[0K", "\x1b[K"]
+        .iter()
+        .filter_map(|seq| s.find(seq).map(|i| (i, seq.len(), *seq == "\x1b[2K")))
+        .min_by_key(|(i, _, _)| *i)
 }
 
 /// Keeps lines matching any of `filters` (all lines when `filters` is empty); other events pass.
@@ -503,6 +539,17 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_carriage_return_overwrites_as_a_terminal_does() {
+        assert_eq!(clean_line(b"abcdef\rXY"), "XYcdef");
+        assert_eq!(clean_line(b"Downloading 100%\rDone\r"), "Doneloading 100%");
+        assert_eq!(clean_line(b"10%\r50%\r100%"), "100%");
+        assert_eq!(clean_line(b"progress 50%\r\x1b[Kdone"), "done");
+        assert_eq!(clean_line(b"long line here\r\x1b[2Kok"), "ok");
+        assert_eq!(clean_line(b"\x1b[31mred\x1b[0m\rR"), "Red");
+        assert_eq!(clean_line(b"plain"), "plain");
+    }
 
     #[test]
     fn a_runaway_line_is_cut_between_characters() {
