@@ -451,6 +451,20 @@ async fn an_incomplete_command_line_keeps_runs_out_of_the_continuation_prompt() 
 }
 
 #[tokio::test]
+async fn xtrace_of_termlooms_own_hook_stays_out_of_run_output() {
+    // With `set -x`, bash traces the prompt hook's first statements before its end-of-output
+    // mark: every run's output ended with `++ _termloom_prompt` and more.
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "set -x").await.exit_code, Some(0));
+    let r = run(&s, "echo hi").await;
+    assert_eq!(r.output, "+ echo hi\nhi", "{r:?}");
+    assert_eq!(r.exit_code, Some(0));
+    assert_eq!(run(&s, "set +x").await.exit_code, Some(0));
+}
+
+#[tokio::test]
 async fn quiet_strategy_waits_for_silence() {
     let srv = TmuxServer::start();
     let t = TmuxTerminal::new(control(&srv));

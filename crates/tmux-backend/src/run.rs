@@ -309,6 +309,42 @@ impl LineSink {
         }
     }
 
+    /// Drops the last lines when they are `set -x`'s trace of termloom's own prompt hook: bash
+    /// traces the call of `_termloom_prompt` and its first statements before the hook's `P`
+    /// mark ends the command's output, so with xtrace on every run's output ended with them.
+    /// Only a trailing run of trace lines (`+ …`) that starts with that call goes.
+    fn drop_hook_trace(&mut self) {
+        fn trace(l: &str) -> Option<&str> {
+            let rest = l.trim_start_matches('+');
+            (rest.len() < l.len() && rest.starts_with(' ')).then(|| rest.trim())
+        }
+        if !self.partial.is_empty() {
+            return;
+        }
+        let lines: Vec<&String> = self.head.iter().chain(self.tail.iter()).collect();
+        let mut from = None;
+        for (i, l) in lines.iter().enumerate().rev() {
+            match trace(l) {
+                Some("_termloom_prompt") => {
+                    from = Some(i);
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let Some(from) = from else { return };
+        let drop = lines.len() - from;
+        for _ in 0..drop {
+            if let Some(l) = self.tail.pop_back() {
+                self.tail_bytes -= l.len() + 1;
+            } else if let Some(l) = self.head.pop() {
+                self.head_bytes -= l.len() + 1;
+            }
+            self.total = self.total.saturating_sub(1);
+        }
+    }
+
     /// Whether the echo has gone by (seen, or at least as many lines as were typed).
     fn echo_done(&self) -> bool {
         self.echo.is_none() || self.echo_seen || self.lines_seen >= self.echo_lines
@@ -659,6 +695,7 @@ impl TrackData {
                 // The shell's prompt hooks start: what follows is theirs, not the command's.
                 if c.mode == Mode::Integration && c.phase == Phase::Running {
                     c.release_held();
+                    c.sink.drop_hook_trace();
                     c.held = Some(Vec::new());
                 }
                 return false;
