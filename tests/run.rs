@@ -713,6 +713,18 @@ async fn a_run_never_joins_text_left_on_the_command_line_nor_types_into_vi_comma
     s.send_keys(&["i".parse().unwrap()]).await.unwrap();
     let r = run(&s, "echo vi-hello; (exit 3)").await;
     assert_eq!((r.exit_code, r.output.as_str()), (Some(3), "vi-hello"));
+    // The query's binding removed by hand: its keys land on the line (readline inserts `~`);
+    // the run says so once instead of running `~echo …`, and the shell is not asked again.
+    assert_eq!(run(&s, "set -o emacs").await.exit_code, Some(0));
+    assert_eq!(run(&s, "bind -r '\\e[6973~'").await.exit_code, Some(0));
+    let e = s
+        .run(&RunOpts::new("echo unbound"))
+        .await
+        .expect_err("no answer to the query");
+    assert!(e.to_string().contains("did not answer"), "{e}");
+    s.send_keys(&["C-u".parse().unwrap()]).await.unwrap();
+    let r = run(&s, "echo after-unbind; (exit 2)").await;
+    assert_eq!((r.exit_code, r.output.as_str()), (Some(2), "after-unbind"));
 }
 
 #[tokio::test]

@@ -2053,7 +2053,7 @@ fn has_children(pid: u32) -> Option<bool> {
 const CANONICAL_LINE_MAX: usize = 4000;
 
 /// How long a run waits for the answer to the line query ([`LINE_QUERY`]).
-const LINE_QUERY_WAIT: Duration = Duration::from_millis(500);
+const LINE_QUERY_WAIT: Duration = Duration::from_millis(1500);
 
 /// Asks an integrated shell what its line editor holds ([`LINE_QUERY`]) and refuses a run when
 /// typed text is on the command line (it would run as part of the command, whose result would
@@ -2071,9 +2071,18 @@ async fn check_line(
     // sequence is not harmless (readline takes its keys as editing commands). The integration
     // stops exporting TERMLOOM_STATE_FILE, so a shell that replaced it (`exec bash`) has not
     // got it in its environment, while the state file still says `L`.
-    let started_here = shell_pid > 0
-        && state_path(opts, id).is_some_and(|s| proc_state_file(shell_pid).as_deref() == Some(&s));
+    let Some(state) = state_path(opts, id) else {
+        return Ok(());
+    };
+    let started_here =
+        shell_pid > 0 && proc_state_file(shell_pid).as_deref() == Some(state.as_str());
+    // A shell that once did not answer (its binding removed: `bind -r`) is not asked again:
+    // each unanswered query leaves its keys on the command line.
+    let unanswered = std::path::PathBuf::from(format!("{state}.noquery"));
+    let told =
+        std::fs::read_to_string(&unanswered).is_ok_and(|pid| pid.trim() == shell_pid.to_string());
     if !started_here
+        || told
         || !integration::read_state(opts, id)
             .await
             .is_some_and(|f| f.line_query)
@@ -2113,8 +2122,13 @@ async fn check_line(
         }
         let waited = tokio::time::timeout_at(deadline, rx.changed()).await;
         if !matches!(waited, Ok(Ok(()))) {
-            tracing::debug!(pane, "no answer to the line query: typing anyway");
-            return Ok(());
+            // Its keys may now be on the command line, and the run would join them: refused,
+            // once; this shell is not asked again.
+            let _ = std::fs::write(&unanswered, shell_pid.to_string());
+            return Err(busy_error(
+                pane,
+                "the shell did not answer termloom's line query (its key binding was removed, or readline is elsewhere): its command line may now hold stray characters; clear it (the key C-u) and run again (`termloom integrate` puts the binding back)",
+            ));
         }
     }
 }

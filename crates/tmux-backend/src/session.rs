@@ -348,7 +348,10 @@ impl CursorData {
         // Earlier: lines left the top of a full scrollback, each pushed out by a line printed
         // after the anchor, so at least as many lines follow it now as went. Fewer: the
         // scrollback was cleared (`clear`), and the text is other output.
-        let last = plain.iter().rposition(|l| !l.trim().is_empty()).unwrap_or(0);
+        let last = plain
+            .iter()
+            .rposition(|l| !l.trim().is_empty())
+            .unwrap_or(0);
         (0..expected.min(plain.len()))
             .rev()
             .find_map(|i| match at(i) {
@@ -1707,7 +1710,16 @@ mod tests {
         // A one-line read of the prompt after "three"; then `clear; echo NEW-X; echo three`:
         // the prompt after "three" is six lines up with nothing after it. Lines that leave a
         // full scrollback are pushed out by as many printed after: this was a clear.
-        let before: Vec<&str> = vec!["$ seq 1 5", "1", "2", "3", "4", "5", "$ echo three", "three"];
+        let before: Vec<&str> = vec![
+            "$ seq 1 5",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "$ echo three",
+            "three",
+        ];
         let c = CursorData::after("%1", &lines(&["$"]), 8, Some(before[7]));
         let now = lines(&["NEW-X", "three", "$", "", ""]);
         assert_eq!(c.find(&now, None), None);
