@@ -1138,21 +1138,21 @@ async fn a_run_survives_another_client_turning_off_its_output() {
     // A first run attaches the workspace's output client.
     assert_eq!(run(&s, "true").await.exit_code, Some(0));
 
-    // Silenced before the run: the command ends unseen, its end mark lost with its output. The
-    // run turns the output back on at its next check and learns the exit code from the shell's
-    // state file; the output it missed is reported as incomplete.
+    // Silenced before the run: the shell's answer to the line query is lost, which the run
+    // finds before typing: it turns the output back on then and runs (nothing it prints is
+    // missed), not refusing the session as one whose query binding is gone.
     silence_output_client(&srv);
     let r = s
         .run(&RunOpts {
             timeout: Duration::from_secs(5),
-            ..RunOpts::new("(exit 3)")
+            ..RunOpts::new("echo after-silence; (exit 3)")
         })
         .await
         .unwrap();
-    assert_eq!((r.exit_code, r.timed_out), (Some(3), false), "{r:?}");
-    assert!(
-        r.truncated,
-        "output missed while silenced is flagged: {r:?}"
+    assert_eq!(
+        (r.exit_code, r.timed_out, r.output.as_str()),
+        (Some(3), false, "after-silence"),
+        "{r:?}"
     );
     let flags = srv.tmux(&["list-clients", "-F", "#{client_flags}"]);
     assert!(
@@ -1192,12 +1192,11 @@ async fn runs_whose_output_someone_else_turned_back_on_still_learn_their_exit_co
     let ws = srv.tmux(&["display", "-p", "-t", &pa, "#{session_id}"]);
     let ws = ws.trim().to_string();
 
-    // Two runs in one workspace, both typed while its output client is silenced: both end
-    // marks are lost. Someone else (here the test, as the hub's watchdog or another run's check
-    // would) turns the output back on before either run checks, so neither run's own check
-    // finds anything to restore. Each must still notice that output was lost and read its exit
-    // code from its shell's state file, instead of waiting out its timeout.
-    silence_output_client(&srv);
+    // Two runs in one workspace whose output client is silenced while their commands run:
+    // both end marks are lost. Someone else (here the test, as the hub's watchdog or another
+    // run's check would) turns the output back on before either run checks, so neither run's
+    // own check finds anything to restore. Each must still notice that output was lost and read
+    // its exit code from its shell's state file, instead of waiting out its timeout.
     let run_in = |s: &Arc<dyn Session>, cmd: &'static str| {
         let s = s.clone();
         tokio::spawn(async move {
@@ -1208,18 +1207,23 @@ async fn runs_whose_output_someone_else_turned_back_on_still_learn_their_exit_co
             .await
         })
     };
-    let ra = run_in(&a, "(exit 3)");
-    let rb = run_in(&b, "(exit 4)");
+    let ra = run_in(&a, "sleep 0.3; (exit 3)");
+    let rb = run_in(&b, "sleep 0.3; (exit 4)");
+    wait_until("both sleeps in front", || {
+        let fg = |p: &str| srv.tmux(&["display", "-p", "-t", p, "#{pane_current_command}"]);
+        std::future::ready((fg(&pa).trim() == "sleep" && fg(&pb).trim() == "sleep").then_some(()))
+    })
+    .await;
+    silence_output_client(&srv);
     wait_until("both commands ran", || {
         std::future::ready(
             returned_from(&srv, &pa, "(exit 3)").and(returned_from(&srv, &pb, "(exit 4)")),
         )
     })
     .await;
-    assert!(
-        t.hub().restore_output(&ws).await.expect("restore"),
-        "the output client was still silenced when the test turned it back on"
-    );
+    // Usually still silenced here (the runs check every half second); when a run's own check
+    // came first, this is the simpler case, and the exit codes must come all the same.
+    let _ = t.hub().restore_output(&ws).await.expect("restore");
     let ra = ra.await.expect("task a").expect("run a");
     let rb = rb.await.expect("task b").expect("run b");
     assert_eq!((ra.exit_code, ra.timed_out), (Some(3), false), "{ra:?}");

@@ -478,49 +478,109 @@ fn has_command_start(raw: &[u8]) -> bool {
 
 /// One raw line of terminal output as text, as a terminal shows it: ANSI stripped, and a `\r`
 /// moves back to the line's start, where what follows overwrites what was there (`abcdef\rXY`
-/// shows `XYcdef`), up to an erase (`ESC [ K` clears to the end of the line, `ESC [ 2 K` all of
-/// it). A progress bar that rewrites itself ends as its last state.
+/// shows `XYcdef`); backspace, tab stops, cursor moves along the line (`ESC [ n C`, `D`, `G`)
+/// and erases (`ESC [ K`, `1 K`, `2 K`) count screen cells (a wide character takes two). A
+/// progress bar that rewrites itself ends as its last state.
 pub fn clean_line(raw: &[u8]) -> String {
     let s = String::from_utf8_lossy(raw);
     let s = s.strip_suffix('\r').unwrap_or(&s);
-    if !s.contains('\r') {
+    if !s.contains(['\r', '\x08']) {
         return strip_ansi(s);
     }
-    let mut cells: Vec<char> = Vec::new();
-    for seg in s.split('\r') {
-        let mut at = 0usize;
-        let mut rest = seg;
-        loop {
-            let erase = find_erase(rest);
-            let piece = erase.map_or(rest, |(i, _, _)| &rest[..i]);
-            for c in strip_ansi(piece).chars() {
-                if at < cells.len() {
-                    cells[at] = c;
-                } else {
-                    cells.resize(at, ' ');
-                    cells.push(c);
-                }
-                at += 1;
-            }
-            let Some((i, len, all)) = erase else { break };
-            if all {
-                cells.clear();
-            } else {
-                cells.truncate(at);
-            }
-            rest = &rest[i + len..];
-        }
-    }
-    cells.into_iter().collect::<String>().trim_end().to_string()
+    render_line(s)
 }
 
-/// The first erase-in-line sequence in `s`: where, its length, and whether it erases the whole
-/// line (`ESC [ 2 K`) rather than to its end (`ESC [ K`, `ESC [ 0 K`).
-fn find_erase(s: &str) -> Option<(usize, usize, bool)> {
-    ["\x1b[2K", "\x1b[0K", "\x1b[K"]
-        .iter()
-        .filter_map(|seq| s.find(seq).map(|i| (i, seq.len(), *seq == "\x1b[2K")))
-        .min_by_key(|(i, _, _)| *i)
+/// Renders one line of terminal output into its screen cells (see [`clean_line`]).
+fn render_line(s: &str) -> String {
+    use unicode_width::UnicodeWidthChar;
+    // A cell holds its character (with any combining marks); "" is the right half of a wide
+    // character, which is written into the cell before it.
+    let mut cells: Vec<String> = Vec::new();
+    let mut at = 0usize;
+    // Blanks out whatever a write at `p` splits: the other half of a wide character.
+    fn unsplit(cells: &mut [String], p: usize) {
+        if p < cells.len() && cells[p].is_empty() && p > 0 {
+            cells[p - 1] = " ".into();
+        }
+        if p + 1 < cells.len() && cells[p + 1].is_empty() {
+            cells[p + 1] = " ".into();
+        }
+    }
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\r' => at = 0,
+            '\x08' => at = at.saturating_sub(1),
+            '\t' => at = (at / 8 + 1) * 8,
+            '\x1b' => match it.next() {
+                Some('[') => {
+                    let mut params = String::new();
+                    let mut fin = None;
+                    for d in it.by_ref() {
+                        if ('\x40'..='\x7e').contains(&d) {
+                            fin = Some(d);
+                            break;
+                        }
+                        params.push(d);
+                    }
+                    let n: Option<usize> = params.split(';').next().and_then(|p| p.parse().ok());
+                    match fin {
+                        Some('C') => at += n.unwrap_or(1).max(1),
+                        Some('D') => at = at.saturating_sub(n.unwrap_or(1).max(1)),
+                        Some('G') => at = n.unwrap_or(1).max(1) - 1,
+                        Some('K') => match n.unwrap_or(0) {
+                            0 => {
+                                unsplit(&mut cells, at);
+                                cells.truncate(at);
+                            }
+                            1 => {
+                                for c in cells.iter_mut().take(at + 1) {
+                                    *c = " ".into();
+                                }
+                                unsplit(&mut cells, at + 1);
+                            }
+                            _ => cells.clear(),
+                        },
+                        _ => {}
+                    }
+                }
+                Some(']') => {
+                    // An OSC: up to BEL or ST.
+                    while let Some(d) = it.next() {
+                        if d == '\x07' || (d == '\x1b' && it.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            c if c.is_control() => {}
+            c => {
+                let w = c.width().unwrap_or(0);
+                if w == 0 {
+                    // A combining mark joins the character before it.
+                    let upto = at.min(cells.len());
+                    if let Some(prev) = cells[..upto].iter_mut().rev().find(|c| !c.is_empty()) {
+                        prev.push(c);
+                    }
+                    continue;
+                }
+                if cells.len() < at + w {
+                    cells.resize(at + w, " ".into());
+                }
+                unsplit(&mut cells, at);
+                if w == 2 {
+                    unsplit(&mut cells, at + 1);
+                }
+                cells[at] = c.to_string();
+                if w == 2 {
+                    cells[at + 1] = String::new();
+                }
+                at += w;
+            }
+        }
+    }
+    cells.concat()
 }
 
 /// Keeps lines matching any of `filters` (all lines when `filters` is empty); other events pass.
@@ -549,6 +609,22 @@ mod tests {
         assert_eq!(clean_line(b"long line here\r\x1b[2Kok"), "ok");
         assert_eq!(clean_line(b"\x1b[31mred\x1b[0m\rR"), "Red");
         assert_eq!(clean_line(b"plain"), "plain");
+        // Cells, not characters: a wide character takes two.
+        assert_eq!(
+            clean_line("日本語テキスト\rXY".as_bytes()),
+            "XY本語テキスト",
+            "X and Y overwrite 日 (two cells)"
+        );
+        assert_eq!(
+            clean_line("日本\rX".as_bytes()),
+            "X 本",
+            "half of 日 is blanked"
+        );
+        assert_eq!(clean_line(b"abc\x08\x08X"), "aXc");
+        assert_eq!(clean_line(b"abcdef\r\x1b[3CX"), "abcXef");
+        assert_eq!(clean_line(b"abcdef\x1b[3D\x1b[1K\rZ"), "Z   ef");
+        assert_eq!(clean_line(b"a\tb\rX"), "X       b");
+        assert_eq!(clean_line("e\u{301}x\rY".as_bytes()), "Yx");
     }
 
     #[test]

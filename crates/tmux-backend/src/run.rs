@@ -2064,6 +2064,7 @@ async fn check_line(
     id: SessionId,
     pane: &str,
     shell_pid: u32,
+    ws: &str,
     tracker: &PaneTracker,
 ) -> Result<()> {
     let opts = term.client().options();
@@ -2122,6 +2123,13 @@ async fn check_line(
         }
         let waited = tokio::time::timeout_at(deadline, rx.changed()).await;
         if !matches!(waited, Ok(Ok(()))) {
+            // The answer may have been printed while this process's output client was silenced
+            // by another program (`refresh-client -f no-output`): then nothing is known, and the
+            // run goes on as before the query.
+            if term.hub().restore_output(ws).await.unwrap_or(false) {
+                tracing::debug!(pane, "line query unanswered while output was off: typing");
+                return Ok(());
+            }
             // Its keys may now be on the command line, and the run would join them: refused,
             // once; this shell is not asked again.
             let _ = std::fs::write(&unanswered, shell_pid.to_string());
@@ -2689,7 +2697,7 @@ pub(crate) async fn run(
     // Asked under the claim: no other termloom process types into the pane meanwhile (a query
     // typed while another run's command reads the terminal would be that command's input).
     if strategy == Strategy::ShellIntegration
-        && let Err(e) = check_line(term, id, pane, probe.pid, &tracker).await
+        && let Err(e) = check_line(term, id, pane, probe.pid, &probe.ws, &tracker).await
     {
         release(term, pane, &claimed).await;
         return Err(e);
