@@ -702,6 +702,11 @@ async fn a_run_never_joins_text_left_on_the_command_line_nor_types_into_vi_comma
     );
     s.send_keys(&["C-u".parse().unwrap()]).await.unwrap();
     assert_eq!(run(&s, "echo hello").await.output, "hello");
+    // Blanks left on the line change nothing: not refused.
+    s.send_text("   ", termloom_core::SendOpts { enter: false })
+        .await
+        .unwrap();
+    assert_eq!(run(&s, "echo blanks").await.output, "blanks");
     // vi command mode (Escape pressed in a vi-mode shell).
     assert_eq!(run(&s, "set -o vi").await.exit_code, Some(0));
     s.send_keys(&["Escape".parse().unwrap()]).await.unwrap();

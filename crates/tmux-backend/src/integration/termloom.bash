@@ -151,7 +151,9 @@ if [[ $- == *i* ]]; then
     # holds: the length of the line, and `c` in vi command mode (where typed text would be taken
     # as commands). Typed text left on the line would run with termloom's command.
     _termloom_line() {
-        printf '\e]6973;L;%s;%s;%s\a' "${#READLINE_LINE}" "${1-i}" "${_termloom_cont:-0}"
+        # Blanks do not count: typed before a command, they change nothing.
+        local _termloom_text=${READLINE_LINE//[[:space:]]/}
+        printf '\e]6973;L;%s;%s;%s\a' "${#_termloom_text}" "${1-i}" "${_termloom_cont:-0}"
     }
     bind -m emacs -x '"\e[6973~": _termloom_line' 2>/dev/null
     bind -m vi-insert -x '"\e[6973~": _termloom_line' 2>/dev/null
