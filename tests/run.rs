@@ -306,6 +306,15 @@ fn repl(cmd: &str, timeout: Duration) -> RunOpts {
     }
 }
 
+/// A private server and a session whose bash runs termloom's integration (its first run says so).
+async fn integrated_session() -> (TmuxServer, TmuxTerminal, Arc<dyn Session>) {
+    let srv = TmuxServer::start();
+    let t = TmuxTerminal::new(control(&srv));
+    let s = session(&t, "w", "a").await;
+    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    (srv, t, s)
+}
+
 /// A private server and a session running Python's REPL (started through the prompt strategy).
 async fn python_session() -> (TmuxServer, TmuxTerminal, Arc<dyn Session>) {
     assert!(has("python3"), "python3 is needed for this test");
@@ -417,10 +426,7 @@ async fn a_run_that_ends_its_shell_says_so_with_what_it_printed() {
 async fn an_incomplete_command_line_keeps_runs_out_of_the_continuation_prompt() {
     // An open quote: bash asks for more (PS2). The run marked the integration lost, and the
     // next run typed its marker lines into the quoted string.
-    let srv = TmuxServer::start();
-    let t = TmuxTerminal::new(control(&srv));
-    let s = session(&t, "w", "a").await;
-    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    let (srv, _t, s) = integrated_session().await;
     let e = s
         .run(&RunOpts {
             timeout: Duration::from_secs(10),
@@ -580,10 +586,7 @@ async fn marker_strategy_in_sh() {
 
 #[tokio::test]
 async fn a_nested_plain_shell_inside_an_integrated_one_gets_markers() {
-    let srv = TmuxServer::start();
-    let t = TmuxTerminal::new(control(&srv));
-    let s = session(&t, "w", "a").await;
-    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    let (_srv, _t, s) = integrated_session().await;
     s.send_text("sh", termloom_core::SendOpts::default())
         .await
         .unwrap();
@@ -631,10 +634,7 @@ async fn a_nested_plain_shell_inside_an_integrated_one_gets_markers() {
 async fn a_subshell_in_front_is_busy_not_a_nested_shell() {
     // `( read … )` is a fork of the pane's shell: its command line is the shell's own, so it
     // looked like a nested interactive shell, and the run's marker line was typed into `read`.
-    let srv = TmuxServer::start();
-    let t = TmuxTerminal::new(control(&srv));
-    let s = session(&t, "w", "a").await;
-    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    let (_srv, _t, s) = integrated_session().await;
     s.send_text(
         "( read -r x; echo \"GOT:[$x]\"; sleep 30 )",
         termloom_core::SendOpts::default(),
@@ -673,10 +673,7 @@ async fn a_run_never_joins_text_left_on_the_command_line_nor_types_into_vi_comma
     // Typed text left on the line (a person typing, or an earlier send without Enter) ran with
     // the run's command as one line, whose result was reported as the run's; in vi command
     // mode the command was taken as editing commands.
-    let srv = TmuxServer::start();
-    let t = TmuxTerminal::new(control(&srv));
-    let s = session(&t, "w", "a").await;
-    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    let (srv, _t, s) = integrated_session().await;
     let victim = srv.dir().join("VICTIM_");
     let left = format!("touch {}", victim.display());
     s.send_text(&left, termloom_core::SendOpts { enter: false })
@@ -769,10 +766,7 @@ async fn a_pipeline_whose_first_program_ended_is_busy_with_the_program_still_in_
     // `seq 5 | less`: the foreground group's leader (seq) is gone, so tmux names the pane's
     // shell as its current command. A process that had not seen the run start (the CLI, a
     // second server) said "idle, bash", and a run typed into less.
-    let srv = TmuxServer::start();
-    let t = TmuxTerminal::new(control(&srv));
-    let s = session(&t, "w", "a").await;
-    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    let (srv, _t, s) = integrated_session().await;
     s.send_text("seq 1 5 | less", termloom_core::SendOpts::default())
         .await
         .unwrap();
@@ -814,10 +808,7 @@ async fn typed(s: &Arc<dyn Session>, text: &str) {
 
 #[tokio::test]
 async fn a_nested_plain_bash_inside_an_integrated_one_gets_markers() {
-    let srv = TmuxServer::start();
-    let t = TmuxTerminal::new(control(&srv));
-    let s = session(&t, "w", "a").await;
-    assert_eq!(run(&s, "true").await.strategy, Strategy::ShellIntegration);
+    let (srv, _t, s) = integrated_session().await;
     // The same shell, nested and plain: only its process group tells it from the pane's own.
     typed(&s, NESTED_BASH).await;
     let pane = s.native().id.clone();

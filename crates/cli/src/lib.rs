@@ -13,6 +13,13 @@ use anyhow::{Context, Result};
 use termloom_core::{BackendKind, Loom, Registry, Terminal, default_state_dir};
 use termloom_tmux::{TmuxOptions, TmuxTerminal};
 
+/// Writes one line to stderr, as is. A stderr that cannot be written (closed, full, over the
+/// file-size limit) is no reason to fail: `eprintln!` would panic there.
+pub fn stderr_line(s: impl AsRef<str>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{}", s.as_ref());
+}
+
 /// Keeps this process alive through a write past the file-size limit (`ulimit -f`), which by
 /// default kills it with SIGXFSZ in the middle of writing the registry or a session log. With a
 /// handler installed the write fails with `EFBIG` instead, and is reported like any other write

@@ -39,19 +39,11 @@ pub fn line(s: impl AsRef<str>) -> Result<()> {
     Ok(())
 }
 
-/// Prints a note for people on stderr (`termloom: note: …`), keeping stdout for the data.
-/// Writes one line to stderr, as is. A stderr that cannot be written (closed, full, over the
-/// file-size limit) is no reason to fail: `eprintln!` would panic there.
-pub fn stderr_line(s: impl AsRef<str>) {
-    let _ = writeln!(io::stderr().lock(), "{}", s.as_ref());
-}
+pub use termloom::stderr_line;
 
+/// Prints a note for people on stderr (`termloom: note: …`), keeping stdout for the data.
 pub fn note(s: impl AsRef<str>) {
-    let _ = writeln!(
-        io::stderr().lock(),
-        "termloom: note: {}",
-        one_line(s.as_ref())
-    );
+    stderr_line(format!("termloom: note: {}", one_line(s.as_ref())));
 }
 
 /// Makes text safe for one table cell or one line of a message: control characters (newline, tab,

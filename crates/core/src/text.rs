@@ -114,6 +114,15 @@ pub struct Capped {
     pub note: Option<String>,
 }
 
+/// The end of `s`: at most `max` bytes, starting at a character's first byte.
+pub fn last_bytes(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
 /// Joins `lines`, keeping at most `max_lines` lines and `max_bytes` bytes, the marker included.
 /// When cut, the first and last parts are kept (a third head, two thirds tail: the end is usually
 /// what matters) and a marker line names what was left out. `first_line` is the absolute number
@@ -129,29 +138,26 @@ pub fn cap(lines: &[String], first_line: u64, max_lines: usize, max_bytes: usize
             note: None,
         };
     }
-    let keep_lines = max_lines.max(2).min(n);
-    let head_n = (keep_lines / 3).max(1).min(n);
-    let tail_n = keep_lines - head_n;
-    let mut head: Vec<&str> = lines[..head_n].iter().map(|s| s.as_str()).collect();
-    let mut tail: Vec<&str> = lines[n - tail_n..].iter().map(|s| s.as_str()).collect();
     // The marker takes its room from the byte cap: what is left is shared out, a third to the
     // head and the rest to the tail.
     const MARKER_ROOM: usize = 120;
     if max_bytes < MARKER_ROOM {
         let all = lines.join("\n");
-        let mut start = all.len().saturating_sub(max_bytes);
-        while !all.is_char_boundary(start) {
-            start += 1;
-        }
+        let kept = last_bytes(&all, max_bytes);
         return Capped {
-            text: all[start..].to_string(),
+            text: kept.to_string(),
             truncated: true,
             note: Some(format!(
                 "output cut to its last {} bytes (the {max_bytes}-byte cap)",
-                all.len() - start
+                kept.len()
             )),
         };
     }
+    let keep_lines = max_lines.max(2).min(n);
+    let head_n = (keep_lines / 3).max(1).min(n);
+    let tail_n = keep_lines - head_n;
+    let mut head: Vec<&str> = lines[..head_n].iter().map(|s| s.as_str()).collect();
+    let mut tail: Vec<&str> = lines[n - tail_n..].iter().map(|s| s.as_str()).collect();
     let budget = max_bytes - MARKER_ROOM;
     let head_budget = budget / 3;
     let mut used = 0;
@@ -206,12 +212,8 @@ pub fn cap(lines: &[String], first_line: u64, max_lines: usize, max_bytes: usize
         && let Some(last) = lines.last()
     {
         let room = max_bytes.saturating_sub(text.len() + 1);
-        let mut start = last.len().saturating_sub(room);
-        while !last.is_char_boundary(start) {
-            start += 1;
-        }
         text.push('\n');
-        text.push_str(&last[start..]);
+        text.push_str(last_bytes(last, room));
     }
     Capped {
         text,

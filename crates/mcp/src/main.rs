@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Parser;
 use rmcp::ServiceExt;
-use termloom::{GlobalOpts, connect_host, connect_with, host_allowed};
+use termloom::{GlobalOpts, connect_host, connect_with, host_allowed, stderr_line};
 use termloom_core::{BackendKind, LogConfig, Loom, NativeId, SessionLogger, TerminalKey};
 use termloom_mcp::audit::AUDIT_FILE;
 use termloom_mcp::http::{HttpOptions, generate_token, parse_addr};
@@ -165,15 +165,12 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    {
+    // Over stdio, a client that stops reading stdout ends the session (see `stdio`).
+    let stdout = {
         let _in_runtime = rt.enter();
         termloom::survive_file_size_limit();
-    }
-    // Over stdio, a client that stops reading stdout ends the session (see `stdio`).
-    let stdout = args.http.is_none().then(|| {
-        let _in_runtime = rt.enter();
-        stdio::StdoutWatch::new()
-    });
+        args.http.is_none().then(stdio::StdoutWatch::new)
+    };
     let cfg = Config {
         looms,
         tier: args.tier,
@@ -231,11 +228,11 @@ fn run(args: Args) -> Result<()> {
                     server,
                     opts,
                     |bound| {
-                        say(&format!("termloom-mcp: serving MCP at http://{bound}/mcp"));
+                        stderr_line(format!("termloom-mcp: serving MCP at http://{bound}/mcp"));
                         if generated {
-                            say(&format!("termloom-mcp: bearer token: {token}"));
+                            stderr_line(format!("termloom-mcp: bearer token: {token}"));
                         } else {
-                            say("termloom-mcp: using the bearer token from --token / TERMLOOM_MCP_TOKEN");
+                            stderr_line("termloom-mcp: using the bearer token from --token / TERMLOOM_MCP_TOKEN");
                         }
                     },
                     async {
@@ -247,13 +244,6 @@ fn run(args: Args) -> Result<()> {
             }
         }
     })
-}
-
-/// One line to stderr; a stderr that cannot be written is no reason to fail (`eprintln!` would
-/// panic).
-fn say(s: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{s}");
 }
 
 fn main() -> ExitCode {
@@ -271,7 +261,7 @@ fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            say(&format!("termloom-mcp: {e:#}"));
+            stderr_line(format!("termloom-mcp: {e:#}"));
             ExitCode::from(2)
         }
     }

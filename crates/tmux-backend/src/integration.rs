@@ -598,7 +598,7 @@ pub(crate) async fn install(term: &TmuxTerminal, id: SessionId, pane: &str) -> R
     crate::run::refuse_if_pending(&slot, false)?;
     // The shell's line query is asked again once the integration is put back.
     if let Some(state) = crate::run::state_path(term.client().options(), id) {
-        let _ = std::fs::remove_file(format!("{state}.noquery"));
+        let _ = std::fs::remove_file(crate::run::unanswered_path(&state));
     }
     let _guard = tokio::time::timeout(INSTALL_TIMEOUT, slot.lock.clone().lock_owned())
         .await

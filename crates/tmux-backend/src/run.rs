@@ -280,10 +280,7 @@ impl LineSink {
         }
         self.total += 1;
         if line.len() > self.max_bytes {
-            let mut cut = line.len() - self.max_bytes;
-            while !line.is_char_boundary(cut) {
-                cut += 1;
-            }
+            let cut = line.len() - termloom_core::text::last_bytes(&line, self.max_bytes).len();
             line.drain(..cut);
         }
         let n = line.len() + 1;
@@ -1398,42 +1395,68 @@ impl Probe {
     }
 }
 
-/// Field 8 of `/proc/PID/stat`: the terminal's foreground process group.
-fn proc_tpgid(pid: u32) -> Option<u32> {
+/// What this module reads of `/proc/PID/stat` (Linux).
+struct ProcStat {
+    /// The program's name (`comm`).
+    name: String,
+    /// `R`, `S`, … `Z` for a zombie (exited, not reaped yet).
+    state: String,
+    /// Its process group.
+    pgrp: u32,
+    /// The terminal's foreground process group (field 8).
+    tpgid: i64,
+}
+
+impl ProcStat {
+    /// Exited (a zombie, `Z`, has exited but is not reaped yet) or not.
+    fn running(&self) -> bool {
+        !matches!(self.state.as_str(), "Z" | "X" | "x")
+    }
+}
+
+fn proc_stat(pid: u32) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    let tpgid: i64 = after.split_whitespace().nth(5)?.parse().ok()?;
-    u32::try_from(tpgid).ok().filter(|t| *t > 0)
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let mut f = stat.get(close + 1..)?.split_whitespace();
+    let state = f.next()?.to_string();
+    let pgrp = f.nth(1)?.parse().ok()?;
+    let tpgid = f.nth(2)?.parse().ok()?;
+    Some(ProcStat {
+        name: stat.get(open + 1..close)?.to_string(),
+        state,
+        pgrp,
+        tpgid,
+    })
+}
+
+/// The terminal's foreground process group, as process `pid` sees it.
+fn proc_tpgid(pid: u32) -> Option<u32> {
+    u32::try_from(proc_stat(pid)?.tpgid).ok().filter(|t| *t > 0)
+}
+
+/// The child processes of `pid` (Linux `/proc`; `None` when it cannot tell).
+fn proc_children(pid: u32) -> Option<Vec<u32>> {
+    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    Some(
+        list.split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
+    )
 }
 
 /// A child of `shell` still running in process group `pgid`, and its name (Linux `/proc`): what
 /// is in front when the group's leader has ended.
 fn live_group_member(shell: u32, pgid: u32) -> Option<(u32, String)> {
-    let list = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
-    list.split_whitespace()
-        .filter_map(|c| c.parse::<u32>().ok())
-        .find_map(|child| {
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
-            let open = stat.find('(')?;
-            let close = stat.rfind(')')?;
-            let name = stat.get(open + 1..close)?.to_string();
-            let mut rest = stat.get(close + 1..)?.split_whitespace();
-            let state = rest.next()?;
-            let group: u32 = rest.nth(1)?.parse().ok()?;
-            (group == pgid && !matches!(state, "Z" | "X" | "x")).then_some((child, name))
-        })
+    proc_children(shell)?.into_iter().find_map(|child| {
+        proc_stat(child)
+            .filter(|s| s.pgrp == pgid && s.running())
+            .map(|s| (child, s.name))
+    })
 }
 
-/// Whether process `pid` exists and has not exited (a zombie, `Z`, has exited but is not reaped
-/// yet).
+/// Whether process `pid` exists and has not exited.
 fn proc_running(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next());
-    !matches!(state, None | Some("Z" | "X" | "x"))
+    proc_stat(pid).is_some_and(|s| s.running())
 }
 
 /// `TERMLOOM_STATE_FILE` in `/proc/PID/environ`.
@@ -1637,11 +1660,8 @@ fn claim_held(p: &Probe) -> bool {
     }
     claim_fresh(at)
         || pid
-            .filter(|pid| *pid != std::process::id())
-            .is_some_and(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|comm| comm.starts_with("termloom"))
-            })
+            .and_then(proc_stat)
+            .is_some_and(|s| s.name.starts_with("termloom"))
 }
 
 /// Takes the run claim on `pane` for `token`, if it still holds `seen` (what the run looked
@@ -1721,10 +1741,10 @@ fn tty_line_mode(tty: &str) -> Option<bool> {
     Some(t.local_modes.contains(rustix::termios::LocalModes::ICANON))
 }
 
-/// Why [`choose`] calls an idle-looking shell busy when its terminal reads whole lines.
 /// Why a shell at its continuation prompt takes no run.
 const CONTINUATION_BUSY: &str = "the shell waits for the rest of a command line typed before (its continuation prompt: an open quote or bracket); finish the line, or clear it with the key C-c";
 
+/// Why [`choose`] calls an idle-looking shell busy when its terminal reads whole lines.
 const LINE_MODE_BUSY: &str = "the shell is not at its prompt (a builtin such as `read`, a loop or a function runs: its terminal reads whole lines)";
 
 /// How long [`decide`] lets a shell whose terminal reads whole lines take to reach its line
@@ -2044,21 +2064,27 @@ fn left_of_cursor(row: &str, x: usize) -> String {
 
 /// Whether process `pid` has child processes (Linux `/proc`; `None` when it cannot tell).
 fn has_children(pid: u32) -> Option<bool> {
-    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-    Some(!list.trim().is_empty())
+    proc_children(pid).map(|c| !c.is_empty())
 }
 
 /// The longest line a terminal in canonical mode passes on whole (Linux's 4096-byte line
 /// buffer, its newline included), less room for the marker wrapping.
 const CANONICAL_LINE_MAX: usize = 4000;
 
+/// Beside a session's state file: the shell (its pid) that did not answer the line query, and
+/// is not asked again ([`check_line`]; `termloom integrate` removes it).
+pub(crate) fn unanswered_path(state_file: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{state_file}.noquery"))
+}
+
 /// How long a run waits for the answer to the line query ([`LINE_QUERY`]).
 const LINE_QUERY_WAIT: Duration = Duration::from_millis(1500);
 
 /// Asks an integrated shell what its line editor holds ([`LINE_QUERY`]) and refuses a run when
 /// typed text is on the command line (it would run as part of the command, whose result would
-/// be reported) or readline is in vi command mode (the command would be taken as editing
-/// commands). A shell with no query bound, or no answer in time, passes as before.
+/// be reported), readline is in vi command mode (the command would be taken as editing
+/// commands) or the shell waits at its continuation prompt. A shell with no query bound passes
+/// as before; one that does not answer in time is refused once and not asked again.
 async fn check_line(
     term: &TmuxTerminal,
     id: SessionId,
@@ -2079,7 +2105,7 @@ async fn check_line(
         shell_pid > 0 && proc_state_file(shell_pid).as_deref() == Some(state.as_str());
     // A shell that once did not answer (its binding removed: `bind -r`) is not asked again:
     // each unanswered query leaves its keys on the command line.
-    let unanswered = std::path::PathBuf::from(format!("{state}.noquery"));
+    let unanswered = unanswered_path(&state);
     let told =
         std::fs::read_to_string(&unanswered).is_ok_and(|pid| pid.trim() == shell_pid.to_string());
     if !started_here

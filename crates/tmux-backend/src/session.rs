@@ -248,10 +248,10 @@ struct CursorData {
 const WINDOW: usize = 8;
 
 /// The hash of `lines`, joined.
-fn window_hash<'a>(lines: impl Iterator<Item = &'a str>) -> u64 {
+fn window_hash<S: AsRef<str>>(lines: impl IntoIterator<Item = S>) -> u64 {
     let mut joined = String::new();
     for l in lines {
-        joined.push_str(l.trim_end());
+        joined.push_str(l.as_ref().trim_end());
         joined.push('\n');
     }
     line_hash(&joined)
@@ -277,7 +277,6 @@ impl CursorData {
             Some(i) => {
                 let anchor = text(i);
                 let from = i.saturating_sub(WINDOW);
-                let above: Vec<String> = (from..i).map(text).collect();
                 CursorData {
                     pane: pane.to_string(),
                     line: first_line + i as u64,
@@ -290,9 +289,9 @@ impl CursorData {
                     },
                     total: 0,
                     mark: None,
-                    window: match above.len() {
+                    window: match i - from {
                         0 => (0, 0),
-                        n => (n as u8, window_hash(above.iter().map(String::as_str))),
+                        n => (n as u8, window_hash((from..i).map(text))),
                     },
                 }
             }
@@ -328,12 +327,10 @@ impl CursorData {
     fn find(&self, plain: &[String], scrolled_to: Option<u64>) -> Option<(usize, AnchorMatch)> {
         let window_ok = |i: usize| {
             let n = usize::from(self.window.0);
-            n == 0
-                || (i >= n
-                    && window_hash(plain[i - n..i].iter().map(String::as_str)) == self.window.1)
+            n == 0 || (i >= n && window_hash(&plain[i - n..i]) == self.window.1)
         };
-        let prev_ok = |i: usize| self.prev == 0 || (i > 0 && line_hash(&plain[i - 1]) == self.prev);
-        let at = |i: usize| plain.get(i).and_then(|l| self.matches(l));
+        let prev_ok = |i: usize| self.prev_at(plain, i);
+        let at = |i: usize| self.anchor_at(plain, i);
         if let Some(i) = scrolled_to.and_then(|i| usize::try_from(i).ok())
             && let Some(m) = at(i).filter(|_| prev_ok(i))
         {
@@ -372,9 +369,18 @@ impl CursorData {
         let Ok(i) = usize::try_from(self.line) else {
             return false;
         };
-        self.window.0 > 0
-            && plain.get(i).and_then(|l| self.matches(l)).is_some()
-            && (self.prev == 0 || (i > 0 && line_hash(&plain[i - 1]) == self.prev))
+        self.window.0 > 0 && self.anchor_at(plain, i).is_some() && self.prev_at(plain, i)
+    }
+
+    /// How line `i` of `plain` holds the anchor's text, if it does.
+    fn anchor_at(&self, plain: &[String], i: usize) -> Option<AnchorMatch> {
+        plain.get(i).and_then(|l| self.matches(l))
+    }
+
+    /// Whether the line before line `i` of `plain` is the one the anchor followed (always, when
+    /// that was not known).
+    fn prev_at(&self, plain: &[String], i: usize) -> bool {
+        self.prev == 0 || (i > 0 && line_hash(&plain[i - 1]) == self.prev)
     }
 
     /// Where the anchor is now if every one of the lines printed since (counted by this
@@ -654,7 +660,6 @@ impl TmuxSession {
         if write && self.managed_only && f.get(6).copied() != Some("1") {
             return Err(self.not_managed());
         }
-
         Ok(PaneState {
             history: number(&f, 3),
             height: number(&f, 4),
@@ -832,10 +837,10 @@ impl TmuxSession {
         self.checked_read_sized(ops, 0).await
     }
 
-    /// [`checked_read`](Self::checked_read) of about `lines` lines: more than the control
-    /// client should carry go through a spawned tmux, with the check in the same command list
-    /// (tmux runs a list without reading any pane in between: the numbers and the text are of
-    /// one moment).
+    /// [`checked_read`](Self::checked_read) of about `lines` lines ([`run_sized`]): the check
+    /// and the reads in one command list, so the numbers and the text are of one moment.
+    ///
+    /// [`run_sized`]: Self::run_sized
     async fn checked_read_sized(&self, ops: Vec<Cmd>, lines: u64) -> Result<(PaneState, String)> {
         let pane = self.pane();
         let mut cmds =
@@ -853,15 +858,7 @@ impl TmuxSession {
                     ])),
             ];
         cmds.extend(ops);
-        let client = self.term.client();
-        let out = if client.control().is_some() && lines > client.options().spawn_read_lines {
-            client
-                .spawn(crate::command::chain(cmds), None)
-                .await
-                .map_err(|e| not_found_as(e.into(), self.gone()))?
-        } else {
-            self.run(cmds).await?
-        };
+        let out = self.run_sized(cmds, lines).await?;
         let (first, rest) = out.split_once('\n').unwrap_or((&out, ""));
         let f: Vec<&str> = first.split(format::SEP).collect();
         if f.first().copied() != Some("S") {
@@ -959,17 +956,25 @@ impl TmuxSession {
         lines: u64,
         opts: &CaptureOpts,
     ) -> Result<Vec<String>> {
-        let cmd = self.capture_cmd(start, end, opts);
-        let client = self.term.client();
-        let out = if client.control().is_some() && lines > client.options().spawn_read_lines {
-            client
-                .spawn(cmd.into_args(), None)
-                .await
-                .map_err(|e| not_found_as(e.into(), self.gone()))?
-        } else {
-            self.run(vec![cmd]).await?
-        };
+        let out = self
+            .run_sized(vec![self.capture_cmd(start, end, opts)], lines)
+            .await?;
         Ok(split_lines(&out))
+    }
+
+    /// Runs `cmds`, whose output is about `lines` lines: more than the control client should
+    /// carry go through a spawned tmux, still one command list (tmux runs a list without reading
+    /// any pane in between).
+    async fn run_sized(&self, cmds: Vec<Cmd>, lines: u64) -> Result<String> {
+        let client = self.term.client();
+        if client.control().is_some() && lines > client.options().spawn_read_lines {
+            client
+                .spawn(chain(cmds), None)
+                .await
+                .map_err(|e| not_found_as(e.into(), self.gone()))
+        } else {
+            self.run(cmds).await
+        }
     }
 
     /// A read whose cursor carries `mark`, the pane's line count taken before it.

@@ -688,11 +688,11 @@ impl Project {
                 "the root must be an absolute path or start with ~/ (a relative one would depend on the directory termloom runs in)",
             ));
         }
+        let no_base = self.root.is_none();
         let mut window_names = HashSet::new();
         let mut pane_names: BTreeMap<String, String> = BTreeMap::new();
         for (wi, w) in self.windows.iter().enumerate() {
             let wf = format!("windows[{wi}]");
-            let no_base = self.root.is_none();
             if no_base && relative(&w.cwd) {
                 out.push(Problem::new(
                     format!("{wf}.cwd"),

@@ -288,6 +288,22 @@ pub struct ProjectSummary {
     pub error: Option<String>,
 }
 
+impl ProjectSummary {
+    /// A project file's entry before anything is known of what it holds.
+    fn of_file(name: String, file: &Path) -> Self {
+        ProjectSummary {
+            name,
+            file: file.display().to_string(),
+            backend: None,
+            workspace: None,
+            host: None,
+            windows: 0,
+            status: None,
+            error: None,
+        }
+    }
+}
+
 /// Checks that `t` is the terminal the project opens in.
 fn check_terminal(t: &dyn Terminal, p: &Project) -> Result<()> {
     match (p.backend, t.kind()) {
@@ -960,16 +976,7 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
     let mut out = Vec::new();
     for name in store.names()? {
         let file = store.path(&name)?;
-        let mut s = ProjectSummary {
-            name: name.clone(),
-            file: file.display().to_string(),
-            backend: None,
-            workspace: None,
-            host: None,
-            windows: 0,
-            status: None,
-            error: None,
-        };
+        let mut s = ProjectSummary::of_file(name.clone(), &file);
         match Project::load_file(&file) {
             Ok(p) => {
                 s.backend = Some(p.backend);
@@ -994,17 +1001,10 @@ pub async fn list_projects(store: &ProjectStore, t: &dyn Terminal) -> Result<Vec
             .err()
             .map(|e| super::strip_invalid(&e))
             .unwrap_or_default();
+        let error = format!("'{stem}' is not a project name ({why}); rename the file to open it");
         out.push(ProjectSummary {
-            error: Some(format!(
-                "'{stem}' is not a project name ({why}); rename the file to open it"
-            )),
-            name: stem,
-            file: file.display().to_string(),
-            backend: None,
-            workspace: None,
-            host: None,
-            windows: 0,
-            status: None,
+            error: Some(error),
+            ..ProjectSummary::of_file(stem, &file)
         });
     }
     Ok(out)
@@ -1057,11 +1057,7 @@ fn tail(bytes: &[u8]) -> String {
     if s.len() <= HOOK_OUTPUT_TAIL {
         return s.to_string();
     }
-    let mut start = s.len() - HOOK_OUTPUT_TAIL;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("…{}", &s[start..])
+    format!("…{}", crate::text::last_bytes(s, HOOK_OUTPUT_TAIL))
 }
 
 /// Runs hooks one after another as local processes (argv, no shell). Failures are reported.
