@@ -256,6 +256,10 @@ fn send_types_text_and_read_returns_it_in_every_mode() {
     assert_eq!(l.len(), 3, "{last3}");
     assert_eq!(&l[..2], ["line-29", "line-30"]);
 
+    // More lines than tmux counts in an int: the whole history, not the screen alone.
+    let all = ok(&srv, &["read", "sh", "--lines", "2147483648"]);
+    assert!(all.lines().any(|l| l == "line-1"), "{all}");
+
     let r = json(&srv, &["read", "sh", "--lines", "5"]);
     for key in [
         "session",
@@ -1019,9 +1023,12 @@ fn targets_are_exact_and_ambiguity_lists_the_candidates() {
     let by_id = format!("id:{clash}");
     assert_eq!(json(&srv, &["focus", &by_id])["id"], bash.as_str());
 
-    // Two windows with one name: workspace:window is ambiguous.
+    // termloom makes no second window of a name; a person can, and then workspace:window is
+    // ambiguous.
     ok(&srv, &["window", "new", "bws", "--name", "dup"]);
-    ok(&srv, &["window", "new", "bws", "--name", "dup"]);
+    let err = fails(&srv, 1, &["window", "new", "bws", "--name", "dup"]);
+    assert!(err.contains("already"), "{err}");
+    srv.tmux(&["new-window", "-d", "-t", "=bws:", "-n", "dup"]);
     let err = fails(&srv, 1, &["send", "bws:dup", "x"]);
     assert!(err.contains("ambiguous") && err.contains("bws:"), "{err}");
     let err = fails(&srv, 1, &["window", "kill", "bws:dup"]);

@@ -1063,16 +1063,48 @@ async fn mcp_workspaces_windows_layouts_and_batches() {
     assert_eq!(by("b1")["window_index"], by("b3")["window_index"]);
     assert_ne!(by("b1")["window_index"], by("b4")["window_index"]);
     read_until(&c, "b3", "b3 command", |t| t.contains("b3-2")).await;
-    let partial = ok(
+    // A batch that stops half way is an error that still lists what it made.
+    let r = call(
         &c,
         "create_sessions",
         json!({"workspace": "batch", "sessions": [{"name": "b5"}, {"name": "b1"}]}),
     )
     .await;
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    let partial = r.structured_content.expect("what was made");
     assert_eq!(partial["sessions"].as_array().unwrap().len(), 1);
     assert!(
         partial["error"].as_str().unwrap().contains("b1"),
         "{partial}"
+    );
+
+    // Mistakes seen in the list itself make nothing.
+    for (sessions, want) in [
+        (
+            json!([{"name": "d1"}, {"name": "d2"}, {"name": "d1"}]),
+            "both named 'd1'",
+        ),
+        (
+            json!([{"name": "d3", "split": "vertical"}]),
+            "no earlier session",
+        ),
+    ] {
+        let e = err(
+            &c,
+            "create_sessions",
+            json!({"workspace": "batch", "sessions": sessions}),
+        )
+        .await;
+        assert!(e.contains(want), "{e}");
+    }
+    let l = ok(&c, "list_sessions", json!({"workspace": "batch"})).await;
+    assert!(
+        !l["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"].as_str().is_some_and(|n| n.starts_with('d'))),
+        "{l}"
     );
 
     ok(&c, "destroy_workspace", json!({"workspace": "batch"})).await;
@@ -1130,7 +1162,7 @@ async fn mcp_resources_and_prompts() {
         body.contains("start_monitoring") && body.contains("res"),
         "{body}"
     );
-    args.insert("command".into(), json!("make test"));
+    args.insert("command".into(), json!("make test\nmake install"));
     let p = c
         .get_prompt(GetPromptRequestParams::new("execute_command").with_arguments(args))
         .await
@@ -1139,6 +1171,19 @@ async fn mcp_resources_and_prompts() {
     assert!(
         body.contains("run_command") && body.contains("make test"),
         "{body}"
+    );
+    assert!(
+        body.contains("\\n    make install"),
+        "every line of the command in the block: {body}"
+    );
+    // A misspelled argument is refused (it would have run the command somewhere else).
+    let mut typo = serde_json::Map::new();
+    typo.insert("command".into(), json!("make"));
+    typo.insert("sesion".into(), json!("res"));
+    assert!(
+        c.get_prompt(GetPromptRequestParams::new("execute_command").with_arguments(typo))
+            .await
+            .is_err()
     );
     c.cancel().await.unwrap();
 }
@@ -1570,6 +1615,35 @@ async fn mcp_only_sockets_and_hosts_named_at_start_are_reachable() {
     assert_eq!(l["sessions"][0]["workspace"], "on-b");
     let l = ok(&c, "list_sessions", json!({})).await;
     assert_eq!(l["count"], 0);
+    // The resource a monitor on the other server hands out can be read and subscribed to: a
+    // session's id is looked for on every terminal the server reaches.
+    let on_b = ok(&c, "list_sessions", json!({"socket": sock_b})).await["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = ok(
+        &c,
+        "start_monitoring",
+        json!({"session": on_b, "socket": sock_b}),
+    )
+    .await;
+    let uri = m["resource"].as_str().unwrap().to_string();
+    let read = c
+        .read_resource(ReadResourceRequestParams::new(uri.clone()))
+        .await
+        .expect("the output resource of a session on the other server");
+    assert!(!read.contents.is_empty());
+    let info = c
+        .read_resource(ReadResourceRequestParams::new(
+            uri.replace("/output", "/info"),
+        ))
+        .await
+        .expect("its info");
+    assert!(serde_json::to_string(&info).unwrap().contains("on-b"));
+    #[allow(deprecated)]
+    c.subscribe(rmcp::model::SubscribeRequestParams::new(uri))
+        .await
+        .expect("subscribed");
     c.cancel().await.unwrap();
 
     // Hosts: only those matching an --allow-host pattern are tried at all.
@@ -1738,6 +1812,74 @@ mod http {
     }
 
     #[tokio::test]
+    async fn mcp_http_lets_a_page_at_an_allowed_origin_ask_and_read() {
+        let srv = TmuxServer::start();
+        let mut s = serve(
+            &srv,
+            &[
+                "--token",
+                "tok-cors",
+                "--allow-origin",
+                "https://app.example",
+            ],
+        )
+        .await;
+        let preflight = |origin: &'static str| {
+            let addr = s.addr.clone();
+            async move {
+                let mut c = TcpStream::connect(&addr).await.expect("connect");
+                let req = format!(
+                    "OPTIONS /mcp HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization, content-type\r\nConnection: close\r\n\r\n"
+                );
+                c.write_all(req.as_bytes()).await.unwrap();
+                let mut out = String::new();
+                tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut out))
+                    .await
+                    .expect("answered")
+                    .unwrap();
+                out
+            }
+        };
+        // The browser's question carries no token: an allowed origin gets its answer.
+        for origin in ["https://app.example", "http://localhost:5173"] {
+            let r = preflight(origin).await;
+            assert!(r.starts_with("HTTP/1.1 204"), "{r}");
+            assert_eq!(
+                header(&r, "access-control-allow-origin").as_deref(),
+                Some(origin)
+            );
+            let allowed = header(&r, "access-control-allow-headers").unwrap_or_default();
+            assert!(
+                allowed.contains("authorization") && allowed.contains("mcp-session-id"),
+                "{r}"
+            );
+        }
+        let r = preflight("https://evil.example").await;
+        assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+        // The reply to the real request lets the page read the session id.
+        let (st, reply) = post(
+            &s.addr,
+            &[
+                ("Authorization", "Bearer tok-cors"),
+                ("Origin", "https://app.example"),
+            ],
+            INIT,
+        )
+        .await;
+        assert_eq!(st, 200, "{reply}");
+        assert_eq!(
+            header(&reply, "access-control-allow-origin").as_deref(),
+            Some("https://app.example")
+        );
+        assert!(
+            header(&reply, "access-control-expose-headers")
+                .is_some_and(|h| h.contains("mcp-session-id")),
+            "{reply}"
+        );
+        s.child.kill().await.unwrap();
+    }
+
+    #[tokio::test]
     async fn mcp_http_serves_tools_with_a_given_token() {
         let srv = TmuxServer::start();
         let mut s = serve(&srv, &["--token", "sekrit-token-123"]).await;
@@ -1782,6 +1924,55 @@ mod http {
         s.child.kill().await.unwrap();
         let log = std::fs::read_to_string(srv.state.join("mcp-audit.jsonl")).unwrap();
         assert!(log.contains("\"transport\":\"http\""), "{log}");
+    }
+
+    #[tokio::test]
+    async fn mcp_http_stops_at_ctrl_c_while_a_client_holds_its_event_stream() {
+        let srv = TmuxServer::start();
+        // A token read from a file keeps its newline: not part of the token.
+        let mut s = serve(&srv, &["--token", " tok-123\n"]).await;
+        // The scheme's name is case-insensitive.
+        let auth = ("Authorization", "BEARER tok-123");
+        let (st, reply) = post(&s.addr, &[auth], INIT).await;
+        assert_eq!(st, 200, "{reply}");
+        let sid = header(&reply, "mcp-session-id").expect("a session id");
+        let (st, _) = post_until(
+            &s.addr,
+            &[
+                auth,
+                ("Mcp-Session-Id", &sid),
+                ("Mcp-Protocol-Version", "2025-06-18"),
+            ],
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            "\u{0}",
+        )
+        .await;
+        assert_eq!(st, 202);
+        // The client's standing GET stream for server messages.
+        let mut stream = TcpStream::connect(&s.addr).await.expect("connect");
+        let get = format!(
+            "GET /mcp HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nAuthorization: Bearer tok-123\r\nMcp-Session-Id: {sid}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n",
+            s.addr
+        );
+        stream.write_all(get.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut head))
+            .await
+            .expect("the stream answers")
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+        let pid = s.child.id().expect("running").to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(10), s.child.wait())
+            .await
+            .expect("the server ended within 10 s of Ctrl-C")
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+        drop(stream);
     }
 
     #[tokio::test]
@@ -2489,4 +2680,83 @@ async fn mcp_a_monitor_follows_its_pane_into_another_workspace() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn mcp_wait_for_names_a_session_whose_pane_ends_while_it_waits() {
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    ok(&c, "create_session", json!({"name": "mybuild"})).await;
+    let waiting = err(
+        &c,
+        "wait_for",
+        json!({"session": "mybuild", "pattern": "never-printed", "timeout_ms": 20000}),
+    );
+    // The shell ends a moment later, while the wait listens.
+    let ending = async {
+        ok(
+            &c,
+            "send_text",
+            json!({"session": "mybuild", "text": "sleep 0.5; exit"}),
+        )
+        .await;
+    };
+    let (e, ()) = tokio::join!(waiting, ending);
+    assert!(
+        e.contains("('mybuild') ended while waiting"),
+        "the session by its name: {e}"
+    );
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn mcp_a_finished_monitor_waits_for_its_collection_and_ids_stay_private() {
+    let srv = TmuxServer::start();
+    let c = start(&srv, &[]).await;
+    ok(&c, "create_session", json!({"name": "short"})).await;
+    ok(&c, "create_session", json!({"name": "other"})).await;
+    let m = ok(
+        &c,
+        "start_monitoring",
+        json!({"session": "short", "filters": ["NEVER-MATCHES"]}),
+    )
+    .await;
+    let id = m["monitor_id"].as_str().unwrap().to_string();
+    ok(&c, "send_text", json!({"session": "short", "text": "exit"})).await;
+    // The pane is gone once the session is no longer listed.
+    wait_until("the pane to close", || async {
+        let l = ok(&c, "list_sessions", json!({})).await;
+        (!l.to_string().contains("\"short\"")).then_some(())
+    })
+    .await;
+    wait_until("the monitor to see the end", || async {
+        let r = ok(
+            &c,
+            "stop_monitoring",
+            json!({"monitor_id": id, "keep_running": true}),
+        )
+        .await;
+        (!r["closed"].is_null()).then_some(r)
+    })
+    .await;
+    // The next monitor (this client's or another's) does not make the finished one vanish: its
+    // collection still says why its output ended.
+    let other = ok(&c, "start_monitoring", json!({"session": "other"})).await;
+    let done = ok(&c, "stop_monitoring", json!({"monitor_id": id})).await;
+    assert!(
+        done["closed"].as_str().is_some_and(|r| !r.is_empty()),
+        "{done}"
+    );
+    assert_eq!(done["running"], false, "{done}");
+    assert!(done["lines"].as_array().unwrap().is_empty(), "{done}");
+    // An unknown id is an error that names no other monitor.
+    let e = err(
+        &c,
+        "stop_monitoring",
+        json!({"monitor_id": "mon-000000000000"}),
+    )
+    .await;
+    let other_id = other["monitor_id"].as_str().unwrap();
+    assert!(!e.contains(other_id), "{e}");
+    c.cancel().await.unwrap();
 }

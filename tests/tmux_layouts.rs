@@ -255,3 +255,68 @@ async fn layouts_go_into_existing_workspaces_in_the_background_and_refuse_taken_
         "nothing was built"
     );
 }
+
+#[tokio::test]
+async fn a_layout_that_does_not_fit_leaves_nothing_behind_and_window_names_stay_targets() {
+    let srv = TmuxServer::start();
+    let t = srv.terminal();
+    new_session(&t, "lay", "base").await;
+    // 20 stacked panes cannot fit in 24 rows: tmux runs out of room half way.
+    let names: Vec<String> = (1..=20).map(|i| format!("v{i}")).collect();
+    let l = Layout::predefined("vertical", &names).unwrap();
+    let place = LayoutPlacement {
+        workspace: Some("lay".into()),
+        window: Some("tall".into()),
+        cwd: None,
+    };
+    match t.apply_layout(&l, &place).await {
+        Err(Error::InvalidArgument(m)) => {
+            assert!(
+                m.contains("do not fit") && m.contains("closed again"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let left: Vec<String> = t
+        .list_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(left, ["base"], "the half-built window was closed");
+    assert_eq!(display(&srv, "=lay:", "#{session_windows}"), "1");
+    // The same layout in a workspace of its own: that workspace goes with its window.
+    let alone = LayoutPlacement {
+        workspace: Some("alone".into()),
+        ..place.clone()
+    };
+    assert!(t.apply_layout(&l, &alone).await.is_err());
+    assert!(
+        !t.list_workspaces()
+            .await
+            .unwrap()
+            .iter()
+            .any(|w| w.name == "alone")
+    );
+    // A smaller one fits, in a window named as asked; asking for that name again is refused
+    // (two windows of one name would make every target naming it ambiguous), and so is a name
+    // of digits only (targets would read it as an index).
+    let small = Layout::predefined("vertical", &["a".into(), "b".into()]).unwrap();
+    t.apply_layout(&small, &place).await.unwrap();
+    let again = Layout::predefined("vertical", &["c".into(), "d".into()]).unwrap();
+    match t.apply_layout(&again, &place).await {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("already"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let digits = LayoutPlacement {
+        window: Some("7".into()),
+        ..place.clone()
+    };
+    match t.apply_layout(&again, &digits).await {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("only digits"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(t.list_sessions().await.unwrap().len(), 3, "base, a and b");
+}

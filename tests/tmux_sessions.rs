@@ -311,6 +311,25 @@ async fn resize_sets_width_height_and_zoom() {
     .await
     .unwrap();
     assert_eq!(display(&srv, &a.native.id, "#{window_zoomed_flag}"), "1");
+    // Zooming another pane of the zoomed window zooms that pane (tmux's -Z alone would only
+    // unzoom the window), and zooming it out shows every pane again.
+    let other = t.open(&below).await.unwrap();
+    let zoom = |on| ResizeSpec {
+        zoom: Some(on),
+        ..Default::default()
+    };
+    other.resize(&zoom(true)).await.unwrap();
+    assert_eq!(
+        display(&srv, &below.native.id, "#{window_zoomed_flag}"),
+        "1"
+    );
+    assert_eq!(geometry(&srv, &below.native.id).height, 24);
+    assert_eq!(display(&srv, &below.native.id, "#{pane_active}"), "1");
+    s.resize(&zoom(true)).await.unwrap();
+    assert_eq!(geometry(&srv, &a.native.id).height, 24, "back to the first");
+    other.resize(&zoom(false)).await.unwrap();
+    assert_eq!(display(&srv, &a.native.id, "#{window_zoomed_flag}"), "0");
+    s.resize(&zoom(true)).await.unwrap();
     s.resize(&ResizeSpec {
         zoom: Some(false),
         ..Default::default()

@@ -293,10 +293,36 @@ async fn windows_are_listed_created_renamed_selected_and_killed() {
     t.kill_window(&win("w", WindowSel::Index(odd.window_index)))
         .await
         .unwrap();
-    // Two windows of the same name make the name ambiguous.
-    t.rename_window(&win("w", WindowSel::Index(2)), "日本")
+    // termloom gives no window a name another window of its workspace has, nor one of digits
+    // only (targets would read it as an index)...
+    for (name, why) in [
+        ("日本", "already"),
+        ("0", "only digits"),
+        ("12", "only digits"),
+    ] {
+        match t.rename_window(&win("w", WindowSel::Index(2)), name).await {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains(why), "{name}: {m}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        match t
+            .create_window(&WindowSpec {
+                workspace: "w".into(),
+                name: Some(name.into()),
+                ..Default::default()
+            })
+            .await
+        {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains(why), "{name}: {m}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // ...renaming a window to its own name is no clash...
+    t.rename_window(&win("w", WindowSel::Index(1)), "日本")
         .await
         .unwrap();
+    assert_eq!(t.list_windows(Some("w")).await.unwrap().len(), 3);
+    // ...but a person can: two windows of the same name make the name ambiguous.
+    srv.tmux(&["rename-window", "-t", "=w:2", "日本"]);
     match t
         .kill_window(&win("w", WindowSel::Name("日本".into())))
         .await

@@ -200,3 +200,29 @@ def test_run_command(tmux):
         assert r["exit_code"] == 3, r
 
     anyio.run(with_session, tmux, body)
+
+
+def test_output_changes_reach_a_listen_stream_at_the_newest_protocol(tmux):
+    """The SDK's own client negotiates the newest protocol (2026-07-28), where resource updates come
+    over `subscriptions/listen`, not `resources/subscribe`."""
+    from mcp import Client
+
+    async def main():
+        async with Client(params(tmux)) as c:
+            assert c.protocol_version >= "2026", c.protocol_version
+            created = (await c.call_tool("create_session", {"name": "py-listen"})).structured_content
+            uri = f"terminal://{created['id']}/output"
+            mon = (await c.call_tool("start_monitoring", {"session": created["id"]})).structured_content
+            assert mon["resource"] == uri, mon
+            got = []
+            async with c.listen(resource_subscriptions=[uri, "terminal://py-listen/output"]) as sub:
+                assert list(sub.honored.resource_subscriptions or []) == [uri], sub.honored
+                await c.call_tool("send_text", {"session": created["id"], "text": "echo listened-$((6*7))"})
+                with anyio.fail_after(TIMEOUT):
+                    async for ev in sub:
+                        got.append(ev)
+                        break
+            assert got and uri in str(got[0]), got
+            await c.call_tool("stop_monitoring", {"monitor_id": mon["monitor_id"]})
+
+    anyio.run(main)

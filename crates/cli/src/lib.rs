@@ -83,8 +83,9 @@ pub struct GlobalOpts {
         hide = true
     )]
     pub shell: Option<String>,
-    /// Scrollback lines for new workspaces
-    #[arg(long, global = true, value_name = "LINES", default_value_t = 50_000)]
+    /// Scrollback lines for new workspaces (1 to 10,000,000)
+    #[arg(long, global = true, value_name = "LINES", default_value_t = 50_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub history_limit: u32,
     /// Drive tmux on this ssh host (a destination or a Host from your ssh config) instead of here
     #[arg(long, global = true, value_name = "HOST")]

@@ -165,6 +165,16 @@ impl fmt::Display for TerminalKey {
     }
 }
 
+/// Whether two paths name the same socket: equal as written, or the same file once relative
+/// parts and links are resolved (`-S ./s` inside a pane whose `$TMUX` holds the absolute path).
+pub fn same_socket(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a == b
+        || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ pub mod terminal;
 pub mod text;
 
 pub use error::{Error, Result, compile_regex};
-pub use ids::{BackendKind, NativeId, SessionId, TerminalKey};
+pub use ids::{BackendKind, NativeId, SessionId, TerminalKey, same_socket};
 pub use key::{Key, KeyCode};
 pub use layout::{Direction, Layout, LayoutChild, LayoutNode, LayoutPlan, PaneSpec, SplitStep};
 pub use log::{LogConfig, LoggedSession, SessionLogger};

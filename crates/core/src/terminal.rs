@@ -420,12 +420,15 @@ pub trait Session: Send + Sync {
                 Ok(Some(text::LineEvent::Closed(reason))) => {
                     // The stream ends with the pane, or with the connection that carried it:
                     // only the pane itself can tell which.
-                    return Err(match self.info().await {
-                        Ok(info) if info.dead => Error::InvalidArgument(format!(
-                            "session {} ('{}') ended while waiting: {reason}; read its last output or close it",
+                    let ended = |name: &str| {
+                        Error::InvalidArgument(format!(
+                            "session {} ('{name}') ended while waiting: {reason}; read its last output or close it",
                             self.id(),
-                            info.name
-                        )),
+                        ))
+                    };
+                    return Err(match self.info().await {
+                        Ok(info) if info.dead => ended(&info.name),
+                        Err(Error::SessionDead { name, .. }) => ended(&name),
                         Ok(_) => Error::ConnectionLost {
                             backend: self.native().backend,
                             reason: format!(

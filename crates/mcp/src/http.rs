@@ -2,6 +2,7 @@
 //! is not allowed (DNS rebinding) and 401 to a request without the bearer token. Loopback only
 //! unless the person asked for remote access.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
 
 use crate::server::TermloomServer;
 
@@ -110,8 +112,21 @@ fn reply(status: StatusCode, msg: &str) -> Response {
     r
 }
 
+/// What a browser page at an allowed origin needs to talk to the server: the preflight's
+/// answer, and the headers that let the page read replies (the session id above all).
+fn allow_origin(r: &mut Response, origin: &HeaderValue) {
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("mcp-session-id, mcp-protocol-version, www-authenticate"),
+    );
+    h.append(header::VARY, HeaderValue::from_static("origin"));
+}
+
 async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    if let Some(origin) = &origin {
         let ok = origin
             .to_str()
             .is_ok_and(|o| is_loopback_origin(o) || g.origins.iter().any(|a| a == o));
@@ -122,31 +137,60 @@ async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
                 "forbidden: this Origin is not allowed",
             );
         }
+        // A browser asks before a request that carries a token, and sends no token with the
+        // question: an allowed origin is told what it may send.
+        if req.method() == axum::http::Method::OPTIONS {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            allow_origin(&mut r, origin);
+            let h = r.headers_mut();
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(
+                    "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
+                ),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+            return r;
+        }
     }
     let authorized = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .is_some_and(|t| same(t.trim().as_bytes(), g.token.as_bytes()));
-    if !authorized {
+        .and_then(|v| v.trim_start().split_once(' '))
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, t)| same(t.trim().as_bytes(), g.token.as_bytes()));
+    let mut r = if authorized {
+        next.run(req).await
+    } else {
         let mut r = reply(
             StatusCode::UNAUTHORIZED,
             "unauthorized: send the token printed at the server's start as 'Authorization: Bearer <token>'",
         );
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return r;
+        r
+    };
+    if let Some(origin) = &origin {
+        allow_origin(&mut r, origin);
     }
-    next.run(req).await
+    r
 }
 
-/// The router: `/mcp` behind the guard.
-pub fn router(server: TermloomServer, opts: &HttpOptions) -> axum::Router {
+/// The router: `/mcp` behind the guard. Cancelling `stop` ends every MCP session and its
+/// streams (a client's open GET stream would otherwise keep a graceful shutdown waiting forever).
+pub fn router(server: TermloomServer, opts: &HttpOptions, stop: CancellationToken) -> axum::Router {
     let mut config = StreamableHttpServerConfig::default();
+    config.cancellation_token = stop;
     if opts.allow_remote {
         config = config.disable_allowed_hosts();
     }
@@ -164,8 +208,13 @@ pub fn router(server: TermloomServer, opts: &HttpOptions) -> axum::Router {
         .layer(middleware::from_fn_with_state(g, guard))
 }
 
+/// How long connections may take to finish after the shutdown signal before they are dropped.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Binds and serves until `shutdown` completes. Refuses a non-loopback address without
-/// `allow_remote`. Calls `on_bound` with the address actually bound (port 0 picks one).
+/// `allow_remote`. Calls `on_bound` with the address actually bound (port 0 picks one). At
+/// `shutdown`, every MCP session ends (calls in flight are cancelled, event streams close), and
+/// connections still open [`SHUTDOWN_GRACE`] later are dropped.
 pub async fn serve(
     server: TermloomServer,
     opts: HttpOptions,
@@ -183,10 +232,25 @@ pub async fn serve(
     }
     let listener = tokio::net::TcpListener::bind(opts.addr).await?;
     on_bound(listener.local_addr()?);
-    let app = router(server, &opts);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let stop = CancellationToken::new();
+    let app = router(server, &opts, stop.clone());
+    let stopping = stop.clone();
+    let serving = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.cancel();
+        })
+        .into_future();
+    tokio::select! {
+        r = serving => r,
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the shutdown signal: dropped");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

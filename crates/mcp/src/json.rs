@@ -21,19 +21,21 @@ impl<T: Serialize> IntoCallToolResult for Json<T> {
         let failed = |e: serde_json::Error| {
             ErrorData::internal_error(format!("cannot serialize the result: {e}"), None)
         };
+        // The text straight from the result (its fields in their order, faster than walking the
+        // `Value`'s maps), then the structured copy.
+        let text = serde_json::to_string(&self.0).map_err(failed)?;
         let value = serde_json::to_value(self.0).map_err(failed)?;
-        Ok(structured(value).map_err(failed)?.into())
+        Ok(with_text(value, text).into())
     }
 }
 
 /// A successful result carrying `value`, as rmcp's `CallToolResult::structured` builds it, with
-/// the text copy written by [`serde_json::to_string`].
-pub fn structured(value: Value) -> Result<CallToolResult, serde_json::Error> {
-    let text = serde_json::to_string(&value)?;
+/// `text` (the same JSON, already written) as its text copy.
+fn with_text(value: Value, text: String) -> CallToolResult {
     let mut r = CallToolResult::structured(Value::Null);
     r.content = vec![ContentBlock::text(text)];
     r.structured_content = Some(value);
-    Ok(r)
+    r
 }
 
 #[cfg(test)]
@@ -44,11 +46,36 @@ mod tests {
     #[test]
     fn the_result_is_what_rmcp_builds_with_the_same_text() {
         let v = json!({"count": 2, "names": ["a \"b\"", "ü\n"], "nested": {"x": null}});
-        let ours = structured(v.clone()).expect("serializes");
+        let ours = with_text(v.clone(), serde_json::to_string(&v).expect("serializes"));
         let theirs = CallToolResult::structured(v);
         assert_eq!(
             serde_json::to_value(&ours).expect("ours"),
             serde_json::to_value(&theirs).expect("theirs")
+        );
+    }
+
+    #[test]
+    fn a_tool_result_carries_its_json_as_text_and_as_structured_content() {
+        #[derive(Serialize)]
+        struct Out {
+            zeta: u32,
+            alpha: &'static str,
+        }
+        let r = Json(Out {
+            zeta: 1,
+            alpha: "a\"b",
+        })
+        .into_call_tool_result()
+        .expect("serializes");
+        let CallToolResponse::Complete(r) = r else {
+            panic!("a plain result")
+        };
+        let text = r.content[0].as_text().expect("text").text.clone();
+        let parsed: Value = serde_json::from_str(&text).expect("the text is JSON");
+        assert_eq!(Some(parsed), r.structured_content);
+        assert_eq!(
+            r.structured_content,
+            Some(json!({"zeta": 1, "alpha": "a\"b"}))
         );
     }
 }

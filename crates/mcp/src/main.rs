@@ -87,11 +87,7 @@ fn own_session(loom: &Loom) -> Option<(TerminalKey, NativeId)> {
             let pane = std::env::var("TMUX_PANE").ok()?;
             let socket = tmux.split(',').next()?;
             let ours = key.socket.as_deref()?;
-            let same = socket == ours
-                || match (std::fs::canonicalize(socket), std::fs::canonicalize(ours)) {
-                    (Ok(a), Ok(b)) => a == b,
-                    _ => false,
-                };
+            let same = termloom_core::same_socket(socket.as_ref(), ours.as_ref());
             same.then(|| (key.clone(), NativeId::tmux(pane)))
         }
         BackendKind::Iterm => {
@@ -196,7 +192,10 @@ fn run(args: Args) -> Result<()> {
                 };
                 let (reader, writer) = rmcp::transport::io::stdio_pipes();
                 let running = server
-                    .serve((reader, stdio::Closing::new(writer, stdout.clone())))
+                    .serve(stdio::StdioTransport::new(
+                        reader,
+                        stdio::Closing::new(writer, stdout.clone()),
+                    ))
                     .await
                     .context("MCP handshake over stdio failed")?;
                 let stop = running.cancellation_token();
@@ -214,7 +213,10 @@ fn run(args: Args) -> Result<()> {
             }
             Some(addr) => {
                 let addr = parse_addr(addr).map_err(anyhow::Error::msg)?;
-                let (token, generated) = match args.token.clone().filter(|t| !t.is_empty()) {
+                // A token read from a file keeps its newline; blanks around it are no part of it,
+                // and a blank token is none (a random one is made).
+                let given = args.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                let (token, generated) = match given.map(str::to_string) {
                     Some(t) => (t, false),
                     None => (generate_token(), true),
                 };

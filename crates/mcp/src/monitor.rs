@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use regex::Regex;
 use rmcp::model::ResourceUpdatedNotificationParam;
+use rmcp::service::SubscriptionSink;
 use rmcp::{Peer, RoleServer};
 use termloom_core::text::{self, LineEvent};
 use termloom_core::{OutputStream, SessionId};
@@ -16,8 +17,15 @@ use termloom_core::{OutputStream, SessionId};
 /// How often subscribers are told at most.
 const NOTIFY_EVERY: Duration = Duration::from_millis(200);
 
-/// Most monitors one server keeps.
+/// Most monitors one server runs at once.
 pub const MAX_MONITORS: usize = 64;
+
+/// A monitor nobody started or collected for this long may go to make room for a new one (its
+/// client is likely gone: an HTTP client that vanished leaves no other trace).
+pub const MONITOR_IDLE: Duration = Duration::from_secs(600);
+
+/// Most finished monitors kept for their last collection.
+const MAX_FINISHED: usize = 4 * MAX_MONITORS;
 
 /// The resource whose changes a monitor announces.
 pub fn output_uri(session: SessionId) -> String {
@@ -39,6 +47,18 @@ struct Monitor {
     task: tokio::task::JoinHandle<()>,
     /// Stopped by a collection that left lines waiting: forgotten once they are collected.
     stopped: bool,
+    /// When it was started or last collected.
+    touched: tokio::time::Instant,
+}
+
+impl Monitor {
+    fn running(&self) -> bool {
+        !self.stopped && !self.task.is_finished()
+    }
+
+    fn idle(&self, now: tokio::time::Instant) -> bool {
+        now.duration_since(self.touched) >= MONITOR_IDLE
+    }
 }
 
 /// What a collection returns.
@@ -71,11 +91,21 @@ fn json_chars(line: &str) -> usize {
         + 3
 }
 
+/// Who is told when an output resource changes: clients that subscribed with
+/// `resources/subscribe` (protocols before 2026-07-28), and open `subscriptions/listen` streams
+/// (2026-07-28), each by the URIs it listens to.
+#[derive(Default)]
+struct Subscribers {
+    peers: HashMap<String, Vec<Peer<RoleServer>>>,
+    streams: Vec<(u64, Vec<String>, SubscriptionSink)>,
+    next: u64,
+}
+
 /// Every monitor and resource subscription of one server.
 #[derive(Default)]
 pub struct Monitors {
     monitors: Mutex<HashMap<String, Monitor>>,
-    subs: Arc<Mutex<HashMap<String, Vec<Peer<RoleServer>>>>>,
+    subs: Arc<Mutex<Subscribers>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -92,10 +122,24 @@ impl Monitors {
         max_lines: usize,
     ) -> Result<String, String> {
         let mut monitors = lock(&self.monitors);
-        monitors.retain(|_, m| !m.task.is_finished() || !lock(&m.buf).lines.is_empty());
-        if monitors.len() >= MAX_MONITORS {
+        let now = tokio::time::Instant::now();
+        // A finished monitor waits for its collection (which says why its output ended), within
+        // bounds; monitors left alone for long make room when room is short.
+        let running = monitors.values().filter(|m| m.running()).count();
+        let finished = monitors.len() - running;
+        if running >= MAX_MONITORS || finished >= MAX_FINISHED {
+            monitors.retain(|_, m| {
+                let drop = m.idle(now) || (finished >= MAX_FINISHED && !m.running());
+                if drop {
+                    m.task.abort();
+                }
+                !drop
+            });
+        }
+        if monitors.values().filter(|m| m.running()).count() >= MAX_MONITORS {
             return Err(format!(
-                "{MAX_MONITORS} monitors are running already; stop one with stop_monitoring first"
+                "{MAX_MONITORS} monitors are running already; stop one with stop_monitoring first (monitors nobody collected for {} minutes make room)",
+                MONITOR_IDLE.as_secs() / 60
             ));
         }
         let id = format!("mon-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -107,7 +151,14 @@ impl Monitors {
         let uri = output_uri(session);
         let task_buf = buf.clone();
         let task = tokio::spawn(async move {
-            let mut lines = Box::pin(text::filter_lines(text::lines(stream), filters));
+            // Filters look for what programs print: the echo of a typed `grep ERROR log` is no
+            // ERROR line (as for wait_for). Without filters every line is kept, commands too.
+            let mut lines = if filters.is_empty() {
+                Box::pin(text::lines(stream))
+                    as std::pin::Pin<Box<dyn futures_util::Stream<Item = LineEvent> + Send>>
+            } else {
+                Box::pin(text::filter_lines(text::output_lines(stream), filters))
+            };
             let mut tick = tokio::time::interval(NOTIFY_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut dirty = false;
@@ -150,6 +201,7 @@ impl Monitors {
                 buf,
                 task,
                 stopped: false,
+                touched: now,
             },
         );
         Ok(id)
@@ -163,6 +215,7 @@ impl Monitors {
     pub fn collect(&self, id: &str, keep_running: bool, budget: usize) -> Option<Collected> {
         let mut monitors = lock(&self.monitors);
         let m = monitors.get_mut(id)?;
+        m.touched = tokio::time::Instant::now();
         let (lines, waiting, dropped, lagged, closed) = {
             let mut b = lock(&m.buf);
             let mut used = 0;
@@ -203,15 +256,18 @@ impl Monitors {
         })
     }
 
-    /// Ids of the running monitors.
-    pub fn ids(&self) -> Vec<String> {
-        lock(&self.monitors).keys().cloned().collect()
+    /// How many monitors run.
+    pub fn running(&self) -> usize {
+        lock(&self.monitors)
+            .values()
+            .filter(|m| m.running())
+            .count()
     }
 
     /// Tells `peer` when `uri` changes.
     pub fn subscribe(&self, uri: &str, peer: Peer<RoleServer>) {
         let mut subs = lock(&self.subs);
-        let v = subs.entry(uri.to_string()).or_default();
+        let v = subs.peers.entry(uri.to_string()).or_default();
         if !v.iter().any(|p| same_peer(p, &peer)) {
             v.push(peer);
         }
@@ -220,12 +276,27 @@ impl Monitors {
     /// Stops telling `peer` about `uri`.
     pub fn unsubscribe(&self, uri: &str, peer: &Peer<RoleServer>) {
         let mut subs = lock(&self.subs);
-        if let Some(v) = subs.get_mut(uri) {
+        if let Some(v) = subs.peers.get_mut(uri) {
             v.retain(|p| !same_peer(p, peer));
             if v.is_empty() {
-                subs.remove(uri);
+                subs.peers.remove(uri);
             }
         }
+    }
+
+    /// Tells a `subscriptions/listen` stream when any of `uris` changes, until [`Self::unlisten`]
+    /// with the key returned.
+    pub fn listen(&self, uris: Vec<String>, sink: SubscriptionSink) -> u64 {
+        let mut subs = lock(&self.subs);
+        subs.next += 1;
+        let key = subs.next;
+        subs.streams.push((key, uris, sink));
+        key
+    }
+
+    /// Forgets the stream [`Self::listen`] returned `key` for.
+    pub fn unlisten(&self, key: u64) {
+        lock(&self.subs).streams.retain(|(k, _, _)| *k != key);
     }
 }
 
@@ -237,12 +308,22 @@ fn same_peer(a: &Peer<RoleServer>, b: &Peer<RoleServer>) -> bool {
     }
 }
 
-async fn notify(subs: &Mutex<HashMap<String, Vec<Peer<RoleServer>>>>, uri: &str) {
-    let peers: Vec<Peer<RoleServer>> = lock(subs).get(uri).cloned().unwrap_or_default();
-    let mut gone = Vec::new();
-    for (i, p) in peers.iter().enumerate() {
+async fn notify(subs: &Mutex<Subscribers>, uri: &str) {
+    let (peers, streams): (Vec<Peer<RoleServer>>, Vec<SubscriptionSink>) = {
+        let s = lock(subs);
+        (
+            s.peers.get(uri).cloned().unwrap_or_default(),
+            s.streams
+                .iter()
+                .filter(|(_, uris, _)| uris.iter().any(|u| u == uri))
+                .map(|(_, _, sink)| sink.clone())
+                .collect(),
+        )
+    };
+    let mut gone = false;
+    for p in &peers {
         if p.is_transport_closed() {
-            gone.push(i);
+            gone = true;
             continue;
         }
         if let Err(e) = p
@@ -252,9 +333,14 @@ async fn notify(subs: &Mutex<HashMap<String, Vec<Peer<RoleServer>>>>, uri: &str)
             tracing::debug!(uri, error = %e, "resource update not delivered");
         }
     }
-    if !gone.is_empty() {
+    for sink in &streams {
+        if let Err(e) = sink.notify_resource_updated(uri).await {
+            tracing::debug!(uri, error = %e, "resource update not delivered to a listen stream");
+        }
+    }
+    if gone {
         let mut s = lock(subs);
-        if let Some(v) = s.get_mut(uri) {
+        if let Some(v) = s.peers.get_mut(uri) {
             v.retain(|p| !p.is_transport_closed());
         }
     }

@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use crate::server::TermloomServer;
 
-/// Arguments of `monitor_terminal`.
+/// Arguments of `monitor_terminal`. A misspelled argument is refused, as tools refuse one.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MonitorArgs {
     /// The session to watch (UUID, name, workspace:window.pane or native id).
     pub session: String,
@@ -20,8 +21,9 @@ pub struct MonitorArgs {
     pub focus: Option<String>,
 }
 
-/// Arguments of `execute_command`.
+/// Arguments of `execute_command`. A misspelled argument is refused, as tools refuse one.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ExecuteArgs {
     /// The command line to run.
     pub command: String,
@@ -43,7 +45,7 @@ impl TermloomServer {
             format!(
                 "Watch the terminal session '{s}' and tell me about {focus}.\n\
                  1. Call get_session with session '{s}' to see what runs there, then read_output (lines: 100) for context; keep the returned cursor.\n\
-                 2. Call start_monitoring with session '{s}' and filters for what matters (e.g. [\"error\", \"warn\", \"fail\"]).\n\
+                 2. Call start_monitoring with session '{s}' and filters for what matters (regexes, case-sensitive: e.g. [\"(?i)error|warn|fail\"]).\n\
                  3. Every so often call stop_monitoring with the monitor_id and keep_running: true, or read_output with since: <cursor> for everything new.\n\
                  4. Report what you found with the exact lines. Do not type into the session unless I ask.",
                 s = a.session
@@ -60,14 +62,15 @@ impl TermloomServer {
             ),
             _ => "in a session named 'work' (call create_session with name 'work' if list_sessions does not show one)".into(),
         };
+        // Every line of the command indented: one code block however many lines it has.
+        let cmd = a.command.trim_end().replace('\n', "\n    ");
         vec![PromptMessage::new_text(
             Role::User,
             format!(
                 "Run this command {target}:\n\n    {cmd}\n\n\
                  Use run_command (it returns exit_code, output and duration_ms). If it comes back with running: true, \
                  call wait_for with its handle. Then tell me the exit code and summarise the output; on failure, \
-                 quote the lines that explain it.",
-                cmd = a.command
+                 quote the lines that explain it."
             ),
         )]
     }

@@ -158,16 +158,21 @@ pub fn check_subscribable(uri: &str) -> Result<String, McpError> {
     }
 }
 
+/// Whether `uri` is an output resource named by a session's full id, as notifications name it.
+pub fn canonical_output_uri(uri: &str) -> bool {
+    check_subscribable(uri)
+        .ok()
+        .and_then(|s| s.parse::<termloom_core::SessionId>().ok())
+        .is_some_and(|id| crate::monitor::output_uri(id) == uri)
+}
+
 /// Checks a subscription: an output resource of a live session, named by its id (the URI
 /// notifications carry), not by a name or path that could later mean another session.
 pub async fn check_subscription(server: &TermloomServer, uri: &str) -> Result<(), McpError> {
     let session = check_subscribable(uri)?;
-    let loom = server.loom(&Place::default()).map_err(|e| not_found(e.0))?;
     let target = TermloomServer::target(&session).map_err(|e| not_found(e.0))?;
-    let info = loom
-        .resolve(&target)
-        .await
-        .map_err(|e| not_found(describe(&e)))?;
+    let (_, found) = server.locate(&target).await.map_err(|e| not_found(e.0))?;
+    let info = found.map_err(|e| not_found(describe(&e)))?;
     let canonical = crate::monitor::output_uri(info.id);
     if uri != canonical {
         return Err(McpError::invalid_params(
@@ -221,12 +226,11 @@ pub async fn read(server: &TermloomServer, uri: &str) -> Result<ReadResourceResp
             "no resource '{uri}'; the resources are {SESSIONS_URI}, terminal://{{session_id}}/output, terminal://{{session_id}}/info, {KEYS_URI} and {PATTERNS_URI}"
         )));
     };
-    let place = Place::default();
-    let loom = server.loom(&place).map_err(|e| not_found(e.0))?;
     let target = TermloomServer::target(&session).map_err(|e| not_found(e.0))?;
+    let (loom, found) = server.locate(&target).await.map_err(|e| not_found(e.0))?;
     match what {
         "info" => {
-            let out = match loom.resolve(&target).await {
+            let out = match found {
                 Ok(info) => {
                     let record = loom
                         .entry(info.id)
@@ -262,10 +266,7 @@ pub async fn read(server: &TermloomServer, uri: &str) -> Result<ReadResourceResp
             Ok(text(body, uri, "application/json"))
         }
         _ => {
-            let info = loom
-                .resolve(&target)
-                .await
-                .map_err(|e| not_found(describe(&e)))?;
+            let info = found.map_err(|e| not_found(describe(&e)))?;
             let lines = loom
                 .entry(info.id)
                 .ok()

@@ -9,13 +9,14 @@ use std::time::Instant;
 
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::tool::{ToolCallContext, ToolRouter};
+use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
     ServerConfig, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 use termloom_core::{Loom, SessionInfo, Target};
@@ -229,6 +230,37 @@ impl TermloomServer {
         Ok((loom, info))
     }
 
+    /// The terminal a resource URI's session is on: a full id is looked for on every terminal
+    /// this server reaches (ids are unique everywhere; a monitor on `--allow-socket`'s server
+    /// hands out such a URI), anything else on the default one.
+    pub(crate) async fn locate(
+        &self,
+        target: &Target,
+    ) -> Result<(Loom, termloom_core::Result<SessionInfo>), ToolError> {
+        let first = self.loom(&Place::default())?;
+        let found = first.resolve(target).await;
+        if !matches!(target, Target::Id(_))
+            || !matches!(found, Err(termloom_core::Error::SessionNotFound { .. }))
+        {
+            return Ok((first, found));
+        }
+        let hosts: Vec<Loom> = self
+            .shared
+            .hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for loom in self.cfg().looms.iter().skip(1).chain(hosts.iter()) {
+            match loom.resolve(target).await {
+                Err(termloom_core::Error::SessionNotFound { .. }) => {}
+                other => return Ok((loom.clone(), other)),
+            }
+        }
+        Ok((first, found))
+    }
+
     /// True for the pane this server runs in.
     pub(crate) fn is_own(&self, loom: &Loom, info: &SessionInfo) -> bool {
         self.is_own_native(loom, &info.native)
@@ -426,6 +458,16 @@ impl TermloomServer {
             && items
                 .iter()
                 .all(|i| i.get("error").is_some_and(|e| !e.is_null()))
+        {
+            result.is_error = Some(true);
+        }
+        // A call that stopped half way (create_sessions) says why in a top-level `error`, next
+        // to what it made: that is an error too.
+        if result
+            .structured_content
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .is_some_and(|e| !e.is_null())
         {
             result.is_error = Some(true);
         }
@@ -723,6 +765,36 @@ impl ServerHandler for TermloomServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         crate::resources::read(self, &request.uri).await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // 2026-07-28's subscriptions/listen: output resources named by a session's id (the URI
+        // notifications carry), as resources/subscribe takes them.
+        let uris: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|u| crate::resources::canonical_output_uri(u))
+            .cloned()
+            .collect();
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resource_subscriptions = Some(uris);
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let key = self.shared.monitors.listen(uris, context.sink().clone());
+        context.cancelled().await;
+        self.shared.monitors.unlisten(key);
+        Ok(())
     }
 
     #[allow(deprecated)]

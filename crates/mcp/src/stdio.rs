@@ -1,5 +1,14 @@
-//! The stdio transport's other half of the contract: a server whose client closed its stdout has
-//! nobody to answer, so it stops taking calls instead of carrying them out unseen.
+//! The stdio transport: newline-delimited JSON-RPC on stdin and stdout ([`StdioTransport`]), and
+//! the other half of its contract: a server whose client closed its stdout has nobody to answer, so
+//! it stops taking calls instead of carrying them out unseen.
+//!
+//! [`StdioTransport`] frames and answers as rmcp's own `AsyncRwTransport` does, with two
+//! differences that only save time: a `tools/call` request (nearly every message a client sends)
+//! is read in one pass into its parts instead of through the untagged enum of every message
+//! (rmcp tries the request kinds one after another, building an error for each miss), and a
+//! response is serialized into one buffer and written at once. Every other line goes through
+//! rmcp's own codec, so initialization, notifications, malformed and non-MCP lines behave exactly
+//! as rmcp handles them.
 //!
 //! rmcp logs a failed response write and goes on reading requests; a client that closed only its
 //! read end (or crashed half way) would still have panes created and text typed for it.
@@ -15,8 +24,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
-use tokio::io::AsyncWrite;
-use tokio::sync::Notify;
+use rmcp::RoleServer;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestMethod, CallToolRequestParams, ClientRequest, ErrorData,
+    InputResponses, JsonObject, JsonRpcMessage, JsonRpcRequest, JsonRpcVersion2_0, RequestId,
+    RequestMetaObject,
+};
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use rmcp::transport::async_rw::{JsonRpcMessageCodec, JsonRpcMessageCodecError};
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{Mutex, Notify};
+use tokio_util::codec::Decoder;
 
 /// Whether the client still reads this process's stdout.
 pub struct StdoutWatch {
@@ -151,13 +171,328 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Closing<W> {
     }
 }
 
+/// The longest line read as a message (as rmcp's stdio transport): a longer one is skipped.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// The server's side of newline-delimited JSON-RPC over a reader and a writer (stdin, stdout).
+pub struct StdioTransport<R, W> {
+    read: BufReader<R>,
+    line: Vec<u8>,
+    discarding: bool,
+    codec: JsonRpcMessageCodec<RxJsonRpcMessage<RoleServer>>,
+    write: Arc<Mutex<Option<W>>>,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> StdioTransport<R, W> {
+    /// Reads messages from `read` and writes responses and notifications to `write`.
+    pub fn new(read: R, write: W) -> Self {
+        StdioTransport {
+            read: BufReader::new(read),
+            line: Vec::new(),
+            discarding: false,
+            codec: JsonRpcMessageCodec::default(),
+            write: Arc::new(Mutex::new(Some(write))),
+        }
+    }
+
+    /// Reads up to the next newline into `self.line` (without it). `Ok(false)` at the end of
+    /// input; a line over [`MAX_LINE`] is skipped whole, with a log line.
+    async fn next_line(&mut self) -> io::Result<bool> {
+        self.line.clear();
+        loop {
+            let buf = self.read.fill_buf().await?;
+            if buf.is_empty() {
+                // The end of input; a last line without its newline is dropped, as rmcp drops it.
+                return Ok(false);
+            }
+            let newline = buf.iter().position(|b| *b == b'\n');
+            let take = newline.map_or(buf.len(), |i| i + 1);
+            if !self.discarding {
+                if self.line.len() + take > MAX_LINE {
+                    tracing::error!(
+                        max_line_length = MAX_LINE,
+                        "Incoming message exceeded the maximum line length, discarding it"
+                    );
+                    self.line.clear();
+                    self.discarding = true;
+                } else {
+                    self.line
+                        .extend_from_slice(&buf[..newline.unwrap_or(buf.len())]);
+                }
+            }
+            self.read.consume(take);
+            if newline.is_some() {
+                if std::mem::take(&mut self.discarding) {
+                    continue;
+                }
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Writes `item` as one line and flushes (the future holds no borrow: rmcp may run sends
+    /// while the next message is read).
+    fn send_line(
+        &self,
+        item: &TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'static + use<R, W>
+    where
+        W: Send + 'static,
+    {
+        let bytes = serde_json::to_vec(item).map(|mut b| {
+            b.push(b'\n');
+            b
+        });
+        let write = self.write.clone();
+        async move {
+            let bytes = bytes.map_err(io::Error::other)?;
+            let mut guard = write.lock().await;
+            let Some(w) = guard.as_mut() else {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "Transport is closed",
+                ));
+            };
+            w.write_all(&bytes).await?;
+            w.flush().await
+        }
+    }
+}
+
+impl<R, W> Transport<RoleServer> for StdioTransport<R, W>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    type Error = io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.send_line(&item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        loop {
+            match self.next_line().await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    tracing::error!("Error reading from stream: {e}");
+                    return None;
+                }
+            }
+            let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(call) = tool_call(line) {
+                return Some(call);
+            }
+            let mut framed = tokio_util::bytes::BytesMut::with_capacity(line.len() + 1);
+            framed.extend_from_slice(line);
+            framed.extend_from_slice(b"\n");
+            match self.codec.decode(&mut framed) {
+                Ok(Some(msg)) => return Some(msg),
+                Ok(None) => {}
+                Err(JsonRpcMessageCodecError::Serde(e)) => match e.classify() {
+                    serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                        tracing::debug!("Ignoring unparsable incoming message: {e}");
+                    }
+                    serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                        tracing::debug!("Protocol error on incoming message: {e}");
+                        let answer = TxJsonRpcMessage::<RoleServer>::error(
+                            ErrorData::invalid_request("Invalid request", None),
+                            None,
+                        );
+                        if self.send_line(&answer).await.is_err() {
+                            return None;
+                        }
+                    }
+                },
+                Err(e) => {
+                    tracing::error!("Error reading from stream: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        drop(self.write.lock().await.take());
+        Ok(())
+    }
+}
+
+/// Whether a key was there, whatever its value (`"result": null` counts, as rmcp counts it).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(Present(true))
+    }
+}
+
+/// A `tools/call` request as it comes, read in one pass.
+#[derive(Deserialize)]
+struct ToolCallLine {
+    #[allow(dead_code)]
+    jsonrpc: JsonRpcVersion2_0,
+    id: RequestId,
+    #[allow(dead_code)]
+    method: CallToolRequestMethod,
+    params: ToolCallParams,
+    #[serde(default)]
+    result: Present,
+    #[serde(default)]
+    error: Present,
+}
+
+/// The parameters of `tools/call` (rmcp's `CallToolRequestParams`, with `_meta` apart, where
+/// rmcp's request parsing puts it: in the request's extensions).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolCallParams {
+    #[serde(rename = "_meta")]
+    meta: Option<JsonObject>,
+    name: String,
+    arguments: Option<JsonObject>,
+    input_responses: Option<InputResponses>,
+    request_state: Option<String>,
+}
+
+/// `line` as the message rmcp would make of it, when it is a well-formed `tools/call` request;
+/// `None` for anything else, which then goes through rmcp's codec.
+fn tool_call(line: &[u8]) -> Option<RxJsonRpcMessage<RoleServer>> {
+    let call: ToolCallLine = serde_json::from_slice(line).ok()?;
+    if call.result.0 || call.error.0 {
+        return None;
+    }
+    let p = call.params;
+    let mut params = CallToolRequestParams::new(p.name);
+    params.arguments = p.arguments;
+    params.input_responses = p.input_responses;
+    params.request_state = p.request_state;
+    let mut request = CallToolRequest::new(params);
+    if let Some(meta) = p.meta {
+        request.extensions.insert(RequestMetaObject::from(meta));
+    }
+    Some(JsonRpcMessage::Request(JsonRpcRequest::new(
+        call.id,
+        ClientRequest::CallToolRequest(request),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncWriteExt;
+
+    /// What rmcp's own parsing makes of a line, serialized (rmcp's messages have no `PartialEq`
+    /// that sees the extensions; their JSON carries `_meta` back out of them).
+    fn rmcp_reads(line: &str) -> Option<serde_json::Value> {
+        let msg: RxJsonRpcMessage<RoleServer> = serde_json::from_str(line).ok()?;
+        Some(serde_json::to_value(msg).expect("serializes"))
+    }
+
+    #[test]
+    fn a_tool_call_reads_as_rmcp_reads_it() {
+        let lines = [
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_output","arguments":{"session":"a","lines":20}}}"#,
+            r#"{"method":"tools/call","params":{"arguments":{"x":[1,{"y":null}],"t":"\u00fc\n\"q\""},"name":"send_text","_meta":{"progressToken":"p-1","other":3}},"id":"abc","jsonrpc":"2.0"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_sessions"}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_sessions","arguments":null,"_meta":null,"extra":1},"unknown":true}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x","requestState":"s","inputResponses":{"k":{"a":1}}}}"#,
+        ];
+        for line in lines {
+            let ours = tool_call(line.as_bytes()).expect("read as a tool call");
+            assert_eq!(
+                Some(serde_json::to_value(ours).expect("serializes")),
+                rmcp_reads(line),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_but_a_well_formed_tool_call_is_left_to_rmcp() {
+        for line in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"error":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#,
+            "\u{feff}{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}",
+            "not json",
+        ] {
+            assert!(tool_call(line.as_bytes()).is_none(), "{line}");
+        }
+    }
+
+    /// What a transport receives from `input`, then what it answered, as JSON lines.
+    async fn drive<T: Transport<RoleServer>>(
+        make: impl FnOnce(tokio::io::DuplexStream, tokio::io::DuplexStream) -> T,
+        input: &str,
+    ) -> (Vec<serde_json::Value>, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client_in, server_in) = tokio::io::duplex(1 << 16);
+        let (server_out, mut client_out) = tokio::io::duplex(1 << 16);
+        let mut t = make(server_in, server_out);
+        client_in
+            .write_all(input.as_bytes())
+            .await
+            .expect("written");
+        drop(client_in);
+        let mut got = Vec::new();
+        while let Some(msg) = t.receive().await {
+            got.push(serde_json::to_value(msg).expect("json"));
+        }
+        t.close().await.expect("closed");
+        drop(t);
+        let mut answered = String::new();
+        client_out
+            .read_to_string(&mut answered)
+            .await
+            .expect("read");
+        (got, answered)
+    }
+
+    #[tokio::test]
+    async fn lines_are_framed_and_answered_as_rmcp_does() {
+        let input = concat!(
+            "\n",
+            "garbage that is not json\n",
+            "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"no/such\",\"params\":{}}\n",
+            "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":5}}\n",
+            "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"},\"result\":1}\n",
+            "{\"jsonrpc\":\"2.0\",\"id\":8}\n",
+            "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/whatever\"}\n",
+            "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n",
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\r\n",
+            "\u{feff}{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"bom\"}}\n",
+            "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"x\",\"_meta\":{\"progressToken\":1}}}\n",
+            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}"
+        );
+        let rmcp = drive(
+            rmcp::transport::async_rw::AsyncRwTransport::<RoleServer, _, _>::new,
+            input,
+        )
+        .await;
+        let ours = drive(StdioTransport::new, input).await;
+        assert_eq!(ours, rmcp);
+        // The test means something: messages got through, and something was answered.
+        assert!(rmcp.0.len() >= 3, "{:?}", rmcp.0);
+        assert!(rmcp.1.contains("-32600"), "{}", rmcp.1);
+    }
 
     #[tokio::test]
     async fn a_failed_write_is_told_once_and_still_returned() {
+        use tokio::io::AsyncWriteExt;
         let (a, b) = tokio::io::duplex(64);
         drop(b);
         let watch = StdoutWatch::new();
@@ -171,6 +506,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_that_succeed_tell_nothing() {
+        use tokio::io::AsyncWriteExt;
         let (a, mut b) = tokio::io::duplex(64);
         let watch = StdoutWatch::new();
         let mut w = Closing::new(a, watch.clone());

@@ -79,16 +79,12 @@ impl TermloomServer {
         let keep = p.keep_running.unwrap_or(false);
         // The lines take what the result cap leaves after the other fields and notes.
         let budget = self.cfg().max_chars.saturating_sub(2_000).max(500);
+        // A monitor's id is what lets a client read it: other clients' ids are never listed.
         let Some(c) = self.shared.monitors.collect(&p.monitor_id, keep, budget) else {
-            let ids = self.shared.monitors.ids();
             return Err(ToolError::new(format!(
-                "no monitor '{}'; running monitors: {}. start_monitoring starts one",
+                "no monitor '{}' (it was collected and stopped, or never started; {} monitors run on this server); start_monitoring starts one",
                 p.monitor_id,
-                if ids.is_empty() {
-                    "none".to_string()
-                } else {
-                    ids.join(", ")
-                }
+                self.shared.monitors.running()
             )));
         };
         Ok(Json(MonitorStopOut {

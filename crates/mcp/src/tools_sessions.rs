@@ -326,7 +326,8 @@ impl TermloomServer {
 
     /// Create several sessions in one call, in order: each in a new window, or, with `split`, by
     /// splitting the previous session of the list (horizontal = side by side, vertical = stacked).
-    /// Returns name → session id. Stops at the first failure and reports what was created.
+    /// Returns name → session id. Stops at the first failure: the result is then an error that
+    /// still lists what was created (and `error` says what failed).
     #[tool(annotations(
         title = "Create sessions",
         read_only_hint = false,
@@ -345,6 +346,20 @@ impl TermloomServer {
         }
         if p.sessions.len() > 64 {
             return Err(ToolError::new("at most 64 sessions per call"));
+        }
+        if p.sessions[0].split.is_some() {
+            return Err(ToolError::new(format!(
+                "sessions[0] ('{}') has split, but there is no earlier session in the list to split; drop split from the first entry",
+                p.sessions[0].name
+            )));
+        }
+        for (i, s) in p.sessions.iter().enumerate() {
+            if let Some(j) = p.sessions[..i].iter().position(|x| x.name == s.name) {
+                return Err(ToolError::new(format!(
+                    "sessions[{j}] and sessions[{i}] are both named '{}'; session names must be unique",
+                    s.name
+                )));
+            }
         }
         let loom = self.loom(&p.place)?;
         let workspace = self.workspace_or_default(&loom, p.workspace).await;

@@ -66,13 +66,13 @@ pub fn record_format(fields: &[&str]) -> String {
 
 /// Splits the output of a [`record_format`] listing into rows of `n` fields. A newline in any field
 /// stays in that field; extra separators are kept inside the last field; short rows are dropped.
-pub fn records(output: &str, n: usize) -> Vec<Vec<String>> {
+pub fn records(output: &str, n: usize) -> Vec<Vec<&str>> {
     output
         .split(END)
         .map(|r| r.strip_prefix('\n').unwrap_or(r))
         .filter(|r| !r.trim().is_empty())
         .filter_map(|r| {
-            let fields: Vec<String> = r.splitn(n, SEP).map(str::to_string).collect();
+            let fields: Vec<&str> = r.splitn(n, SEP).collect();
             if fields.len() == n {
                 Some(fields)
             } else {
@@ -151,7 +151,7 @@ fn num<T: std::str::FromStr>(field: &str, what: &str) -> Result<T, TmuxError> {
 }
 
 /// Parses one row of [`PANE_FIELDS`].
-pub fn parse_pane(f: &[String], terminal: &TerminalKey) -> Result<PaneRow, TmuxError> {
+pub fn parse_pane(f: &[&str], terminal: &TerminalKey) -> Result<PaneRow, TmuxError> {
     if f.len() != PANE_FIELDS.len() {
         return Err(TmuxError::Parse {
             line: f.join("|"),
@@ -159,9 +159,9 @@ pub fn parse_pane(f: &[String], terminal: &TerminalKey) -> Result<PaneRow, TmuxE
         });
     }
     let termloom_id = f[15].parse::<SessionId>().ok();
-    let window_index: u32 = num(&f[4], "window_index")?;
-    let pane_index: u32 = num(&f[7], "pane_index")?;
-    let stored_name = decode_value(&f[17]);
+    let window_index: u32 = num(f[4], "window_index")?;
+    let pane_index: u32 = num(f[7], "pane_index")?;
+    let stored_name = decode_value(f[17]);
     let name = if stored_name.is_empty() {
         format!("{}:{}.{}", f[2], window_index, pane_index)
     } else {
@@ -170,27 +170,27 @@ pub fn parse_pane(f: &[String], terminal: &TerminalKey) -> Result<PaneRow, TmuxE
     let info = SessionInfo {
         id: termloom_id.unwrap_or_default(),
         name,
-        native: NativeId::tmux(f[0].clone()),
+        native: NativeId::tmux(f[0].to_string()),
         terminal: terminal.clone(),
-        workspace: f[2].clone(),
-        workspace_id: Some(f[1].clone()),
+        workspace: f[2].to_string(),
+        workspace_id: Some(f[1].to_string()),
         window_index,
-        window_name: f[5].clone(),
-        window_id: Some(f[3].clone()),
+        window_name: f[5].to_string(),
+        window_id: Some(f[3].to_string()),
         window_active: f[6] == "1",
         pane_index,
-        width: num(&f[8], "pane_width")?,
-        height: num(&f[9], "pane_height")?,
-        title: f[14].clone(),
-        command: f[13].clone(),
-        cwd: Some(f[18].clone()).filter(|c| !c.is_empty()),
+        width: num(f[8], "pane_width")?,
+        height: num(f[9], "pane_height")?,
+        title: f[14].to_string(),
+        command: f[13].to_string(),
+        cwd: Some(f[18].to_string()).filter(|c| !c.is_empty()),
         pid: f[12].trim().parse().ok(),
         active: f[10] == "1",
         dead: f[11] == "1",
         managed: f[16] == "1",
     };
     Ok(PaneRow {
-        pane_id: f[0].clone(),
+        pane_id: f[0].to_string(),
         termloom_id,
         info,
     })
@@ -244,7 +244,8 @@ mod tests {
         let line = format!(
             "%3\u{1f}$1\u{1f}my ws\u{1f}@2\u{1f}1\u{1f}edit\u{1f}1\u{1f}0\u{1f}80\u{1f}24\u{1f}1\u{1f}0\u{1f}4242\u{1f}bash\u{1f}host\u{1f}{id}\u{1f}1\u{1f}web%20x\u{1f}/home/u"
         );
-        let r = records(&format!("{line}{END}\n"), PANE_FIELDS.len());
+        let out = format!("{line}{END}\n");
+        let r = records(&out, PANE_FIELDS.len());
         let key = TerminalKey {
             backend: termloom_core::BackendKind::Tmux,
             host: None,

@@ -30,6 +30,9 @@ pub struct TmuxSession {
     /// The session was named by its name: the pane must still carry it (`@termloom_name`, as
     /// stored: [`format::encode_value`]), checked with every operation.
     name: Option<String>,
+    /// The session's name when the handle was made, for messages only (a dead pane can no
+    /// longer say it).
+    label: Option<String>,
 }
 
 impl TmuxSession {
@@ -40,7 +43,14 @@ impl TmuxSession {
             native: NativeId::tmux(pane),
             managed_only: false,
             name: None,
+            label: None,
         }
+    }
+
+    /// Names the session `name` in messages (the name it had when this handle was made).
+    pub(crate) fn labelled(mut self, name: Option<&str>) -> Self {
+        self.label = name.map(str::to_string);
+        self
     }
 
     /// This handle acts only while the pane carries session name `name`, checked with each
@@ -63,7 +73,10 @@ impl TmuxSession {
     fn gone(&self) -> impl FnOnce() -> Error + '_ {
         move || Error::SessionDead {
             id: self.id.to_string(),
-            name: self.native.to_string(),
+            name: self
+                .label
+                .clone()
+                .unwrap_or_else(|| self.native.to_string()),
         }
     }
 
@@ -876,8 +889,12 @@ impl TmuxSession {
         Ok((st, rest.to_string()))
     }
 
-    /// `capture-pane` of tmux lines `start..=end` (no `end` = the bottom of the screen).
+    /// `capture-pane` of tmux lines `start..=end` (no `end` = the bottom of the screen). A start
+    /// before tmux's `int` range is clamped to it, which still means the history's first line:
+    /// tmux reads a number it cannot parse as the screen's top (`read --lines 2147483648` gave
+    /// the screen alone).
     fn capture_cmd(&self, start: i64, end: Option<i64>, opts: &CaptureOpts) -> Cmd {
+        let start = start.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
         Cmd::new("capture-pane")
             .arg("-p")
             .flag_if("-e", opts.ansi)
@@ -1420,16 +1437,26 @@ impl Session for TmuxSession {
             );
         }
         if let Some(zoom) = spec.zoom {
-            let zoomed = self
+            // tmux zooms the window's active pane; `resize-pane -Z` on a zoomed window unzooms
+            // it, whichever pane it names.
+            let state = self
                 .run(vec![
                     Cmd::new("display-message")
                         .arg("-p")
                         .opt("-t", self.pane())
-                        .arg("#{window_zoomed_flag}"),
+                        .arg("#{window_zoomed_flag}#{pane_active}"),
                 ])
                 .await?;
-            if (zoomed.trim() == "1") != zoom {
-                cmds.push(Cmd::new("resize-pane").arg("-Z").opt("-t", self.pane()));
+            let toggle = || Cmd::new("resize-pane").arg("-Z").opt("-t", self.pane());
+            match (state.trim(), zoom) {
+                // This pane is the zoomed one, or the window is not zoomed: as asked already.
+                ("11", true) | ("00" | "01", false) => {}
+                // Another pane is zoomed: unzoom the window, then zoom this pane.
+                ("10", true) => {
+                    cmds.push(toggle());
+                    cmds.push(toggle());
+                }
+                _ => cmds.push(toggle()),
             }
         }
         if cmds.is_empty() {

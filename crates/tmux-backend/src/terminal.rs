@@ -156,6 +156,19 @@ pub fn check_window_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks the name of a window about to be made or renamed: as [`check_window_name`], and not
+/// digits only, which targets would take for a window index (`ws:1` would then be ambiguous, or
+/// name another window).
+pub fn check_new_window_name(name: &str) -> Result<()> {
+    check_window_name(name)?;
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidArgument(format!(
+            "window name '{name}' is only digits: targets would take it for a window index; give a name with another character"
+        )));
+    }
+    Ok(())
+}
+
 /// A session name as tmux can show it, in a pane title or a window name: control characters are
 /// written as C escapes (`\n`, `\t`, `\037`), as tmux's `rename-window` does. tmux refuses a title
 /// with control characters, and a window name with the `-F` separator in it would break listings.
@@ -561,6 +574,28 @@ impl TmuxTerminal {
         crate::session::send_text_to(self, pane, command, true).await
     }
 
+    /// Refuses `name` for a window of `workspace` when another window there has it already
+    /// (`except`: the window being renamed, by id): a name that two windows share is ambiguous
+    /// in every target that names it.
+    async fn check_window_name_free(
+        &self,
+        workspace: &str,
+        name: &str,
+        except: Option<&str>,
+    ) -> Result<()> {
+        let wins = self.list_windows(Some(workspace)).await?;
+        if let Some(w) = wins
+            .iter()
+            .find(|w| w.name == name && Some(w.native.as_str()) != except)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "workspace '{workspace}' has a window named '{name}' already (index {}): window names are targets, so each must be unique; pick another name",
+                w.index
+            )));
+        }
+        Ok(())
+    }
+
     async fn window_id(&self, w: &WindowRef) -> Result<String> {
         let wins = self.list_windows(Some(&w.workspace)).await?;
         let found: Vec<&WindowInfo> = wins
@@ -676,7 +711,9 @@ impl Terminal for TmuxTerminal {
                 native: info.native.to_string(),
             });
         }
-        Ok(Arc::new(TmuxSession::new(self.clone(), info.id, pane)))
+        Ok(Arc::new(
+            TmuxSession::new(self.clone(), info.id, pane).labelled(Some(&info.name)),
+        ))
     }
 
     /// The listing that returned `info` read `@termloom_id` on its pane (that is how it got the
@@ -686,11 +723,10 @@ impl Terminal for TmuxTerminal {
         if info.native.backend != BackendKind::Tmux || info.terminal != self.inner.key {
             return self.open(info).await;
         }
-        Ok(Arc::new(TmuxSession::new(
-            self.clone(),
-            info.id,
-            info.native.id.clone(),
-        )))
+        Ok(Arc::new(
+            TmuxSession::new(self.clone(), info.id, info.native.id.clone())
+                .labelled(Some(&info.name)),
+        ))
     }
 
     /// Every operation of [`TmuxSession`] checks `@termloom_id` (and, for writes on a
@@ -714,7 +750,8 @@ impl Terminal for TmuxTerminal {
         Ok(Some(Arc::new(
             TmuxSession::new(self.clone(), id, native.id.clone())
                 .managed_only(managed_only)
-                .expect_name(name),
+                .expect_name(name)
+                .labelled(name),
         )))
     }
 
@@ -884,7 +921,7 @@ impl Terminal for TmuxTerminal {
             self.ensure_unique_name(n, None).await?;
         }
         if let Some(w) = &spec.window {
-            check_window_name(w)?;
+            check_new_window_name(w)?;
         }
         if self.has_workspace(&spec.name).await? {
             return Err(workspace_exists(&spec.name));
@@ -946,13 +983,13 @@ impl Terminal for TmuxTerminal {
             .into_iter()
             .filter(|r| r.len() == 7)
             .map(|r| WindowInfo {
-                workspace: r[0].clone(),
+                workspace: r[0].to_string(),
                 index: r[1].parse().unwrap_or(0),
-                native: r[2].clone(),
+                native: r[2].to_string(),
                 panes: r[3].parse().unwrap_or(0),
                 active: r[4] == "1",
-                layout: Some(r[5].clone()),
-                name: r[6].clone(),
+                layout: Some(r[5].to_string()),
+                name: r[6].to_string(),
             })
             .collect())
     }
@@ -963,7 +1000,9 @@ impl Terminal for TmuxTerminal {
             self.ensure_unique_name(n, None).await?;
         }
         if let Some(n) = &spec.name {
-            check_window_name(n)?;
+            check_new_window_name(n)?;
+            self.check_window_name_free(&spec.workspace, n, None)
+                .await?;
         }
         let id = SessionId::new();
         let pane = self
@@ -1056,7 +1095,7 @@ impl Terminal for TmuxTerminal {
     }
 
     async fn rename_window(&self, window: &WindowRef, name: &str) -> Result<()> {
-        check_window_name(name)?;
+        check_new_window_name(name)?;
         // rename-window stores a name escaped (`\` as `\\`, `$x` as `\$x`), unlike new-window -n:
         // such a name would never match itself again.
         if name.contains(['\\', '$']) {
@@ -1065,6 +1104,8 @@ impl Terminal for TmuxTerminal {
             )));
         }
         let id = self.window_id(window).await?;
+        self.check_window_name_free(&window.workspace, name, Some(&id))
+            .await?;
         // `--`: a name such as `-d` is the name, not a flag.
         self.run(vec![
             Cmd::new("rename-window")
@@ -1142,7 +1183,10 @@ impl Terminal for TmuxTerminal {
             .unwrap_or_else(|| DEFAULT_WORKSPACE.to_string());
         check_workspace_name(&ws)?;
         if let Some(w) = &placement.window {
-            check_window_name(w)?;
+            check_new_window_name(w)?;
+            if self.has_workspace(&ws).await? {
+                self.check_window_name_free(&ws, w, None).await?;
+            }
         }
         let existing = self.list_infos(None).await?;
         for (_, p) in &plan.panes {
@@ -1169,10 +1213,11 @@ impl Terminal for TmuxTerminal {
                 .map(|i| ids[i])
                 .unwrap_or_default()
         };
-        let window_name = placement
-            .window
-            .clone()
-            .or_else(|| name_of(0).map(|n| shown_name(&n)));
+        let window_name = placement.window.clone().or_else(|| {
+            name_of(0)
+                .map(|n| shown_name(&n))
+                .filter(|n| check_new_window_name(n).is_ok())
+        });
         let (name0, cwd0) = (name_of(0), cwd_of(0));
         let first_pane = NewPane {
             id: id_of(0),
@@ -1194,69 +1239,107 @@ impl Terminal for TmuxTerminal {
                     .await?
             }
         };
-        let size = self
-            .run(vec![
-                Cmd::new("display-message")
-                    .arg("-p")
-                    .opt("-t", &first)
-                    .arg("#{window_width} #{window_height}"),
-            ])
-            .await?;
-        let mut wh = size.split_whitespace().map(|n| n.parse::<u32>().ok());
-        let cells = match (wh.next().flatten(), wh.next().flatten()) {
-            (Some(w), Some(h)) => layout_step_cells(layout, w, h),
-            _ => Vec::new(),
-        };
-        let mut slots = vec![first];
-        for (i, step) in plan.steps.iter().enumerate() {
-            let new_slot = i + 1;
-            let target = slots.get(step.slot).cloned().ok_or_else(|| {
-                Error::InvalidArgument("layout plan refers to a missing pane".into())
-            })?;
-            let pane = self
-                .split_pane(
-                    &target,
-                    step.direction == termloom_core::Direction::Horizontal,
-                    false,
-                    Some(match cells.get(i) {
-                        Some(n) if cells.len() == plan.steps.len() => SplitSize::Cells(*n),
-                        _ => SplitSize::Percent(step.percent),
-                    }),
-                    NewPane {
-                        id: id_of(new_slot),
-                        name: name_of(new_slot).as_deref(),
-                        cwd: cwd_of(new_slot).as_deref(),
-                        env: &[],
-                    },
-                )
+        // A window built half way (tmux ran out of room for a pane, a command failed) is
+        // closed again: its panes would otherwise stay as sessions nobody asked for, and a second
+        // try would find their names taken.
+        let mut dims = (0, 0);
+        let built: Result<Vec<(String, SessionInfo)>> = async {
+            let size = self
+                .run(vec![
+                    Cmd::new("display-message")
+                        .arg("-p")
+                        .opt("-t", &first)
+                        .arg("#{window_width} #{window_height}"),
+                ])
                 .await?;
-            slots.push(pane);
-        }
-        for (slot, spec) in &plan.panes {
-            if let Some(c) = &spec.command {
-                self.type_command(&slots[*slot], c).await?;
-            }
-        }
-        if let Some((slot, _)) = plan.panes.iter().find(|(_, p)| p.focus) {
-            self.run(vec![Cmd::new("select-pane").opt("-t", &slots[*slot])])
-                .await?;
-        }
-        let infos = self.list_infos(Some(&slots[0])).await?;
-        let mut out = Vec::new();
-        for (slot, spec) in &plan.panes {
-            let info = infos
-                .iter()
-                .find(|s| s.native.id == slots[*slot])
-                .cloned()
-                .ok_or_else(|| {
-                    Error::backend(
-                        BackendKind::Tmux,
-                        format!("pane {} vanished while building the layout", slots[*slot]),
-                    )
+            let mut wh = size.split_whitespace().map(|n| n.parse::<u32>().ok());
+            let cells = match (wh.next().flatten(), wh.next().flatten()) {
+                (Some(w), Some(h)) => {
+                    dims = (w, h);
+                    layout_step_cells(layout, w, h)
+                }
+                _ => Vec::new(),
+            };
+            let mut slots = vec![first.clone()];
+            for (i, step) in plan.steps.iter().enumerate() {
+                let new_slot = i + 1;
+                let target = slots.get(step.slot).cloned().ok_or_else(|| {
+                    Error::InvalidArgument("layout plan refers to a missing pane".into())
                 })?;
-            out.push((spec.name.clone(), info));
+                let pane = self
+                    .split_pane(
+                        &target,
+                        step.direction == termloom_core::Direction::Horizontal,
+                        false,
+                        Some(match cells.get(i) {
+                            Some(n) if cells.len() == plan.steps.len() => SplitSize::Cells(*n),
+                            _ => SplitSize::Percent(step.percent),
+                        }),
+                        NewPane {
+                            id: id_of(new_slot),
+                            name: name_of(new_slot).as_deref(),
+                            cwd: cwd_of(new_slot).as_deref(),
+                            env: &[],
+                        },
+                    )
+                    .await?;
+                slots.push(pane);
+            }
+            for (slot, spec) in &plan.panes {
+                if let Some(c) = &spec.command {
+                    self.type_command(&slots[*slot], c).await?;
+                }
+            }
+            if let Some((slot, _)) = plan.panes.iter().find(|(_, p)| p.focus) {
+                self.run(vec![Cmd::new("select-pane").opt("-t", &slots[*slot])])
+                    .await?;
+            }
+            let infos = self.list_infos(Some(&slots[0])).await?;
+            let mut out = Vec::new();
+            for (slot, spec) in &plan.panes {
+                let info = infos
+                    .iter()
+                    .find(|s| s.native.id == slots[*slot])
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::backend(
+                            BackendKind::Tmux,
+                            format!("pane {} vanished while building the layout", slots[*slot]),
+                        )
+                    })?;
+                out.push((spec.name.clone(), info));
+            }
+            Ok(out)
         }
-        Ok(out)
+        .await;
+        let e = match built {
+            Ok(out) => return Ok(out),
+            Err(e) => e,
+        };
+        let closed = self
+            .run(vec![Cmd::new("kill-window").opt("-t", &first)])
+            .await;
+        let left = match &closed {
+            Ok(_) => "the partly built window was closed again".to_string(),
+            Err(c) => format!("its partly built window (pane {first}) could not be closed: {c}"),
+        };
+        Err(match e {
+            Error::Backend { message, .. } if message.contains("no space for new pane") => {
+                Error::InvalidArgument(format!(
+                    "the layout's {n} panes do not fit in a {}x{} window: make the window larger (or the terminal attached to it) or use fewer panes; {left}",
+                    dims.0, dims.1
+                ))
+            }
+            Error::Backend { backend, message } => Error::Backend {
+                backend,
+                message: format!("{message}; {left}"),
+            },
+            Error::InvalidArgument(m) => Error::InvalidArgument(format!("{m}; {left}")),
+            other => {
+                tracing::warn!(error = %other, "{left}");
+                other
+            }
+        })
     }
 
     async fn set_workspace_tag(
@@ -1360,7 +1443,9 @@ impl Terminal for TmuxTerminal {
             && std::env::var("TMUX")
                 .ok()
                 .and_then(|t| t.split(',').next().map(std::path::PathBuf::from))
-                .is_some_and(|p| !p.as_os_str().is_empty() && p == o.socket_path());
+                .is_some_and(|p| {
+                    !p.as_os_str().is_empty() && termloom_core::same_socket(&p, &o.socket_path())
+                });
         if opts.control_mode {
             args.push("-CC".into());
         }
