@@ -661,10 +661,19 @@ fn layouts_print_the_name_to_uuid_map() {
             "--layout",
             "horizontal",
             "--panes",
-            "e,f",
+            "e, f",
             "--workspace",
             "q",
         ],
+    );
+    // Blanks after the comma are no part of the name.
+    assert!(
+        json(&srv, &["ls"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "f"),
+        "a session named f"
     );
     let rows: Vec<&str> = table.lines().collect();
     assert_eq!(

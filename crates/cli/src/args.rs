@@ -209,8 +209,10 @@ pub struct NewArgs {
     /// Build a predefined layout in a new window instead of one session
     #[arg(long, value_name = "LAYOUT", value_parser = PossibleValuesParser::new(PREDEFINED))]
     pub layout: Option<String>,
-    /// The layout's pane names, comma-separated (each becomes a session name)
-    #[arg(long, value_name = "A,B,C", value_delimiter = ',', requires = "layout")]
+    /// The layout's pane names, comma-separated (each becomes a session name; blanks around a
+    /// name are dropped)
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',', requires = "layout",
+          value_parser = trimmed)]
     pub panes: Vec<String>,
     /// A command line typed into the new shell
     #[arg(last = true, value_name = "CMD", conflicts_with = "layout")]
@@ -499,7 +501,8 @@ pub struct ScrollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// The shell (the id differs from the hidden global --shell)
+    /// The shell to complete for
+    // The id differs from the hidden global `--shell`'s.
     #[arg(id = "completion_shell", value_name = "SHELL")]
     pub shell: Shell,
 }
@@ -573,6 +576,11 @@ pub fn parse_window_ref(s: &str) -> Result<WindowRef, String> {
             "expected WORKSPACE:WINDOW (window by index or exact name), got '{s}'"
         )),
     }
+}
+
+/// A value with the blanks around it dropped (`--panes 'a, b'` names `b`, not ` b`).
+fn trimmed(s: &str) -> Result<String, String> {
+    Ok(s.trim().to_string())
 }
 
 #[cfg(test)]

@@ -266,10 +266,13 @@ impl Layout {
                         "a split needs at least 2 children".into(),
                     ));
                 }
+                let shares: Vec<String> =
+                    children.iter().map(|c| format!("{}%", c.percent)).collect();
                 let sum: u32 = children.iter().map(|c| u32::from(c.percent)).sum();
                 if sum != 100 || children.iter().any(|c| c.percent == 0 || c.percent > 99) {
                     return Err(Error::InvalidArgument(format!(
-                        "a split's children must each take 1-99% and add up to 100% (got {sum}%)"
+                        "a split's children must each take 1-99% and add up to 100% (got {}, {sum}% in all)",
+                        shares.join(" + ")
                     )));
                 }
                 children.iter().try_for_each(|c| walk(&c.node))?;
