@@ -962,6 +962,11 @@ fn attach_creates_a_session_and_runs_tmux_in_the_terminal() {
     let env = Env::new();
     let o = env.cli(&["attach", "solo", "--no-create", "--print"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&["attach"], &o));
+    // Without a terminal to attach, nothing is made.
+    let o = env.cli(&["attach", "solo"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&["attach"], &o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a terminal"));
+    assert_eq!(env.panes("solo").len(), 0, "no workspace made for nothing");
     let plan = env.json(&["attach", "solo", "--print"]);
     let args: Vec<&str> = plan["exec"]["args"]
         .as_array()

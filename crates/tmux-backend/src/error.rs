@@ -82,6 +82,10 @@ impl From<TmuxError> for Error {
                 op: format!("tmux {op}"),
                 after,
             },
+            // Shown as `tmux: split-window … failed: …` (core's backend error names the backend).
+            TmuxError::CommandFailed { command, stderr } => {
+                Error::backend(BackendKind::Tmux, format!("{command} failed: {stderr}"))
+            }
             other => Error::backend(BackendKind::Tmux, other.to_string()),
         }
     }
@@ -98,5 +102,17 @@ mod tests {
             std::time::Duration::from_secs(10),
         ));
         assert_eq!(e.to_string(), "tmux list-panes timed out after 10000ms");
+    }
+
+    #[test]
+    fn a_failed_command_names_tmux_once() {
+        let e = Error::from(TmuxError::CommandFailed {
+            command: "split-window -t %3".into(),
+            stderr: "no space for new pane".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "tmux: split-window -t %3 failed: no space for new pane"
+        );
     }
 }

@@ -530,6 +530,12 @@ pub async fn attach(ctx: &mut Ctx, a: AttachArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    // Attaching needs this terminal: without one, fail before a workspace is made for nothing.
+    if !a.iterm && !a.print && !std::io::stdin().is_terminal() {
+        bail!(
+            "cannot attach: stdin is not a terminal (run it from a terminal, or add --print for the command that attaches)"
+        );
+    }
     let loom = ctx.loom()?;
     let plan = loom
         .terminal()
