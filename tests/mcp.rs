@@ -1063,18 +1063,30 @@ async fn mcp_workspaces_windows_layouts_and_batches() {
     assert_eq!(by("b1")["window_index"], by("b3")["window_index"]);
     assert_ne!(by("b1")["window_index"], by("b4")["window_index"]);
     read_until(&c, "b3", "b3 command", |t| t.contains("b3-2")).await;
-    // A batch that stops half way is an error that still lists what it made.
-    let r = call(
+    // A name taken already is refused before anything is made.
+    let e = err(
         &c,
         "create_sessions",
         json!({"workspace": "batch", "sessions": [{"name": "b5"}, {"name": "b1"}]}),
     )
     .await;
+    assert!(e.contains("'b1' exists already"), "{e}");
+    // A batch that stops half way (here: the first session's window is too small to split
+    // 40 times) is an error that still lists what it made.
+    let mut many = vec![json!({"name": "t0"})];
+    many.extend((1..40).map(|i| json!({"name": format!("t{i}"), "split": "vertical"})));
+    let r = call(
+        &c,
+        "create_sessions",
+        json!({"workspace": "tall", "sessions": many}),
+    )
+    .await;
     assert_eq!(r.is_error, Some(true), "{r:?}");
     let partial = r.structured_content.expect("what was made");
-    assert_eq!(partial["sessions"].as_array().unwrap().len(), 1);
+    let made = partial["sessions"].as_array().unwrap().len();
+    assert!((1..40).contains(&made), "{partial}");
     assert!(
-        partial["error"].as_str().unwrap().contains("b1"),
+        partial["error"].as_str().unwrap().contains("failed"),
         "{partial}"
     );
 

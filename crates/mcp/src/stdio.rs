@@ -178,6 +178,8 @@ pub const MAX_LINE: usize = 16 * 1024 * 1024;
 pub struct StdioTransport<R, W> {
     read: BufReader<R>,
     line: Vec<u8>,
+    /// `line` holds a whole line, handed out: the next read starts a new one.
+    whole: bool,
     discarding: bool,
     codec: JsonRpcMessageCodec<RxJsonRpcMessage<RoleServer>>,
     write: Arc<Mutex<Option<W>>>,
@@ -189,6 +191,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> StdioTransport<R, W> {
         StdioTransport {
             read: BufReader::new(read),
             line: Vec::new(),
+            whole: false,
             discarding: false,
             codec: JsonRpcMessageCodec::default(),
             write: Arc::new(Mutex::new(Some(write))),
@@ -197,8 +200,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> StdioTransport<R, W> {
 
     /// Reads up to the next newline into `self.line` (without it). `Ok(false)` at the end of
     /// input; a line over [`MAX_LINE`] is skipped whole, with a log line.
+    ///
+    /// Cancel-safe: rmcp drops the `receive` future whenever it has something to write, and
+    /// picks reading up again later. What was read of a line stays in `self.line` until the
+    /// line is whole (`self.whole`); only the next call after a whole line starts afresh.
     async fn next_line(&mut self) -> io::Result<bool> {
-        self.line.clear();
+        if std::mem::take(&mut self.whole) {
+            self.line.clear();
+        }
         loop {
             let buf = self.read.fill_buf().await?;
             if buf.is_empty() {
@@ -225,6 +234,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> StdioTransport<R, W> {
                 if std::mem::take(&mut self.discarding) {
                     continue;
                 }
+                self.whole = true;
                 return Ok(true);
             }
         }
@@ -306,9 +316,15 @@ where
                             ErrorData::invalid_request("Invalid request", None),
                             None,
                         );
-                        if self.send_line(&answer).await.is_err() {
-                            return None;
-                        }
+                        // Written by a task of its own: a `receive` dropped half way would lose
+                        // the answer, or write half of it. A failed write tells the stdout
+                        // watch (`Closing`), which ends the session.
+                        let write = self.send_line(&answer);
+                        tokio::spawn(async move {
+                            if let Err(e) = write.await {
+                                tracing::debug!("invalid-request answer not written: {e}");
+                            }
+                        });
                     }
                 },
                 Err(e) => {
@@ -452,6 +468,10 @@ mod tests {
         while let Some(msg) = t.receive().await {
             got.push(serde_json::to_value(msg).expect("json"));
         }
+        // Answers written by tasks of their own land before the writer closes.
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
         t.close().await.expect("closed");
         drop(t);
         let mut answered = String::new();
@@ -460,6 +480,26 @@ mod tests {
             .await
             .expect("read");
         (got, answered)
+    }
+
+    #[tokio::test]
+    async fn a_line_read_in_parts_survives_a_dropped_receive() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client_in, server_in) = tokio::io::duplex(1 << 16);
+        let (server_out, _client_out) = tokio::io::duplex(1 << 16);
+        let mut t = StdioTransport::new(server_in, server_out);
+        let line = br#"{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"x"}}"#;
+        client_in.write_all(&line[..25]).await.expect("written");
+        // rmcp drops `receive` whenever it has something to write: here after one poll, which
+        // read the first part of the line.
+        assert!(t.receive().now_or_never().is_none());
+        client_in.write_all(&line[25..]).await.expect("written");
+        client_in.write_all(b"\n").await.expect("written");
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), t.receive())
+            .await
+            .expect("the request is read, not lost")
+            .expect("the whole request");
+        assert_eq!(serde_json::to_value(msg).expect("json")["id"], 41);
     }
 
     #[tokio::test]

@@ -362,6 +362,19 @@ impl TermloomServer {
             }
         }
         let loom = self.loom(&p.place)?;
+        // A name taken already would stop the batch half way: refused before anything is made.
+        let live = loom.list_sessions().await?;
+        if let Some((i, s)) = p
+            .sessions
+            .iter()
+            .enumerate()
+            .find(|(_, s)| live.iter().any(|l| l.name == s.name))
+        {
+            return Err(ToolError::new(format!(
+                "sessions[{i}]: a session named '{}' exists already; pick another name (nothing was created)",
+                s.name
+            )));
+        }
         let workspace = self.workspace_or_default(&loom, p.workspace).await;
         let mut created: Vec<(String, SessionInfo)> = Vec::new();
         for (i, s) in p.sessions.iter().enumerate() {
