@@ -414,9 +414,9 @@ fn commands_run_once_and_a_window_killed_by_hand_comes_back_alone() {
 
 #[test]
 fn two_opens_at_once_from_two_processes_fill_each_gap_once() {
-    // Two `project open` processes at once, on a fresh server and then on an open project with a
-    // pane and a window killed by hand: both succeed, and each missing pane is made (and its
-    // command run) once. Before, both filled the same gaps (duplicate panes, commands run twice)
+    // Two `project open` processes at once (with different state dirs), on a fresh server and
+    // then on an open project with a pane and a window killed by hand: both succeed, and each
+    // missing pane is made (and its command run) once. Before, both filled the same gaps (duplicate panes, commands run twice)
     // or one failed ("a workspace named 'cc' already exists").
     let env = Env::new();
     let log = env.srv.dir().join("log");
@@ -450,9 +450,19 @@ fn two_opens_at_once_from_two_processes_fill_each_gap_once() {
             env.srv.tmux(&["kill-pane", "-t", &named("cc/b")[0]]);
             env.srv.tmux(&["kill-window", "-t", "=cc:w2"]);
         }
-        let open = || {
-            env.srv
-                .cli()
+        // The second process keeps its registry elsewhere (another user setup, an MCP server
+        // started with another --state-dir): the two still take turns, on a lock beside the
+        // server's socket.
+        let other_state = env.srv.dir().join("other state");
+        let open = |state: &std::path::Path| {
+            Command::new(bin("termloom"))
+                .arg("-S")
+                .arg(&env.srv.socket)
+                .arg("--state-dir")
+                .arg(state)
+                .envs(env.srv.env())
+                .env("TERMLOOM_TMUX_CONFIG", &env.srv.config)
+                .env("TERMLOOM_SHELL", "/bin/bash --norc --noprofile")
                 .env("TERMLOOM_CONFIG_DIR", &env.config)
                 .args(["--json", "project", "open", "cc"])
                 .stdin(Stdio::null())
@@ -461,7 +471,7 @@ fn two_opens_at_once_from_two_processes_fill_each_gap_once() {
                 .spawn()
                 .expect("run termloom")
         };
-        let (x, y) = (open(), open());
+        let (x, y) = (open(&env.srv.state), open(&other_state));
         for child in [x, y] {
             let o = child.wait_with_output().unwrap();
             assert!(
@@ -1194,4 +1204,48 @@ async fn projects_work_over_the_control_mode_transport() {
         .await
         .unwrap();
     assert_eq!(again.created, 0);
+}
+
+#[test]
+fn an_open_project_reopens_after_a_pane_directory_went_away() {
+    // Directories matter for panes about to be made: every pane is there, so the open finds
+    // them and makes nothing (it refused: "the cwd of pane … is not a directory").
+    let env = Env::new();
+    let dir = env.srv.dir().join("build dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    env.write(
+        "gone",
+        &format!(
+            "windows:
+  - name: main
+    panes:
+      - name: sh
+      - name: out
+        cwd: '{}'
+",
+            dir.display()
+        ),
+    );
+    let r = env.json(&["project", "open", "gone"]);
+    assert_eq!(r["created"].as_u64(), Some(2), "{r}");
+    std::fs::remove_dir(&dir).unwrap();
+    let r = env.json(&["project", "open", "gone"]);
+    assert_eq!(r["created"].as_u64(), Some(0), "{r}");
+    // A pane that must be made again still needs its directory.
+    let out = env
+        .srv
+        .tmux(&["list-panes", "-a", "-F", "#{@termloom_name} #{pane_id}"]);
+    let pane = out
+        .lines()
+        .find_map(|l| l.strip_prefix("gone/out "))
+        .unwrap()
+        .to_string();
+    env.srv.tmux(&["kill-pane", "-t", &pane]);
+    let o = env.cli(&["project", "open", "gone"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        show(&["project", "open"], &o)
+    );
 }

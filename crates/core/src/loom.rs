@@ -19,6 +19,7 @@ use crate::terminal::{Session, Terminal};
 pub struct Changing<'a> {
     _local: tokio::sync::MutexGuard<'a, ()>,
     _file: Option<std::fs::File>,
+    _terminal: Option<std::fs::File>,
 }
 
 /// A terminal and the registry that remembers its sessions.
@@ -205,16 +206,23 @@ impl Loom {
     /// a session, window, workspace or layout, opening a project. Each looks up names (is there
     /// a workspace `x`? a session `y`?) and then creates what is missing; two at once would both
     /// find nothing and both create, so they take turns, with every process that uses the same
-    /// state dir (the CLI, another server: [`Registry::lock_changes`]).
+    /// state dir (the CLI, another server: [`Registry::lock_changes`]), and with every process
+    /// on this machine that changes the same terminal from another state dir
+    /// ([`Terminal::change_lock_path`]; taken second, so the two never wait on each other).
     pub async fn changing(&self) -> Changing<'_> {
         let local = self.changing.lock().await;
         let file = match &self.registry {
             Some(r) => r.lock_changes().await,
             None => None,
         };
+        let terminal = match self.terminal.change_lock_path() {
+            Some(p) => crate::registry::lock_file(&p).await,
+            None => None,
+        };
         Changing {
             _local: local,
             _file: file,
+            _terminal: terminal,
         }
     }
 

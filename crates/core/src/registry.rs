@@ -25,6 +25,32 @@ use crate::error::{Error, Result};
 /// How long a registry read or write waits for another process's lock before it fails.
 #[cfg(not(test))]
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Takes an exclusive lock on `path` (created, owner-only, when missing), waiting for another
+/// process's hold for 30 s at most. `None` when it cannot be had (a read-only place, a wait that
+/// ran out): the caller goes ahead without it, after a log line.
+pub async fn lock_file(path: &Path) -> Option<File> {
+    let f = crate::private::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| tracing::debug!(path = %path.display(), error = %e, "no change lock"))
+        .ok()?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Some(f),
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "change lock not taken");
+                return None;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 use crate::ids::{SessionId, TerminalKey};
@@ -171,29 +197,7 @@ impl Registry {
     /// lock cannot be had (a read-only state dir, a wait that ran out): the change goes ahead
     /// with this process's own lock only.
     pub async fn lock_changes(&self) -> Option<File> {
-        let path = self.dir.join("changing.lock");
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| tracing::debug!(path = %path.display(), error = %e, "no change lock"))
-            .ok()?;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            match f.try_lock() {
-                Ok(()) => return Some(f),
-                Err(std::fs::TryLockError::WouldBlock)
-                    if tokio::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "change lock not taken");
-                    return None;
-                }
-            }
-        }
+        lock_file(&self.dir.join("changing.lock")).await
     }
 
     fn err(&self, reason: impl Into<String>) -> Error {

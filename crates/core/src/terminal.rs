@@ -31,6 +31,13 @@ pub trait Terminal: Send + Sync {
     /// Which instance this is (host and socket).
     fn key(&self) -> TerminalKey;
 
+    /// A file every process on this machine that changes this terminal can lock, whatever its
+    /// state dir (for a local tmux server: beside its socket): [`crate::Loom::changing`] takes
+    /// it so that two creations never both find a name free. `None` when there is none.
+    fn change_lock_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// What this backend supports.
     fn capabilities(&self) -> Capabilities;
 

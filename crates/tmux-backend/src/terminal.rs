@@ -643,6 +643,16 @@ impl Terminal for TmuxTerminal {
         self.inner.key.clone()
     }
 
+    fn change_lock_path(&self) -> Option<std::path::PathBuf> {
+        let o = self.inner.client.options();
+        if o.host.is_some() {
+            return None;
+        }
+        let mut p = o.socket_path().into_os_string();
+        p.push(".termloom-changing");
+        Some(p.into())
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             workspaces: true,

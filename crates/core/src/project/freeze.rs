@@ -234,6 +234,9 @@ pub async fn freeze(t: &dyn Terminal, workspace: &str, name: &str) -> Result<Fro
                 let n = clean(&w.window.name);
                 if n.is_empty() {
                     format!("window-{}", w.window.index)
+                } else if n.bytes().all(|b| b.is_ascii_digit()) {
+                    // A project's window name of digits only would read as an index.
+                    format!("window-{n}")
                 } else {
                     n
                 }

@@ -87,7 +87,7 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 /// Command lines from a string, a list of strings, or a list of `{cmd: …}` (tmuxp).
-fn commands(ctx: &Ctx, v: &Value, field: &str) -> Result<Vec<String>> {
+fn commands(ctx: &mut Ctx, v: &Value, field: &str) -> Result<Vec<String>> {
     match v {
         Value::Null => Ok(Vec::new()),
         Value::Array(items) => {
@@ -95,6 +95,10 @@ fn commands(ctx: &Ctx, v: &Value, field: &str) -> Result<Vec<String>> {
             for (i, item) in items.iter().enumerate() {
                 match item {
                     Value::Object(m) => match m.get("cmd").and_then(scalar) {
+                        // tmuxp types it and leaves it on the line; termloom's commands run.
+                        Some(c) if m.get("enter") == Some(&Value::Bool(false)) => ctx.note(format!(
+                            "{field}[{i}]: '{c}' is typed without Enter in tmuxp (enter: false); termloom runs every command it types, so it was left out"
+                        )),
                         Some(c) => out.push(c),
                         None => return Err(ctx.err(&format!("{field}[{i}]"), "expected a command")),
                     },
@@ -110,6 +114,22 @@ fn commands(ctx: &Ctx, v: &Value, field: &str) -> Result<Vec<String>> {
         other => scalar(other)
             .map(|c| vec![c])
             .ok_or_else(|| ctx.err(field, "expected a command or a list of commands")),
+    }
+}
+
+/// A tmuxp `start_directory`, its environment variables expanded as tmuxp expands them
+/// (`$HOME/src`, `${PROJ}`); one that is not set is kept as written, with a note.
+fn start_dir(ctx: &mut Ctx, v: Option<&Value>, field: &str) -> Option<PathBuf> {
+    let raw = v.and_then(scalar)?;
+    match shellexpand::env(&raw) {
+        Ok(d) => Some(PathBuf::from(d.as_ref())),
+        Err(e) => {
+            ctx.note(format!(
+                "{field}: '{raw}' names ${}, which is not set here; kept as written",
+                e.var_name
+            ));
+            Some(PathBuf::from(raw))
+        }
     }
 }
 
@@ -183,10 +203,7 @@ fn tmuxp(ctx: &mut Ctx, top: &Map<String, Value>) -> Result<Project> {
         .ok_or_else(|| ctx.err("session_name", "a tmuxp file needs session_name"))?;
     let mut p = Project {
         name: project_name(&raw),
-        root: top
-            .get("start_directory")
-            .and_then(scalar)
-            .map(PathBuf::from),
+        root: start_dir(ctx, top.get("start_directory"), "start_directory"),
         ..Project::default()
     };
     if p.workspace() != raw {
@@ -260,7 +277,11 @@ fn tmuxp(ctx: &mut Ctx, top: &Map<String, Value>) -> Result<Project> {
                     if let Some(v) = m.get("shell_command") {
                         cmds.extend(commands(ctx, v, &format!("{pf}.shell_command"))?);
                     }
-                    pane.cwd = m.get("start_directory").and_then(scalar).map(PathBuf::from);
+                    pane.cwd = start_dir(
+                        ctx,
+                        m.get("start_directory"),
+                        &format!("{pf}.start_directory"),
+                    );
                     pane.focus = m.get("focus").and_then(Value::as_bool).unwrap_or(false)
                         || m.get("focus").and_then(scalar).as_deref() == Some("true");
                 }
@@ -289,7 +310,11 @@ fn tmuxp(ctx: &mut Ctx, top: &Map<String, Value>) -> Result<Project> {
         let layout = layout(ctx, w.get("layout"), &name);
         p.windows.push(WindowDef {
             layout,
-            cwd: w.get("start_directory").and_then(scalar).map(PathBuf::from),
+            cwd: start_dir(
+                ctx,
+                w.get("start_directory"),
+                &format!("{wf}.start_directory"),
+            ),
             name,
             panes,
             ..WindowDef::default()

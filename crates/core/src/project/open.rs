@@ -710,11 +710,19 @@ impl WindowBuild<'_> {
 /// A terminal whose [`ProjectHost`] takes the project's backend opens it its own way.
 pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<OpenReport> {
     let windows = p.resolve()?;
-    check_dirs(p, &windows)?;
     let mut report = match hosted(t, p) {
-        Some(host) => host.open_project(p, opts).await?,
+        Some(host) => {
+            check_dirs(p, &windows)?;
+            host.open_project(p, opts).await?
+        }
         None => {
             check_terminal(t, p)?;
+            // Every directory is checked before a workspace is built, so that a missing one
+            // does not leave half of it. An open workspace may need none of them (its panes
+            // are there): a pane made again finds its directory missing when it is made.
+            if !workspace_exists(t, &p.workspace()).await? {
+                check_dirs(p, &windows)?;
+            }
             reconcile(t, p, opts, None).await?
         }
     };

@@ -92,6 +92,11 @@ fn errors_name_file_line_and_field() {
     assert_eq!((e.line, e.field.as_str()), (3, "windows[0].name"), "{e}");
     assert!(e.message.contains("missing field"), "{e}");
 
+    // A window name of digits only would read as a window index once open.
+    let e = err("name: demo\nwindows:\n  - name: a\n  - name: \"9\"\n");
+    assert_eq!((e.line, e.field.as_str()), (4, "windows[1].name"), "{e}");
+    assert!(e.message.contains("only digits"), "{e}");
+
     let e = err("name: demo\nbackend: screen\nwindows:\n  - name: a\n");
     assert_eq!((e.line, e.field.as_str()), (2, "backend"), "{e}");
 
@@ -278,6 +283,55 @@ windows:
         {"window_name": "shell"}]}"#;
     let c = import_str(json, Path::new("dev.json"), None).unwrap();
     assert_eq!(c.project, a.project);
+}
+
+#[test]
+fn tmuxp_start_directories_expand_environment_variables() {
+    let t = "session_name: envy
+start_directory: $HOME/src
+windows:
+  - window_name: w
+    start_directory: ${TERMLOOM_SURELY_UNSET_VAR}/x
+    panes:
+      - echo
+";
+    let i = import_str(t, Path::new("t.yaml"), None).unwrap();
+    let home = std::env::var("HOME").unwrap();
+    assert_eq!(i.project.root, Some(Path::new(&home).join("src")));
+    assert_eq!(
+        i.project.windows[0].cwd.as_deref(),
+        Some(Path::new("${TERMLOOM_SURELY_UNSET_VAR}/x"))
+    );
+    let notes = i.notes.join("\n");
+    assert!(notes.contains("TERMLOOM_SURELY_UNSET_VAR"), "{notes}");
+}
+
+#[test]
+fn a_tmuxp_command_typed_without_enter_is_left_out_with_a_note() {
+    let t = "session_name: typed
+windows:
+  - window_name: w
+    panes:
+      - shell_command:
+          - cmd: make deploy
+            enter: false
+          - cmd: ls
+";
+    let i = import_str(t, Path::new("t.yaml"), None).unwrap();
+    let p = &i.project.windows[0].panes[0];
+    let all: Vec<&str> = p
+        .command
+        .iter()
+        .chain(p.commands.iter())
+        .map(String::as_str)
+        .collect();
+    assert!(!all.contains(&"make deploy"), "{all:?}");
+    assert!(all.contains(&"ls"), "{all:?}");
+    let notes = i.notes.join("\n");
+    assert!(
+        notes.contains("make deploy") && notes.contains("enter: false"),
+        "{notes}"
+    );
 }
 
 #[test]

@@ -207,7 +207,9 @@ pub(crate) fn locate_error(
     let inner = e.without_snippet();
     let message = {
         use serde_saphyr::MessageFormatter;
-        serde_saphyr::DefaultMessageFormatter
+        // The wording for people editing the file, not for Rust developers ("use
+        // Option<String>", "set DuplicateKeyPolicy").
+        serde_saphyr::UserMessageFormatter
             .format_message(inner)
             .into_owned()
     };
