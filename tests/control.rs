@@ -4,24 +4,13 @@ use termloom_core::{CaptureOpts, ReadRange, SendOpts, SessionSpec, Target, Termi
 use termloom_tests::{TmuxServer, wait_until};
 use termloom_tmux::{TmuxOptions, TmuxTerminal};
 
+use crate::tmux_backend::names;
+
 fn control_terminal(srv: &TmuxServer) -> TmuxTerminal {
     TmuxTerminal::new(TmuxOptions {
         control: true,
         ..srv.options()
     })
-}
-
-/// The names of the live sessions, sorted.
-async fn names(t: &TmuxTerminal) -> Vec<String> {
-    let mut v: Vec<String> = t
-        .list_sessions()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    v.sort();
-    v
 }
 
 /// Creates session `name` in workspace `workspace`.

@@ -29,6 +29,19 @@ pub(crate) async fn new_session(
     (info, s)
 }
 
+/// The names of the live sessions, sorted.
+pub(crate) async fn names(t: &TmuxTerminal) -> Vec<String> {
+    let mut v: Vec<String> = t
+        .list_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    v.sort();
+    v
+}
+
 /// A read of the last `n` lines.
 pub(crate) fn tail(n: usize) -> CaptureOpts {
     CaptureOpts {

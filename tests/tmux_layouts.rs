@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use termloom_core::{Error, Layout, LayoutPlacement, Terminal};
 use termloom_tests::{TmuxServer, wait_until};
 
-use crate::tmux_backend::{Geo, display, geometry, new_session};
+use crate::tmux_backend::{Geo, display, geometry, names, new_session};
 
 struct Built {
     /// Keeps the server alive while the test measures.
@@ -262,8 +262,8 @@ async fn a_layout_that_does_not_fit_leaves_nothing_behind_and_window_names_stay_
     let t = srv.terminal();
     new_session(&t, "lay", "base").await;
     // 20 stacked panes cannot fit in 24 rows: tmux runs out of room half way.
-    let names: Vec<String> = (1..=20).map(|i| format!("v{i}")).collect();
-    let l = Layout::predefined("vertical", &names).unwrap();
+    let twenty: Vec<String> = (1..=20).map(|i| format!("v{i}")).collect();
+    let l = Layout::predefined("vertical", &twenty).unwrap();
     let place = LayoutPlacement {
         workspace: Some("lay".into()),
         window: Some("tall".into()),
@@ -278,14 +278,11 @@ async fn a_layout_that_does_not_fit_leaves_nothing_behind_and_window_names_stay_
         }
         other => panic!("{other:?}"),
     }
-    let left: Vec<String> = t
-        .list_sessions()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    assert_eq!(left, ["base"], "the half-built window was closed");
+    assert_eq!(
+        names(&t).await,
+        ["base"],
+        "the half-built window was closed"
+    );
     assert_eq!(display(&srv, "=lay:", "#{session_windows}"), "1");
     // The same layout in a workspace of its own: that workspace goes with its window.
     let alone = LayoutPlacement {
