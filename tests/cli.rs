@@ -1932,6 +1932,38 @@ fn one_name_is_given_once_when_processes_create_it_at_once() {
     assert_eq!(made, 1, "one create of the name succeeds");
     let panes = srv.tmux(&["list-panes", "-a", "-F", "#{@termloom_name}"]);
     assert_eq!(panes.lines().filter(|l| *l == "dup").count(), 1, "{panes}");
+    // The same for windows and layouts (these took no turn: 4 windows of one name).
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            if i % 2 == 0 {
+                spawn_cli(&srv, &["window", "new", "par", "--name", "wdup"])
+            } else {
+                spawn_cli(
+                    &srv,
+                    &[
+                        "new",
+                        "--layout",
+                        "horizontal",
+                        "--panes",
+                        &format!("l{i}a,l{i}b"),
+                        "--workspace",
+                        "par",
+                        "--window",
+                        "wdup",
+                    ],
+                )
+            }
+        })
+        .collect();
+    for c in children {
+        c.wait_with_output().expect("wait");
+    }
+    let windows = srv.tmux(&["list-windows", "-t", "=par", "-F", "#{window_name}"]);
+    assert_eq!(
+        windows.lines().filter(|l| *l == "wdup").count(),
+        1,
+        "{windows}"
+    );
 }
 
 #[test]

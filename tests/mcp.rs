@@ -705,6 +705,77 @@ async fn mcp_ends_when_its_client_closes_stdout_and_carries_out_nothing_after() 
 }
 
 #[tokio::test]
+async fn mcp_answers_every_line_over_stdio_even_when_sent_in_pieces() {
+    // A line that is no JSON gets JSON-RPC's parse error (rmcp's own transport gave nothing: the
+    // client waited); requests written in pieces, while the server is busy answering, are all
+    // answered (a half-read line was lost whenever the server wrote meanwhile).
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let srv = TmuxServer::start();
+    let mut cmd = mcp_command(&srv, &[]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn termloom-mcp");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    stdin
+        .write_all(format!("{init}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).await.unwrap();
+    stdin
+        .write_all(
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\nnot json at all\n",
+        )
+        .await
+        .unwrap();
+    line.clear();
+    tokio::time::timeout(termloom_tests::timeout(), stdout.read_line(&mut line))
+        .await
+        .expect("the line that is no JSON is answered")
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["error"]["code"], -32700, "{line}");
+    assert!(v["id"].is_null(), "{line}");
+    // 200 calls, written in 700-byte pieces as a buffered client writes them.
+    let mut all = String::new();
+    for id in 100..300 {
+        all.push_str(&format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"list_workspaces\",\"arguments\":{{}}}}}}\n"
+        ));
+    }
+    let writer = tokio::spawn(async move {
+        for piece in all.as_bytes().chunks(700) {
+            stdin.write_all(piece).await.unwrap();
+            stdin.flush().await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        stdin
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    let read = async {
+        while seen.len() < 200 {
+            line.clear();
+            if stdout.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            let v: Value = serde_json::from_str(&line).unwrap();
+            assert!(v.get("error").is_none(), "{line}");
+            seen.insert(v["id"].as_u64().unwrap());
+        }
+    };
+    tokio::time::timeout(termloom_tests::timeout(), read)
+        .await
+        .unwrap_or_else(|_| panic!("answered {} of 200", seen.len()));
+    assert_eq!(seen.len(), 200);
+    drop(writer.await.unwrap());
+    let _ = child.wait().await;
+}
+
+#[tokio::test]
 async fn mcp_send_text_keys_and_read_output() {
     let srv = TmuxServer::start();
     let c = start(&srv, &[]).await;
@@ -1100,6 +1171,7 @@ async fn mcp_workspaces_windows_layouts_and_batches() {
             json!([{"name": "d3", "split": "vertical"}]),
             "no earlier session",
         ),
+        (json!([{"name": "d4"}, {"name": "d:5"}]), "sessions[1]"),
     ] {
         let e = err(
             &c,

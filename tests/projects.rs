@@ -1248,4 +1248,54 @@ fn an_open_project_reopens_after_a_pane_directory_went_away() {
         "{}",
         show(&["project", "open"], &o)
     );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("'out'") && err.contains("not a directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reopen_that_cannot_make_every_missing_pane_makes_none() {
+    // Two windows gone, the second's directory too: the open refuses before it makes the
+    // first again (it made window b, then failed on c, naming nothing).
+    let env = Env::new();
+    let dir = env.srv.dir().join("c dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    env.write(
+        "half",
+        &format!(
+            "windows:
+  - name: a
+    panes: [{{name: a}}]
+  - name: b
+    panes: [{{name: b}}]
+  - name: c
+    panes:
+      - name: c
+        cwd: '{}'
+",
+            dir.display()
+        ),
+    );
+    env.json(&["project", "open", "half"]);
+    env.srv.tmux(&["kill-window", "-t", "=half:b"]);
+    env.srv.tmux(&["kill-window", "-t", "=half:c"]);
+    std::fs::remove_dir(&dir).unwrap();
+    let o = env.cli(&["project", "open", "half"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        show(&["project", "open"], &o)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("'c'") && err.contains("not a directory"),
+        "{err}"
+    );
+    let windows = env
+        .srv
+        .tmux(&["list-windows", "-t", "=half", "-F", "#{window_name}"]);
+    assert_eq!(windows.trim(), "a", "nothing made before the refusal");
 }

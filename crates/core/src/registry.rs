@@ -29,7 +29,19 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// process's hold for 30 s at most. `None` when it cannot be had (a read-only place, a wait that
 /// ran out): the caller goes ahead without it, after a log line.
 pub async fn lock_file(path: &Path) -> Option<File> {
-    let f = crate::private::options()
+    // Anything but a regular file is not used: opening a FIFO someone put there would wait for
+    // a reader for good (and the open is non-blocking besides, should one appear meanwhile).
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        tracing::warn!(path = %path.display(), "change lock not taken: not a regular file");
+        return None;
+    }
+    let mut options = crate::private::options();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let f = options
         .create(true)
         .truncate(false)
         .write(true)
@@ -598,6 +610,26 @@ fn upsert(d: &mut RegistryData, s: &SessionInfo, now: DateTime<Utc>) -> Upsert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_lock_path_that_is_no_regular_file_is_passed_over_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("l.fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), lock_file(&fifo))
+            .await
+            .expect("no wait for a FIFO's reader");
+        assert!(got.is_none());
+        let plain = dir.path().join("l");
+        assert!(lock_file(&plain).await.is_some());
+    }
     use crate::model::test_session;
 
     #[test]

@@ -7,8 +7,9 @@
 //! is read in one pass into its parts instead of through the untagged enum of every message
 //! (rmcp tries the request kinds one after another, building an error for each miss), and a
 //! response is serialized into one buffer and written at once. Every other line goes through
-//! rmcp's own codec, so initialization, notifications, malformed and non-MCP lines behave exactly
-//! as rmcp handles them.
+//! rmcp's own codec, so initialization, notifications, malformed and non-MCP lines behave as rmcp
+//! handles them, but for one thing rmcp leaves out: a line that is no JSON is answered with
+//! JSON-RPC's parse error (-32700), where rmcp's transport says nothing and the client waits.
 //!
 //! rmcp logs a failed response write and goes on reading requests; a client that closed only its
 //! read end (or crashed half way) would still have panes created and text typed for it.
@@ -180,6 +181,8 @@ pub struct StdioTransport<R, W> {
     line: Vec<u8>,
     /// `line` holds a whole line, handed out: the next read starts a new one.
     whole: bool,
+    /// Error answers being written, each by a task of its own.
+    answers: Vec<tokio::task::JoinHandle<()>>,
     discarding: bool,
     codec: JsonRpcMessageCodec<RxJsonRpcMessage<RoleServer>>,
     write: Arc<Mutex<Option<W>>>,
@@ -192,6 +195,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> StdioTransport<R, W> {
             read: BufReader::new(read),
             line: Vec::new(),
             whole: false,
+            answers: Vec::new(),
             discarding: false,
             codec: JsonRpcMessageCodec::default(),
             write: Arc::new(Mutex::new(Some(write))),
@@ -287,7 +291,14 @@ where
         loop {
             match self.next_line().await {
                 Ok(true) => {}
-                Ok(false) => return None,
+                Ok(false) => {
+                    // The end of input ends the session, which closes the writer: the answers
+                    // still on their way go out first.
+                    for h in std::mem::take(&mut self.answers) {
+                        let _ = h.await;
+                    }
+                    return None;
+                }
                 Err(e) => {
                     tracing::error!("Error reading from stream: {e}");
                     return None;
@@ -306,27 +317,32 @@ where
             match self.codec.decode(&mut framed) {
                 Ok(Some(msg)) => return Some(msg),
                 Ok(None) => {}
-                Err(JsonRpcMessageCodecError::Serde(e)) => match e.classify() {
-                    serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                        tracing::debug!("Ignoring unparsable incoming message: {e}");
-                    }
-                    serde_json::error::Category::Data | serde_json::error::Category::Io => {
-                        tracing::debug!("Protocol error on incoming message: {e}");
-                        let answer = TxJsonRpcMessage::<RoleServer>::error(
-                            ErrorData::invalid_request("Invalid request", None),
-                            None,
-                        );
-                        // Written by a task of its own: a `receive` dropped half way would lose
-                        // the answer, or write half of it. A failed write tells the stdout
-                        // watch (`Closing`), which ends the session.
-                        let write = self.send_line(&answer);
-                        tokio::spawn(async move {
-                            if let Err(e) = write.await {
-                                tracing::debug!("invalid-request answer not written: {e}");
-                            }
-                        });
-                    }
-                },
+                Err(JsonRpcMessageCodecError::Serde(e)) => {
+                    // JSON-RPC answers a line that is no JSON with a parse error (rmcp's own
+                    // transport says nothing, and a client waits for an answer that never
+                    // comes), and JSON that is no message with an invalid request.
+                    let error = match e.classify() {
+                        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                            tracing::debug!("Unparsable incoming message: {e}");
+                            ErrorData::parse_error(format!("Parse error: {e}"), None)
+                        }
+                        serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                            tracing::debug!("Protocol error on incoming message: {e}");
+                            ErrorData::invalid_request("Invalid request", None)
+                        }
+                    };
+                    let answer = TxJsonRpcMessage::<RoleServer>::error(error, None);
+                    // Written by a task of its own: a `receive` dropped half way would lose
+                    // the answer, or write half of it. A failed write tells the stdout watch
+                    // (`Closing`), which ends the session.
+                    let write = self.send_line(&answer);
+                    self.answers.retain(|h| !h.is_finished());
+                    self.answers.push(tokio::spawn(async move {
+                        if let Err(e) = write.await {
+                            tracing::debug!("error answer not written: {e}");
+                        }
+                    }));
+                }
                 Err(e) => {
                     tracing::error!("Error reading from stream: {e}");
                     return None;
@@ -468,10 +484,6 @@ mod tests {
         while let Some(msg) = t.receive().await {
             got.push(serde_json::to_value(msg).expect("json"));
         }
-        // Answers written by tasks of their own land before the writer closes.
-        for _ in 0..16 {
-            tokio::task::yield_now().await;
-        }
         t.close().await.expect("closed");
         drop(t);
         let mut answered = String::new();
@@ -503,6 +515,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_bad_last_line_is_answered_before_the_session_ends() {
+        for (line, code) in [
+            ("{\"jsonrpc\":\"2.0\",\"id\":8}\n", "-32600"),
+            ("not json\n", "-32700"),
+        ] {
+            let (got, answered) = drive(StdioTransport::new, line).await;
+            assert!(got.is_empty());
+            assert!(answered.contains(code), "{line}: {answered}");
+        }
+    }
+
+    #[tokio::test]
     async fn lines_are_framed_and_answered_as_rmcp_does() {
         let input = concat!(
             "\n",
@@ -524,7 +548,13 @@ mod tests {
         )
         .await;
         let ours = drive(StdioTransport::new, input).await;
-        assert_eq!(ours, rmcp);
+        // The same messages read; the same answers, and a parse error for the line that is no
+        // JSON, which rmcp's transport leaves unanswered.
+        assert_eq!(ours.0, rmcp.0);
+        let (parse, rest): (Vec<&str>, Vec<&str>) =
+            ours.1.lines().partition(|l| l.contains("-32700"));
+        assert_eq!(parse.len(), 1, "{}", ours.1);
+        assert_eq!(rest, rmcp.1.lines().collect::<Vec<_>>());
         // The test means something: messages got through, and something was answered.
         assert!(rmcp.0.len() >= 3, "{:?}", rmcp.0);
         assert!(rmcp.1.contains("-32600"), "{}", rmcp.1);

@@ -354,6 +354,12 @@ impl TermloomServer {
             )));
         }
         for (i, s) in p.sessions.iter().enumerate() {
+            termloom_core::check_session_name(&s.name).map_err(|e| {
+                ToolError::new(format!(
+                    "sessions[{i}]: {} (nothing was created)",
+                    crate::error::describe(&e)
+                ))
+            })?;
             if let Some(j) = p.sessions[..i].iter().position(|x| x.name == s.name) {
                 return Err(ToolError::new(format!(
                     "sessions[{j}] and sessions[{i}] are both named '{}'; session names must be unique",

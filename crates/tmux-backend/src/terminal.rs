@@ -648,7 +648,17 @@ impl Terminal for TmuxTerminal {
         if o.host.is_some() {
             return None;
         }
-        let mut p = o.socket_path().into_os_string();
+        let socket = o.socket_path();
+        // tmux's own socket directory (`-L`, the default server) exists only once a server
+        // started: made as tmux makes it (owner only), so that the first creations lock too.
+        if !matches!(o.socket, crate::client::Socket::Path(_))
+            && let Some(dir) = socket.parent()
+            && !dir.exists()
+            && let Err(e) = termloom_core::private::create_dir_all(dir)
+        {
+            tracing::debug!(dir = %dir.display(), error = %e, "no tmux socket directory for the change lock");
+        }
+        let mut p = socket.into_os_string();
         p.push(".termloom-changing");
         Some(p.into())
     }

@@ -154,7 +154,9 @@ pub async fn new(ctx: &mut Ctx, a: NewArgs) -> Result<ExitCode> {
             cwd: a.cwd.clone(),
         };
         let loom = ctx.loom()?;
+        let changing = loom.changing().await;
         let made = loom.terminal().apply_layout(&layout, &placement).await?;
+        drop(changing);
         let infos: Vec<SessionInfo> = made.iter().map(|(_, s)| s.clone()).collect();
         loom.record(&infos);
         if ctx.json() {

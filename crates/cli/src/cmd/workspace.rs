@@ -140,6 +140,9 @@ pub async fn window(ctx: &mut Ctx, c: WindowCmd) -> Result<ExitCode> {
             command,
         } => {
             let loom = ctx.loom()?;
+            let command = command_line(&command)?;
+            // Names are looked up, then given: one process at a time (see Loom::changing).
+            let changing = loom.changing().await;
             let info = loom
                 .terminal()
                 .create_window(&WindowSpec {
@@ -147,10 +150,11 @@ pub async fn window(ctx: &mut Ctx, c: WindowCmd) -> Result<ExitCode> {
                     name,
                     session_name: session,
                     cwd,
-                    command: command_line(&command)?,
+                    command,
                     select,
                 })
                 .await?;
+            drop(changing);
             loom.record(std::slice::from_ref(&info));
             print_created(ctx, &info)?;
         }
@@ -174,7 +178,10 @@ pub async fn window(ctx: &mut Ctx, c: WindowCmd) -> Result<ExitCode> {
             }
         }
         WindowCmd::Rename { window, name } => {
-            ctx.loom()?.terminal().rename_window(&window, &name).await?;
+            let loom = ctx.loom()?;
+            let changing = loom.changing().await;
+            loom.terminal().rename_window(&window, &name).await?;
+            drop(changing);
             if ctx.json() {
                 output::json(&json!({
                     "workspace": window.workspace,

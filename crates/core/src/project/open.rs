@@ -717,11 +717,33 @@ pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<O
         }
         None => {
             check_terminal(t, p)?;
-            // Every directory is checked before a workspace is built, so that a missing one
-            // does not leave half of it. An open workspace may need none of them (its panes
-            // are there): a pane made again finds its directory missing when it is made.
-            if !workspace_exists(t, &p.workspace()).await? {
+            // Every directory a pane about to be made needs is checked before anything is made,
+            // so that a missing one leaves nothing half built: all of them for a new workspace;
+            // for an open one, those of the panes not there (by name) any more.
+            let ws = p.workspace();
+            if !workspace_exists(t, &ws).await? {
                 check_dirs(p, &windows)?;
+            } else {
+                let live: HashSet<String> = t
+                    .list_sessions()
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.workspace == ws)
+                    .map(|s| s.name)
+                    .collect();
+                let missing: Vec<ResolvedWindow> = windows
+                    .iter()
+                    .map(|w| {
+                        let mut w = w.clone();
+                        w.panes
+                            .retain(|pane| !live.contains(&p.session_name(&pane.name)));
+                        w
+                    })
+                    .filter(|w| !w.panes.is_empty())
+                    .collect();
+                if !missing.is_empty() {
+                    check_dirs(p, &missing)?;
+                }
             }
             reconcile(t, p, opts, None).await?
         }

@@ -318,6 +318,14 @@ windows:
           - cmd: ls
 ";
     let i = import_str(t, Path::new("t.yaml"), None).unwrap();
+    let digits = import_str(
+        "session_name: d\nwindows:\n  - window_name: \"2\"\n    panes: [ls]\n",
+        Path::new("d.yaml"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(digits.project.windows[0].name, "window-2");
+    assert!(digits.notes.join("\n").contains("digits only"));
     let p = &i.project.windows[0].panes[0];
     let all: Vec<&str> = p
         .command
