@@ -659,14 +659,16 @@ async fn mcp_keeps_answering_when_its_stderr_is_closed() {
     c.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn mcp_ends_when_its_client_closes_stdout_and_carries_out_nothing_after() {
-    // A client that closed its read end can see no result: the server ends instead of creating
-    // panes and typing for nobody (before, it logged "fail to response message" and went on
-    // until stdin closed too).
+/// A `termloom-mcp` over raw stdio, initialized: the child, its stdin and its stdout.
+async fn raw_stdio(
+    srv: &TmuxServer,
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    tokio::io::BufReader<tokio::process::ChildStdout>,
+) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let srv = TmuxServer::start();
-    let mut cmd = mcp_command(&srv, &[]);
+    let mut cmd = mcp_command(srv, &[]);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -686,6 +688,17 @@ async fn mcp_ends_when_its_client_closes_stdout_and_carries_out_nothing_after() 
         .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
         .await
         .unwrap();
+    (child, stdin, stdout)
+}
+
+#[tokio::test]
+async fn mcp_ends_when_its_client_closes_stdout_and_carries_out_nothing_after() {
+    // A client that closed its read end can see no result: the server ends instead of creating
+    // panes and typing for nobody (before, it logged "fail to response message" and went on
+    // until stdin closed too).
+    use tokio::io::AsyncWriteExt;
+    let srv = TmuxServer::start();
+    let (mut child, mut stdin, stdout) = raw_stdio(&srv).await;
     drop(stdout);
     // Sent after the close: it must not run (the server may be gone already; then the write
     // fails, which is as good).
@@ -709,29 +722,11 @@ async fn mcp_answers_every_line_over_stdio_even_when_sent_in_pieces() {
     // A line that is no JSON gets JSON-RPC's parse error (rmcp's own transport gave nothing: the
     // client waited); requests written in pieces, while the server is busy answering, are all
     // answered (a half-read line was lost whenever the server wrote meanwhile).
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let srv = TmuxServer::start();
-    let mut cmd = mcp_command(&srv, &[]);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("spawn termloom-mcp");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
-    stdin
-        .write_all(format!("{init}\n").as_bytes())
-        .await
-        .unwrap();
+    let (mut child, mut stdin, mut stdout) = raw_stdio(&srv).await;
+    stdin.write_all(b"not json at all\n").await.unwrap();
     let mut line = String::new();
-    stdout.read_line(&mut line).await.unwrap();
-    stdin
-        .write_all(
-            b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\nnot json at all\n",
-        )
-        .await
-        .unwrap();
     line.clear();
     tokio::time::timeout(termloom_tests::timeout(), stdout.read_line(&mut line))
         .await

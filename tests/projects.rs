@@ -1207,7 +1207,7 @@ async fn projects_work_over_the_control_mode_transport() {
 }
 
 #[test]
-fn an_open_project_reopens_after_a_pane_directory_went_away() {
+fn a_reopen_checks_the_directories_of_the_panes_it_makes_before_making_any() {
     // Directories matter for panes about to be made: every pane is there, so the open finds
     // them and makes nothing (it refused: "the cwd of pane … is not a directory").
     let env = Env::new();
@@ -1253,13 +1253,9 @@ fn an_open_project_reopens_after_a_pane_directory_went_away() {
         err.contains("'out'") && err.contains("not a directory"),
         "{err}"
     );
-}
 
-#[test]
-fn a_reopen_that_cannot_make_every_missing_pane_makes_none() {
     // Two windows gone, the second's directory too: the open refuses before it makes the
     // first again (it made window b, then failed on c, naming nothing).
-    let env = Env::new();
     let dir = env.srv.dir().join("c dir");
     std::fs::create_dir_all(&dir).unwrap();
     env.write(
