@@ -1206,6 +1206,22 @@ async fn projects_work_over_the_control_mode_transport() {
     assert_eq!(again.created, 0);
 }
 
+/// `project open NAME` fails, naming the pane (`what`) whose directory is missing.
+fn refused(env: &Env, name: &str, what: &str) {
+    let o = env.cli(&["project", "open", name]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        show(&["project", "open"], &o)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(what) && err.contains("not a directory"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_reopen_checks_the_directories_of_the_panes_it_makes_before_making_any() {
     // Directories matter for panes about to be made: every pane is there, so the open finds
@@ -1241,18 +1257,7 @@ fn a_reopen_checks_the_directories_of_the_panes_it_makes_before_making_any() {
         .unwrap()
         .to_string();
     env.srv.tmux(&["kill-pane", "-t", &pane]);
-    let o = env.cli(&["project", "open", "gone"]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        show(&["project", "open"], &o)
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("'out'") && err.contains("not a directory"),
-        "{err}"
-    );
+    refused(&env, "gone", "'out'");
 
     // Two windows gone, the second's directory too: the open refuses before it makes the
     // first again (it made window b, then failed on c, naming nothing).
@@ -1278,18 +1283,7 @@ fn a_reopen_checks_the_directories_of_the_panes_it_makes_before_making_any() {
     env.srv.tmux(&["kill-window", "-t", "=half:b"]);
     env.srv.tmux(&["kill-window", "-t", "=half:c"]);
     std::fs::remove_dir(&dir).unwrap();
-    let o = env.cli(&["project", "open", "half"]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        show(&["project", "open"], &o)
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("'c'") && err.contains("not a directory"),
-        "{err}"
-    );
+    refused(&env, "half", "'c'");
     let windows = env
         .srv
         .tmux(&["list-windows", "-t", "=half", "-F", "#{window_name}"]);
