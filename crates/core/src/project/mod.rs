@@ -443,7 +443,9 @@ impl Problem {
 
 /// A project file that does not load: which file, where, which field, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{}:{line}:{column}: {field}: {message}{}", file.display(),
+#[error("{}:{line}:{column}: {}{message}{}", file.display(),
+    // A field, not a placeholder such as `(yaml)` (the file as a whole), is named.
+    if field.starts_with('(') { String::new() } else { format!("{field}: ") },
     if *more > 0 { format!(" (and {more} more problem(s))") } else { String::new() })]
 pub struct ProjectFileError {
     /// The file.

@@ -92,6 +92,15 @@ fn errors_name_file_line_and_field() {
     assert_eq!((e.line, e.field.as_str()), (3, "windows[0].name"), "{e}");
     assert!(e.message.contains("missing field"), "{e}");
 
+    // Worded for the person editing the file, with no placeholder for a field.
+    let e = err("name: demo\nname: again\nwindows:\n  - name: a\n");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("duplicate") && !shown.contains("(yaml)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("DuplicateKeyPolicy"), "{shown}");
+
     // A window name of digits only would read as a window index once open.
     let e = err("name: demo\nwindows:\n  - name: a\n  - name: \"9\"\n");
     assert_eq!((e.line, e.field.as_str()), (4, "windows[1].name"), "{e}");
