@@ -578,6 +578,11 @@ pub fn check_name(what: &str, name: &str) -> crate::Result<()> {
             "{what} name must not be empty"
         )));
     }
+    if name.trim().is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{what} name must not be blanks only"
+        )));
+    }
     if name.contains('\0') {
         return Err(Error::InvalidArgument(format!(
             "{what} name must not contain a NUL byte"
@@ -673,6 +678,7 @@ mod tests {
     fn names_are_checked() {
         assert!(check_name("session", "web 'q' $x; ✓").is_ok());
         assert!(check_name("session", "").is_err());
+        assert!(check_name("session", "   ").is_err(), "blanks only");
         assert!(check_name("window", "a\0b").is_err());
         assert!(check_name("workspace", &"x".repeat(MAX_NAME_LEN)).is_ok());
         let e = check_name("workspace", &"x".repeat(MAX_NAME_LEN + 1)).unwrap_err();
