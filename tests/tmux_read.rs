@@ -114,19 +114,8 @@ async fn ansi_is_kept_only_when_asked() {
         plain.text
     );
     assert!(!plain.text.contains('\x1b'), "{:?}", plain.text);
-    let ansi = s
-        .capture(&CaptureOpts {
-            ansi: true,
-            ..tail(3)
-        })
-        .await
-        .unwrap();
     // The output line (not the command line, which spells the escapes out).
-    let line = ansi
-        .text
-        .lines()
-        .find(|l| termloom_core::text::strip_ansi(l) == "RED plain GREEN")
-        .unwrap_or_else(|| panic!("{:?}", ansi.text));
+    let line = ansi_line(s.as_ref(), "RED plain GREEN").await;
     assert!(line.contains("\x1b[31mRED"), "{line:?}");
     assert!(
         line.contains("\x1b[1m") || line.contains(";32m"),
@@ -140,6 +129,12 @@ async fn ansi_is_kept_only_when_asked() {
         "plain",
     )
     .await;
+    let red3 = ansi_line(s.as_ref(), "RED3").await;
+    assert!(red3.starts_with("\x1b[31m"), "{red3:?}");
+}
+
+/// The line of the last 3, read with escape sequences, that shows `text` once they are removed.
+async fn ansi_line(s: &dyn Session, text: &str) -> String {
     let ansi = s
         .capture(&CaptureOpts {
             ansi: true,
@@ -147,12 +142,11 @@ async fn ansi_is_kept_only_when_asked() {
         })
         .await
         .unwrap();
-    let red3 = ansi
-        .text
+    ansi.text
         .lines()
-        .find(|l| termloom_core::text::strip_ansi(l) == "RED3")
-        .unwrap_or_else(|| panic!("{:?}", ansi.text));
-    assert!(red3.starts_with("\x1b[31m"), "{:?}", ansi.text);
+        .find(|l| termloom_core::text::strip_ansi(l) == text)
+        .unwrap_or_else(|| panic!("{text:?} in {:?}", ansi.text))
+        .to_string()
 }
 
 #[tokio::test]

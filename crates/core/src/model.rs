@@ -596,6 +596,17 @@ pub fn check_name(what: &str, name: &str) -> crate::Result<()> {
     Ok(())
 }
 
+/// Refuses a name for a window about to be made or renamed that is digits only: targets would
+/// take it for a window index (`ws:1` would then be ambiguous, or name another window).
+pub fn check_window_name_not_index(name: &str) -> crate::Result<()> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(crate::Error::InvalidArgument(format!(
+            "window name '{name}' is only digits: targets would take it for a window index; give a name with another character"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a session name: [`check_name`], and nothing the target grammar reads as something else.
 /// A name holding `:` would be read as a path (`workspace:window.pane`) or a prefixed target
 /// (`tmux:%3`, `id:…`, `name:…`), and a name that is a UUID as a persistent id: such a name

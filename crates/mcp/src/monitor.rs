@@ -108,6 +108,11 @@ pub struct Monitors {
     subs: Arc<Mutex<Subscribers>>,
 }
 
+/// How many of `monitors` run.
+fn count_running(monitors: &HashMap<String, Monitor>) -> usize {
+    monitors.values().filter(|m| m.running()).count()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -125,7 +130,7 @@ impl Monitors {
         let now = tokio::time::Instant::now();
         // A finished monitor waits for its collection (which says why its output ended), within
         // bounds; monitors left alone for long make room when room is short.
-        let running = monitors.values().filter(|m| m.running()).count();
+        let running = count_running(&monitors);
         let finished = monitors.len() - running;
         if running >= MAX_MONITORS || finished >= MAX_FINISHED {
             monitors.retain(|_, m| {
@@ -136,7 +141,7 @@ impl Monitors {
                 !drop
             });
         }
-        if monitors.values().filter(|m| m.running()).count() >= MAX_MONITORS {
+        if count_running(&monitors) >= MAX_MONITORS {
             return Err(format!(
                 "{MAX_MONITORS} monitors are running already; stop one with stop_monitoring first (monitors nobody collected for {} minutes make room)",
                 MONITOR_IDLE.as_secs() / 60
@@ -258,10 +263,7 @@ impl Monitors {
 
     /// How many monitors run.
     pub fn running(&self) -> usize {
-        lock(&self.monitors)
-            .values()
-            .filter(|m| m.running())
-            .count()
+        count_running(&lock(&self.monitors))
     }
 
     /// Tells `peer` when `uri` changes.

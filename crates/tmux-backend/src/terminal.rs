@@ -161,12 +161,7 @@ pub fn check_window_name(name: &str) -> Result<()> {
 /// name another window).
 pub fn check_new_window_name(name: &str) -> Result<()> {
     check_window_name(name)?;
-    if name.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::InvalidArgument(format!(
-            "window name '{name}' is only digits: targets would take it for a window index; give a name with another character"
-        )));
-    }
-    Ok(())
+    termloom_core::check_window_name_not_index(name)
 }
 
 /// A session name as tmux can show it, in a pane title or a window name: control characters are

@@ -188,7 +188,7 @@ fn clean(s: &str) -> String {
     s.chars().take(100).collect()
 }
 
-fn unique(name: String, seen: &mut HashSet<String>) -> String {
+pub(super) fn unique(name: String, seen: &mut HashSet<String>) -> String {
     if seen.insert(name.clone()) {
         return name;
     }
@@ -234,7 +234,7 @@ pub async fn freeze(t: &dyn Terminal, workspace: &str, name: &str) -> Result<Fro
                 let n = clean(&w.window.name);
                 if n.is_empty() {
                     format!("window-{}", w.window.index)
-                } else if n.bytes().all(|b| b.is_ascii_digit()) {
+                } else if crate::model::check_window_name_not_index(&n).is_err() {
                     // A project's window name of digits only would read as an index.
                     format!("window-{n}")
                 } else {

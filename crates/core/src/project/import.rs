@@ -563,14 +563,11 @@ pub fn import_str(text: &str, file: &Path, name: Option<&str>) -> Result<Importe
     anchor_dirs(&mut project, file, &mut ctx.notes);
     // A window name of digits only reads as an index in termloom's targets: renamed as freeze
     // names such a window.
-    let taken: std::collections::HashSet<String> =
+    let mut taken: std::collections::HashSet<String> =
         project.windows.iter().map(|w| w.name.clone()).collect();
     for w in &mut project.windows {
-        if !w.name.is_empty() && w.name.bytes().all(|b| b.is_ascii_digit()) {
-            let mut new = format!("window-{}", w.name);
-            while taken.contains(&new) {
-                new.push('-');
-            }
+        if crate::model::check_window_name_not_index(&w.name).is_err() {
+            let new = super::freeze::unique(format!("window-{}", w.name), &mut taken);
             ctx.notes.push(format!(
                 "window '{}': a name of digits only would read as a window index; named '{new}'",
                 w.name

@@ -711,14 +711,10 @@ impl Project {
                 }
             }
             check_text(&format!("{wf}.name"), "a window name", &w.name, &mut out);
-            if !w.name.is_empty() && w.name.bytes().all(|b| b.is_ascii_digit()) {
-                out.push(Problem::new(
-                    format!("{wf}.name"),
-                    format!(
-                        "window name '{}' is only digits: targets would take it for a window index; give a name with another character",
-                        w.name
-                    ),
-                ));
+            if let Err(Error::InvalidArgument(m)) =
+                crate::model::check_window_name_not_index(&w.name)
+            {
+                out.push(Problem::new(format!("{wf}.name"), m));
             }
             if !window_names.insert(w.name.as_str()) {
                 out.push(Problem::new(

@@ -717,34 +717,6 @@ pub async fn open(t: &dyn Terminal, p: &Project, opts: &OpenOptions) -> Result<O
         }
         None => {
             check_terminal(t, p)?;
-            // Every directory a pane about to be made needs is checked before anything is made,
-            // so that a missing one leaves nothing half built: all of them for a new workspace;
-            // for an open one, those of the panes not there (by name) any more.
-            let ws = p.workspace();
-            if !workspace_exists(t, &ws).await? {
-                check_dirs(p, &windows)?;
-            } else {
-                let live: HashSet<String> = t
-                    .list_sessions()
-                    .await?
-                    .into_iter()
-                    .filter(|s| s.workspace == ws)
-                    .map(|s| s.name)
-                    .collect();
-                let missing: Vec<ResolvedWindow> = windows
-                    .iter()
-                    .map(|w| {
-                        let mut w = w.clone();
-                        w.panes
-                            .retain(|pane| !live.contains(&p.session_name(&pane.name)));
-                        w
-                    })
-                    .filter(|w| !w.panes.is_empty())
-                    .collect();
-                if !missing.is_empty() {
-                    check_dirs(p, &missing)?;
-                }
-            }
             reconcile(t, p, opts, None).await?
         }
     };
@@ -790,6 +762,9 @@ pub async fn reconcile(
         }
         false
     } else {
+        // Every directory is checked before anything is made: a missing one leaves nothing
+        // half built.
+        check_dirs(p, &windows)?;
         refuse_names_elsewhere(t, p, &ws, &windows).await?;
         let w0 = windows
             .first()
@@ -822,6 +797,23 @@ pub async fn reconcile(
         .into_iter()
         .filter(|s| s.workspace == ws)
         .collect();
+    if !created_workspace {
+        // An open workspace needs the directories of the panes not there (by name) any more,
+        // all checked before any is made again; those of the panes found do not matter.
+        let missing: Vec<ResolvedWindow> = windows
+            .iter()
+            .map(|w| {
+                let mut w = w.clone();
+                w.panes
+                    .retain(|pane| !live.iter().any(|s| s.name == p.session_name(&pane.name)));
+                w
+            })
+            .filter(|w| !w.panes.is_empty())
+            .collect();
+        if !missing.is_empty() {
+            check_dirs(p, &missing)?;
+        }
+    }
     let mut claimed = HashSet::new();
     let mut used_windows = HashSet::new();
     let mut reports = Vec::new();
